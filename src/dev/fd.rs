@@ -1,0 +1,162 @@
+//! File descriptors: the only module that makes system calls (through rustix).
+//!
+//! Every call retries `EINTR`. Errors keep the errno so that messages match the reference's
+//! `ERROR(errno): ...` lines.
+use super::{ReadAt, ReadStream, WriteAt, WriteStream};
+use crate::error::{errno, Error, Result};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
+use std::prelude::v1::*;
+
+/// Converts a rustix error into ours, naming the operation.
+pub fn os_err(what: &str, e: Errno) -> Error {
+    if e == Errno::PIPE {
+        return Error::BrokenPipe;
+    }
+    Error::os(what, e.raw_os_error())
+}
+
+/// Retries `f` while it fails with EINTR.
+fn retry<T>(mut f: impl FnMut() -> core::result::Result<T, Errno>) -> core::result::Result<T, Errno> {
+    loop {
+        match f() {
+            Err(Errno::INTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// What kind of object a descriptor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A block device.
+    Block,
+    /// A pipe, socket, terminal or character device (not seekable, or not meaningfully).
+    Stream,
+}
+
+/// An open file, device, or standard stream.
+#[derive(Debug)]
+pub enum Fd {
+    /// A descriptor we opened and close on drop.
+    Owned(OwnedFd),
+    /// Standard input (0) or output (1).
+    Std(i32),
+}
+
+impl Fd {
+    /// Standard input.
+    pub fn stdin() -> Fd {
+        Fd::Std(0)
+    }
+    /// Standard output.
+    pub fn stdout() -> Fd {
+        Fd::Std(1)
+    }
+
+    fn bfd(&self) -> BorrowedFd<'_> {
+        match self {
+            Fd::Owned(o) => o.as_fd(),
+            Fd::Std(0) => rustix::stdio::stdin(),
+            Fd::Std(_) => rustix::stdio::stdout(),
+        }
+    }
+
+    /// Opens `path` read-only.
+    pub fn open_read(path: &str) -> core::result::Result<Fd, Errno> {
+        retry(|| rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())).map(Fd::Owned)
+    }
+
+    /// Opens with explicit flags and mode.
+    pub fn open(path: &str, flags: OFlags, mode: u32) -> core::result::Result<Fd, Errno> {
+        retry(|| rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::from_raw_mode(mode))).map(Fd::Owned)
+    }
+
+    /// What this descriptor is.
+    pub fn kind(&self) -> Result<Kind> {
+        let st = rustix::fs::fstat(self.bfd()).map_err(|e| os_err("fstat", e))?;
+        Ok(match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => Kind::File,
+            FileType::BlockDevice => Kind::Block,
+            _ => Kind::Stream,
+        })
+    }
+
+    /// Allocated 512-byte blocks (st_blocks).
+    pub fn blocks(&self) -> Result<u64> {
+        let st = rustix::fs::fstat(self.bfd()).map_err(|e| os_err("fstat", e))?;
+        Ok(st.st_blocks as u64)
+    }
+
+    /// Size in bytes: file length, or block device size (lseek to the end works for both).
+    pub fn size(&self) -> Result<u64> {
+        rustix::fs::seek(self.bfd(), rustix::fs::SeekFrom::End(0)).map_err(|e| os_err("lseek", e))
+    }
+
+    /// Current offset (`tellin` of the reference), or None on a pipe.
+    pub fn tell(&self) -> Option<u64> {
+        rustix::fs::seek(self.bfd(), rustix::fs::SeekFrom::Current(0)).ok()
+    }
+
+    /// Sets the file length.
+    pub fn truncate(&self, len: u64) -> core::result::Result<(), Errno> {
+        retry(|| rustix::fs::ftruncate(self.bfd(), len))
+    }
+
+    /// fsync; EINVAL (pipes, terminals) is ignored like the reference does.
+    pub fn sync(&self) -> Result<()> {
+        match retry(|| rustix::fs::fsync(self.bfd())) {
+            Ok(()) | Err(Errno::INVAL) | Err(Errno::ROFS) => Ok(()),
+            Err(e) => Err(os_err("fsync failed", e)),
+        }
+    }
+
+    /// Free bytes on the file system holding this file, and its type magic.
+    pub fn free_space(&self) -> Result<(u64, i64)> {
+        let s = rustix::fs::fstatfs(self.bfd()).map_err(|e| os_err("fstatfs", e))?;
+        let unit = if s.f_frsize > 0 { s.f_frsize as u64 } else { s.f_bsize as u64 };
+        Ok((unit.saturating_mul(s.f_bfree as u64), s.f_type as i64))
+    }
+
+    /// In-kernel copy of `len` bytes from `self` at `off_in` to `out` at `off_out`.
+    /// Returns bytes copied (may be short; 0 means fall back to read/write).
+    pub fn copy_range(&self, off_in: u64, out: &Fd, off_out: u64, len: usize) -> core::result::Result<usize, Errno> {
+        let mut i = off_in;
+        let mut o = off_out;
+        retry(|| rustix::fs::copy_file_range(self.bfd(), Some(&mut i), out.bfd(), Some(&mut o), len))
+    }
+}
+
+impl ReadAt for Fd {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        retry(|| rustix::io::pread(self.bfd(), &mut *buf, offset)).map_err(|e| os_err("read_all", e))
+    }
+}
+
+impl WriteAt for Fd {
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<usize> {
+        retry(|| rustix::io::pwrite(self.bfd(), buf, offset)).map_err(|e| os_err("write_all", e))
+    }
+}
+
+impl ReadStream for Fd {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        retry(|| rustix::io::read(self.bfd(), &mut *buf)).map_err(|e| os_err("read_all", e))
+    }
+}
+
+impl WriteStream for Fd {
+    fn write_all(&mut self, mut buf: &[u8]) -> Result<()> {
+        while !buf.is_empty() {
+            let n = retry(|| rustix::io::write(self.bfd(), buf)).map_err(|e| os_err("write_all", e))?;
+            if n == 0 {
+                return Err(Error::os("write_all", errno::ENOSPC));
+            }
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+}

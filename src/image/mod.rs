@@ -1,0 +1,4 @@
+//! The ntfsclone "special image" format: header, gap and cluster records.
+pub mod header;
+pub mod reader;
+pub mod writer;

@@ -1,0 +1,25 @@
+//! ntfsclone: save, restore and clone NTFS volumes, compatible with ntfs-3g's ntfsclone.
+//!
+//! The NTFS reader (`ntfs`) and the image format (`image`) build without std (the
+//! no-std-compat pattern, `--no-default-features`) and take their I/O through the
+//! `dev::ReadAt` / `dev::WriteAt` traits. Everything that touches the operating system
+//! lives behind the `std` feature; every system call is in `dev::fd`.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate no_std_compat as std;
+
+pub mod dev;
+pub mod error;
+pub mod image;
+pub mod ntfs;
+pub mod used;
+
+#[cfg(feature = "std")]
+pub mod cli;
+#[cfg(feature = "std")]
+pub mod ops;
+#[cfg(feature = "std")]
+pub mod progress;
+#[cfg(feature = "std")]
+pub mod report;
