@@ -1,0 +1,7 @@
+//! Integration tests: the built binary against the real ntfsclone/partclone, on generated
+//! volumes and on the volumes in ../shared/testdata. One harness, one module per area.
+mod common;
+
+mod boot;
+mod cli;
+mod compat;
