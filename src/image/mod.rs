@@ -2,3 +2,4 @@
 pub mod header;
 pub mod reader;
 pub mod writer;
+pub mod trailer;
