@@ -55,3 +55,161 @@ mod tests {
         assert_eq!(f(200), " 73.53");
     }
 }
+
+/// Machine-readable progress: JSON Lines on a file descriptor (`--progress-fd N`).
+///
+/// One line when each phase starts, at most four per second while it runs, and always a
+/// final one (`"phase":"done"`, or an `"error"` field). Counters are for the whole run and never
+/// go backwards. A full or closed descriptor is dropped with one warning: progress never blocks
+/// or fails the copy.
+pub mod json {
+    use crate::dev::fd::Fd;
+    use crate::dev::WriteStream;
+    use rustix::fs::OFlags;
+    use std::io::Write as _;
+    use std::prelude::v1::*;
+    use std::time::{Duration, Instant};
+
+    /// Shortest time between two lines of the same phase.
+    const MIN_INTERVAL: Duration = Duration::from_millis(250);
+
+    /// The JSON progress writer. `JsonProgress::off()` does nothing at all.
+    #[derive(Debug)]
+    pub struct JsonProgress {
+        fd: Option<Fd>,
+        started: Instant,
+        last: Option<Instant>,
+        phase: &'static str,
+        /// Bytes of cluster data processed so far in the run.
+        pub bytes_done: u64,
+        /// Bytes of cluster data the run will process (known after the scan).
+        pub bytes_total: u64,
+        /// Read errors met (sectors that could not be read, in rescue mode).
+        pub bad_sectors: u64,
+        /// Warnings printed.
+        pub warnings: u64,
+    }
+
+    impl JsonProgress {
+        /// A writer that does nothing.
+        pub fn off() -> Self {
+            JsonProgress {
+                fd: None,
+                started: Instant::now(),
+                last: None,
+                phase: "start",
+                bytes_done: 0,
+                bytes_total: 0,
+                bad_sectors: 0,
+                warnings: 0,
+            }
+        }
+
+        /// Opens descriptor `n` for progress lines. It is reopened through `/proc/self/fd/N`
+        /// (a new open file description: non-blocking without touching the caller's flags,
+        /// appending when it is a file).
+        pub fn open(n: i32) -> crate::error::Result<Self> {
+            let path = std::format!("/proc/self/fd/{n}");
+            let fd = Fd::open(&path, OFlags::WRONLY | OFlags::NONBLOCK | OFlags::APPEND, 0).map_err(|e| {
+                crate::error::Error::own(format_args!("--progress-fd {n}: cannot use descriptor: {e}"))
+            })?;
+            let mut p = Self::off();
+            p.fd = Some(fd);
+            Ok(p)
+        }
+
+        /// True when lines are written.
+        pub fn enabled(&self) -> bool {
+            self.fd.is_some()
+        }
+
+        /// A new phase starts: always emits a line.
+        pub fn phase(&mut self, phase: &'static str) {
+            self.phase = phase;
+            self.emit(None);
+        }
+
+        /// Adds processed bytes; emits a line if enough time passed.
+        #[inline]
+        pub fn advance(&mut self, bytes: u64) {
+            self.bytes_done = self.bytes_done.saturating_add(bytes);
+            if self.fd.is_some() && self.last.is_none_or(|t| t.elapsed() >= MIN_INTERVAL) {
+                self.emit(None);
+            }
+        }
+
+        /// The final line of a successful run (`bytes_done` is brought to `bytes_total`).
+        pub fn done(&mut self) {
+            self.bytes_done = self.bytes_done.max(self.bytes_total);
+            self.bytes_total = self.bytes_done;
+            self.phase = "done";
+            self.emit(None);
+        }
+
+        /// The final line of a failed run.
+        pub fn fail(&mut self, error: &str) {
+            self.phase = "done";
+            self.emit(Some(error));
+        }
+
+        fn emit(&mut self, error: Option<&str>) {
+            let Some(fd) = self.fd.as_mut() else { return };
+            let now = Instant::now();
+            self.last = Some(now);
+            let elapsed = now.duration_since(self.started).as_secs_f64();
+            let rate = if elapsed > 0.0 { self.bytes_done as f64 / elapsed } else { 0.0 };
+            let left = self.bytes_total.saturating_sub(self.bytes_done);
+            let eta = if rate > 0.0 { left as f64 / rate } else { 0.0 };
+            let mut line: heapless::Vec<u8, 4096> = heapless::Vec::new();
+            let mut w = Buf(&mut line);
+            let _ = write!(
+                w,
+                "{{\"phase\":\"{}\",\"bytes_done\":{},\"bytes_total\":{},\"elapsed_s\":{:.3},\
+                 \"rate_bytes_per_s\":{:.0},\"eta_s\":{:.1},\"bad_sectors\":{},\"warnings\":{}",
+                self.phase,
+                self.bytes_done,
+                self.bytes_total.max(self.bytes_done),
+                elapsed,
+                rate,
+                eta,
+                self.bad_sectors,
+                self.warnings
+            );
+            if let Some(e) = error {
+                let _ = write!(w, ",\"error\":\"");
+                for c in e.trim_end().chars() {
+                    let _ = match c {
+                        '"' => write!(w, "\\\""),
+                        '\\' => write!(w, "\\\\"),
+                        '\n' => write!(w, "\\n"),
+                        c if (c as u32) < 0x20 => write!(w, "\\u{:04x}", c as u32),
+                        c => write!(w, "{c}"),
+                    };
+                }
+                let _ = write!(w, "\"");
+            }
+            let _ = writeln!(w, "}}");
+            if fd.write_all(&line).is_err() {
+                crate::report::Report::err(format_args!(
+                    "WARNING: progress descriptor is full or closed; no more progress lines\n"
+                ));
+                self.fd = None;
+            }
+        }
+    }
+
+    /// `io::Write` into a fixed buffer (a too-long line is cut, never reallocated).
+    struct Buf<'a>(&'a mut heapless::Vec<u8, 4096>);
+
+    impl std::io::Write for Buf<'_> {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let room = self.0.capacity() - self.0.len() - 2;
+            let n = b.len().min(room);
+            let _ = self.0.extend_from_slice(&b[..n]);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}
