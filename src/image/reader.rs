@@ -1,1 +1,417 @@
-//! TODO
+//! Reads an image: the header, then the record stream, strictly sequentially (pipes work),
+//! through one fixed buffer filled by large reads.
+//!
+//! The reader checks the stream the way the reference's restore loop does and reports the
+//! reference's messages with the reference's input offsets (its `tellin()`: the input file
+//! offset after the bytes of the record, or −1 when the input cannot seek, e.g. a pipe).
+//! Where the reference prints something misleading (a truncated image: a stale errno), the
+//! reader says where the image ended instead.
+use super::header::{Header, Layout, HEADER_SIZE_OLD};
+use super::writer::{CMD_GAP, CMD_NEXT};
+use crate::dev::ReadStream;
+use crate::error::{Error, Result};
+use std::prelude::v1::*;
+
+/// One step of the stream.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// `CMD_NEXT`: the bytes of cluster `pos` (a full cluster, or the partial last one).
+    Cluster {
+        /// Cluster position (LCN) the bytes belong to.
+        pos: u64,
+        /// The bytes, borrowed from the reader's buffer.
+        data: &'a [u8],
+    },
+    /// `CMD_GAP`: the position moves from `from` by `count` clusters (negative = backwards).
+    Gap {
+        /// Position before the gap.
+        from: u64,
+        /// Signed cluster count, never 0.
+        count: i64,
+    },
+    /// The stream is complete. `backup_boot_missing`: it ended at position nr_clusters without
+    /// the backup boot sector record (a version 10.0 image; the reference prints a warning).
+    End {
+        /// See above.
+        backup_boot_missing: bool,
+    },
+}
+
+/// An image being read.
+pub struct Reader<R: ReadStream> {
+    input: R,
+    header: Header,
+    /// Fixed buffer; `buf[start..end]` holds input bytes not consumed yet.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Input bytes consumed (header and records), relative to where reading started.
+    consumed: u64,
+    /// Input file offset where reading started, None if the input cannot seek.
+    base: Option<u64>,
+    /// Next cluster position.
+    pos: u64,
+    /// Output is stdout: gaps are written as zeros, so only forward gaps after data work.
+    to_stdout: bool,
+    clusters_seen: u64,
+    done: bool,
+}
+
+/// `err_exit` with the reference's text.
+fn fatal(args: core::fmt::Arguments) -> Error {
+    Error::fatal(args)
+}
+
+impl<R: ReadStream> Reader<R> {
+    /// Reads and checks the header. `base` is the input's file offset now (None for a pipe);
+    /// `buf_bytes` the size of the read buffer (raised to hold one record of a cluster);
+    /// `to_stdout` selects the checks the reference makes when restoring to stdout.
+    pub fn open(
+        mut input: R,
+        base: Option<u64>,
+        buf_bytes: usize,
+        to_stdout: bool,
+    ) -> Result<Self> {
+        let mut start = [0u8; HEADER_SIZE_OLD];
+        let n = input.read_full(&mut start)?;
+        let mut consumed = n as u64;
+        if n < HEADER_SIZE_OLD {
+            return Err(short(base, consumed, "the image ends inside its header"));
+        }
+        let (mut header, layout) = Header::parse_start(&start)?;
+        if layout == Layout::V10 {
+            let mut field = [0u8; 4];
+            let n = input.read_full(&mut field)?;
+            consumed += n as u64;
+            if n < 4 {
+                return Err(short(base, consumed, "the image ends inside its header"));
+            }
+            let mut skip = u64::from(header.set_offset(field));
+            let mut scratch = [0u8; 512];
+            while skip > 0 {
+                let want = skip.min(scratch.len() as u64) as usize;
+                let n = input.read_full(&mut scratch[..want])?;
+                consumed += n as u64;
+                if n < want {
+                    return Err(short(
+                        base,
+                        consumed,
+                        "the image ends before its offset to image data",
+                    ));
+                }
+                skip -= n as u64;
+            }
+        }
+        let cap = buf_bytes.max(header.cluster_size as usize + 9);
+        Ok(Reader {
+            input,
+            header,
+            buf: vec![0u8; cap],
+            start: 0,
+            end: 0,
+            consumed,
+            base,
+            pos: 0,
+            to_stdout,
+            clusters_seen: 0,
+            done: false,
+        })
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Next cluster position.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// The reference's `tellin()`: input offset after the consumed bytes, −1 on a pipe.
+    fn tell(&self) -> i64 {
+        match self.base {
+            Some(b) => b.wrapping_add(self.consumed) as i64,
+            None => -1,
+        }
+    }
+
+    /// Makes at least `n` unconsumed bytes available; false if the input ends first.
+    fn fill(&mut self, n: usize) -> Result<bool> {
+        if self.end - self.start >= n {
+            return Ok(true);
+        }
+        if self.buf.len() - self.start < n {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.end - self.start < n {
+            let got = self.input.read(&mut self.buf[self.end..])?;
+            if got == 0 {
+                return Ok(false);
+            }
+            self.end += got;
+        }
+        Ok(true)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.consumed += n as u64;
+    }
+
+    /// Where the input ended, for a truncated image.
+    fn truncated(&self, what: &'static str) -> Error {
+        let avail = (self.end - self.start) as u64;
+        short(self.base, self.consumed + avail, what)
+    }
+
+    /// The next record. After `End` (or an error) keeps returning `End`.
+    pub fn next_record(&mut self) -> Result<Record<'_>> {
+        let nr_clusters = self.header.nr_clusters;
+        if self.done || self.pos > nr_clusters {
+            self.done = true;
+            return Ok(Record::End {
+                backup_boot_missing: false,
+            });
+        }
+        if !self.fill(1)? {
+            if self.pos == nr_clusters {
+                self.done = true;
+                return Ok(Record::End {
+                    backup_boot_missing: true,
+                });
+            }
+            return Err(self.truncated("the image ends before the last cluster record"));
+        }
+        let cmd = self.buf[self.start];
+        match cmd {
+            CMD_GAP => {
+                if !self.fill(9)? {
+                    return Err(self.truncated("the image ends inside a gap record"));
+                }
+                let mut c = [0u8; 8];
+                c.copy_from_slice(&self.buf[self.start + 1..self.start + 9]);
+                let count = i64::from_le_bytes(c);
+                self.consume(9);
+                let at = self.tell().wrapping_sub(9);
+                if count == 0 {
+                    return Err(fatal(format_args!(
+                        "Bad offset at input location 0x{:x}\n",
+                        at as u64
+                    )));
+                }
+                if self.to_stdout && (count < 0 || self.clusters_seen == 0) {
+                    return Err(fatal(format_args!(
+                        "Cannot restore a metadata image to stdout\n"
+                    )));
+                }
+                let to = i128::from(self.pos) + i128::from(count);
+                if to < 0 || to > i128::from(nr_clusters) {
+                    return Err(fatal(format_args!(
+                        "restore_image: corrupt image at input offset {at}\n"
+                    )));
+                }
+                let from = self.pos;
+                self.pos = to as u64;
+                Ok(Record::Gap { from, count })
+            }
+            CMD_NEXT => {
+                let size = match self.header.record_size(self.pos) {
+                    Some(s) => s,
+                    // The reference's text, without a newline.
+                    None => return Err(fatal(format_args!("Corrupted input, copy aborted"))),
+                };
+                if !self.fill(1 + size)? {
+                    return Err(self.truncated("the image ends inside a cluster record"));
+                }
+                let s = self.start + 1;
+                self.consume(1 + size);
+                let pos = self.pos;
+                self.pos += 1;
+                self.clusters_seen += 1;
+                Ok(Record::Cluster {
+                    pos,
+                    data: &self.buf[s..s + size],
+                })
+            }
+            other => {
+                self.consume(1);
+                let at = self.tell().wrapping_sub(1);
+                Err(fatal(format_args!(
+                    "Invalid command code {} at input offset 0x{:x}\n",
+                    other as i8, at as u64
+                )))
+            }
+        }
+    }
+}
+
+/// Our message for a truncated image (the reference prints a stale errno here).
+fn short(base: Option<u64>, consumed: u64, what: &'static str) -> Error {
+    let at = base.unwrap_or(0).saturating_add(consumed);
+    Error::corrupt(format_args!("Short image file"), what, at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dev::mem::MemDev;
+    use crate::image::writer::Writer;
+
+    /// 8 clusters of 512 bytes, device 8*512+100: positions 0,1, gap 3, 5, gap 2, 8 (partial).
+    fn image() -> (Header, Vec<u8>) {
+        let h = Header::new(512, 8 * 512 + 100, 8, 3);
+        let mut w = Writer::new(MemDev::default(), &h, 0).unwrap();
+        w.cluster(&[1; 512]).unwrap();
+        w.cluster(&[2; 512]).unwrap();
+        w.gap(3).unwrap();
+        w.cluster(&[5; 512]).unwrap();
+        w.gap(2).unwrap();
+        w.cluster(&[8; 100]).unwrap();
+        (h, w.finish().unwrap().data)
+    }
+
+    fn collect(data: Vec<u8>, base: Option<u64>, stdout: bool) -> Result<Vec<(i64, usize, u8)>> {
+        let mut r = Reader::open(MemDev::new(data), base, 0, stdout)?;
+        let mut v = Vec::new();
+        loop {
+            match r.next_record()? {
+                Record::Cluster { pos, data } => v.push((pos as i64, data.len(), data[0])),
+                Record::Gap { count, .. } => v.push((-1, count as usize, 0)),
+                Record::End {
+                    backup_boot_missing,
+                } => {
+                    v.push((-2, backup_boot_missing as usize, 0));
+                    return Ok(v);
+                }
+            }
+        }
+    }
+
+    fn err(data: Vec<u8>, base: Option<u64>, stdout: bool) -> String {
+        std::format!("{}", collect(data, base, stdout).unwrap_err())
+    }
+
+    #[test]
+    fn reads_back_what_the_writer_wrote() {
+        let (_, img) = image();
+        let want = [
+            (0, 512, 1),
+            (1, 512, 2),
+            (-1, 3, 0),
+            (5, 512, 5),
+            (-1, 2, 0),
+            (8, 100, 8),
+            (-2, 0, 0),
+        ];
+        assert_eq!(collect(img.clone(), Some(0), false).unwrap(), want);
+        // Trailing garbage is never read.
+        let mut g = img.clone();
+        g.extend_from_slice(&[0xff; 1000]);
+        assert_eq!(collect(g, Some(0), false).unwrap(), want);
+        // Stdout: forward gaps after data are fine.
+        assert_eq!(collect(img, None, true).unwrap(), want);
+    }
+
+    #[test]
+    fn version_10_0_and_offsets() {
+        let (_, img) = image();
+        // Drop the last record: ends at position 8 = nr_clusters.
+        let v100 = img[..img.len() - 101].to_vec();
+        let got = collect(v100, Some(0), false).unwrap();
+        assert_eq!(got.last(), Some(&(-2, 1, 0)));
+        // Offset field 64 with 8 more padding bytes.
+        let mut o = img[..56].to_vec();
+        o[46] = 64;
+        o.extend_from_slice(&[0; 8]);
+        o.extend_from_slice(&img[56..]);
+        assert_eq!(collect(o, Some(0), false).unwrap().len(), 7);
+        // Pre-10 layout: 46-byte header.
+        let mut old = img[..46].to_vec();
+        old[16] = 3;
+        old.extend_from_slice(&img[56..]);
+        assert_eq!(collect(old, Some(0), false).unwrap().len(), 7);
+    }
+
+    #[test]
+    fn reference_messages() {
+        let (_, img) = image();
+        let gap_at = 56 + 2 * 513;
+        let mut m = img.clone();
+        m[gap_at] = 7;
+        assert_eq!(
+            err(m.clone(), Some(0), false),
+            "ERROR: Invalid command code 7 at input offset 0x43a\n"
+        );
+        m[gap_at] = 0xff;
+        assert_eq!(
+            err(m.clone(), Some(0), false),
+            "ERROR: Invalid command code -1 at input offset 0x43a\n"
+        );
+        assert_eq!(
+            err(m, None, false),
+            "ERROR: Invalid command code -1 at input offset 0xfffffffffffffffe\n"
+        );
+        let mut m = img.clone();
+        m[gap_at + 1] = 0;
+        assert_eq!(
+            err(m.clone(), Some(0), false),
+            "ERROR: Bad offset at input location 0x43a\n"
+        );
+        assert_eq!(
+            err(m, None, false),
+            "ERROR: Bad offset at input location 0xfffffffffffffff6\n"
+        );
+        let mut m = img.clone();
+        m[gap_at + 1] = 100;
+        assert_eq!(
+            err(m.clone(), Some(0), false),
+            "ERROR: restore_image: corrupt image at input offset 1082\n"
+        );
+        assert_eq!(
+            err(m, None, false),
+            "ERROR: restore_image: corrupt image at input offset -10\n"
+        );
+        let mut m = img.clone();
+        m[gap_at + 1..gap_at + 9].copy_from_slice(&(-2i64).to_le_bytes());
+        let mut r = Reader::open(MemDev::new(m.clone()), Some(0), 0, false).unwrap();
+        for _ in 0..2 {
+            r.next_record().unwrap();
+        }
+        assert_eq!(r.next_record().unwrap(), Record::Gap { from: 2, count: -2 });
+        assert_eq!(r.position(), 0);
+        assert_eq!(
+            err(m, Some(0), true),
+            "ERROR: Cannot restore a metadata image to stdout\n"
+        );
+        // A stream starting with a gap cannot go to stdout.
+        let mut m = img[..56].to_vec();
+        m.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            err(m, Some(0), true),
+            "ERROR: Cannot restore a metadata image to stdout\n"
+        );
+        // Device smaller than the volume: the record size goes negative.
+        let mut m = img.clone();
+        m[22..30].copy_from_slice(&1024u64.to_le_bytes());
+        assert_eq!(
+            err(m, Some(0), false),
+            "ERROR: Corrupted input, copy aborted"
+        );
+    }
+
+    #[test]
+    fn truncation_names_the_offset() {
+        let (_, img) = image();
+        for cut in [0, 10, 48, 53, 56, 300, 56 + 1026 + 4, img.len() - 50] {
+            let e = err(img[..cut].to_vec(), Some(0), false);
+            assert!(e.starts_with("ERROR: Short image file: "), "{e}");
+            assert!(e.contains(&std::format!("at byte offset {cut} ")), "{e}");
+        }
+        // A base offset (input already positioned) shifts the numbers.
+        let e = err(img[..300].to_vec(), Some(1000), false);
+        assert!(e.contains("at byte offset 1300 "), "{e}");
+    }
+}

@@ -209,19 +209,28 @@ impl Trailer {
         if le32(bytes, body) != crc32fast::hash(&bytes[..body]) {
             return Err(TrailerProblem::Damaged("trailer checksum mismatch"));
         }
-        if le32(bytes, body + 4) as usize != body + FOOTER_LEN || &bytes[body + 8..body + 16] != END_MAGIC {
+        if le32(bytes, body + 4) as usize != body + FOOTER_LEN
+            || &bytes[body + 8..body + 16] != END_MAGIC
+        {
             return Err(TrailerProblem::Damaged("trailer footer is damaged"));
         }
         let chunk_size = le64(bytes, 24);
         let data_len = le64(bytes, 32);
         if chunk_size == 0 || data_len.div_ceil(chunk_size) != n as u64 {
-            return Err(TrailerProblem::Damaged("trailer chunk size does not match its length"));
+            return Err(TrailerProblem::Damaged(
+                "trailer chunk size does not match its length",
+            ));
         }
         let mut crcs = heapless::Vec::new();
         for i in 0..n {
             let _ = crcs.push(le32(bytes, FIXED_LEN + 4 * i));
         }
-        Ok(Trailer { chunk_size, data_len, whole_crc: le32(bytes, 40), crcs })
+        Ok(Trailer {
+            chunk_size,
+            data_len,
+            whole_crc: le32(bytes, 40),
+            crcs,
+        })
     }
 
     /// Given the last [`FOOTER_LEN`] bytes of a file, the trailer's total length, if they are a footer.
@@ -230,7 +239,9 @@ impl Trailer {
             return None;
         }
         let len = le32(footer, 4) as usize;
-        (FIXED_LEN + FOOTER_LEN..=MAX_LEN).contains(&len).then_some(len)
+        (FIXED_LEN + FOOTER_LEN..=MAX_LEN)
+            .contains(&len)
+            .then_some(len)
     }
 
     /// Byte range `[start, end)` of chunk `i` of the covered stream.
@@ -316,7 +327,10 @@ impl Verifier {
             }
         }
         if bad.is_empty() && (self.total != t.data_len || self.whole.finalize() != t.whole_crc) {
-            let _ = bad.push(Mismatch { start: 0, end: t.data_len });
+            let _ = bad.push(Mismatch {
+                start: 0,
+                end: t.data_len,
+            });
         }
         if bad.is_empty() {
             Ok(())
@@ -336,11 +350,18 @@ mod tests {
 
     #[test]
     fn chunk_size_keeps_trailer_small() {
-        for &(nr, cs) in &[(1u64, 512u32), (16383, 4096), (1 << 32, 4096), (u64::MAX / 2, 2 << 20)] {
+        for &(nr, cs) in &[
+            (1u64, 512u32),
+            (16383, 4096),
+            (1 << 32, 4096),
+            (u64::MAX / 2, 2 << 20),
+        ] {
             let size = chunk_size_for(nr, cs);
             assert!(size >= MIN_CHUNK_SIZE && size.is_power_of_two());
             let max = (nr.saturating_add(1)).saturating_mul(cs as u64 + 1);
-            assert!(max.saturating_add(4096).div_ceil(size) <= MAX_CHUNKS as u64 || size == 1 << 62);
+            assert!(
+                max.saturating_add(4096).div_ceil(size) <= MAX_CHUNKS as u64 || size == 1 << 62
+            );
         }
     }
 
@@ -355,7 +376,10 @@ mod tests {
         let parsed = Trailer::parse(&t).unwrap();
         assert_eq!(parsed.data_len, data.len() as u64);
         assert_eq!(parsed.crcs.len(), 6);
-        assert_eq!(Trailer::len_from_footer(&t[t.len() - FOOTER_LEN..]), Some(t.len()));
+        assert_eq!(
+            Trailer::len_from_footer(&t[t.len() - FOOTER_LEN..]),
+            Some(t.len())
+        );
 
         let mut v = Verifier::new(parsed.chunk_size);
         v.update(&data);
@@ -377,13 +401,22 @@ mod tests {
         let mut b = Builder::new(MIN_CHUNK_SIZE);
         b.update(&stream(100));
         let t = b.finish().unwrap();
-        assert_eq!(Trailer::parse(b"random bytes here..."), Err(TrailerProblem::Absent));
+        assert_eq!(
+            Trailer::parse(b"random bytes here..."),
+            Err(TrailerProblem::Absent)
+        );
         for i in 16..t.len() - 8 {
             let mut d = t.to_vec();
             d[i] ^= 1;
-            assert!(matches!(Trailer::parse(&d), Err(TrailerProblem::Damaged(_))), "byte {i}");
+            assert!(
+                matches!(Trailer::parse(&d), Err(TrailerProblem::Damaged(_))),
+                "byte {i}"
+            );
         }
-        assert!(matches!(Trailer::parse(&t[..40]), Err(TrailerProblem::Damaged(_))));
+        assert!(matches!(
+            Trailer::parse(&t[..40]),
+            Err(TrailerProblem::Damaged(_))
+        ));
     }
 
     #[test]
