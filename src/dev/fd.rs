@@ -160,3 +160,17 @@ impl WriteStream for Fd {
         Ok(())
     }
 }
+
+/// `stat(path)` (follows symlinks, like the reference's check of the output path):
+/// `Ok(None)` when nothing exists there (ENOENT), otherwise what it is.
+pub fn stat_kind(path: &str) -> core::result::Result<Option<Kind>, Errno> {
+    match rustix::fs::stat(path) {
+        Ok(st) => Ok(Some(match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => Kind::File,
+            FileType::BlockDevice => Kind::Block,
+            _ => Kind::Stream,
+        })),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
