@@ -1,9 +1,18 @@
 //! The used-cluster map: built by walking every in-use MFT record's runlists (the MFT is the
 //! truth, $Bitmap is only compared with it), then yielded as runs in LCN order.
+//!
+//! Follows §3.1–3.3 of the behaviour spec: the walk ("Scanning volume ..."), the bad-cluster
+//! step, and the accounting against $Bitmap ("Accounting clusters ...") with the reference's
+//! messages. The map is one bit per cluster in lazily allocated 64 KiB pages, so an empty
+//! region costs nothing and a 16 TiB volume of 4 KiB clusters costs at most 512 MiB.
 use crate::dev::ReadAt;
-use crate::error::Result;
-use crate::ntfs::Volume;
+use crate::error::{errno, Error, Result};
+use crate::ntfs::attribute::{Form, AT_DATA};
+use crate::ntfs::volume::{extent_runs, read_runs, RecordRead};
+use crate::ntfs::walk::{walk_attrs, Scratch, Visit};
+use crate::ntfs::{inode, Volume};
 use core::fmt;
+use std::prelude::v1::*;
 
 /// Receives what the scan has to say. The std side prints it.
 pub trait Sink {
@@ -17,38 +26,449 @@ pub trait Sink {
     fn progress(&mut self, current: u64);
 }
 
-/// One bit per cluster, for clusters 0..=nr_clusters (the extra one is the backup boot sector).
-#[derive(Debug, Clone, Default)]
+/// A sink that drops everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn msg(&mut self, _: fmt::Arguments) {}
+    fn warn(&mut self, _: fmt::Arguments) {}
+    fn progress_start(&mut self, _: u64, _: u64) {}
+    fn progress(&mut self, _: u64) {}
+}
+
+/// Bits per page: 64 KiB of bitmap.
+const PAGE_BITS: u64 = 1 << 19;
+/// u64 words per page.
+const PAGE_WORDS: usize = (PAGE_BITS / 64) as usize;
+
+/// One bit per cluster for positions `0..len()`, in lazily allocated pages.
+#[derive(Clone, Default)]
 pub struct UsedMap {
-    /// TODO: lazily allocated pages.
-    _private: (),
+    pages: Vec<Option<Box<[u64]>>>,
+    nbits: u64,
+}
+
+impl fmt::Debug for UsedMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let allocated = self.pages.iter().filter(|p| p.is_some()).count();
+        write!(
+            f,
+            "UsedMap {{ bits: {}, pages allocated: {}/{} }}",
+            self.nbits,
+            allocated,
+            self.pages.len()
+        )
+    }
 }
 
 impl UsedMap {
-    /// Is `lcn` used?
-    pub fn get(&self, lcn: u64) -> bool {
-        let _ = lcn;
-        todo!()
+    /// An empty map of `nbits` positions. The page table costs 8 bytes per 2^19 positions.
+    pub fn new(nbits: u64) -> UsedMap {
+        let npages = nbits.div_ceil(PAGE_BITS) as usize;
+        let mut pages = Vec::new();
+        pages.resize_with(npages, || None);
+        UsedMap { pages, nbits }
     }
+
+    /// Number of positions.
+    pub fn len(&self) -> u64 {
+        self.nbits
+    }
+
+    /// True when the map has no positions.
+    pub fn is_empty(&self) -> bool {
+        self.nbits == 0
+    }
+
+    /// Is `lcn` used? Positions beyond the map are not.
+    pub fn get(&self, lcn: u64) -> bool {
+        if lcn >= self.nbits {
+            return false;
+        }
+        self.word(lcn / 64) >> (lcn % 64) & 1 != 0
+    }
+
+    fn word(&self, w: u64) -> u64 {
+        let (p, i) = (
+            (w / PAGE_WORDS as u64) as usize,
+            (w % PAGE_WORDS as u64) as usize,
+        );
+        match self.pages.get(p) {
+            Some(Some(page)) => page[i],
+            _ => 0,
+        }
+    }
+
+    fn word_mut(&mut self, w: u64) -> &mut u64 {
+        let (p, i) = (
+            (w / PAGE_WORDS as u64) as usize,
+            (w % PAGE_WORDS as u64) as usize,
+        );
+        let page = self.pages[p].get_or_insert_with(|| vec![0u64; PAGE_WORDS].into_boxed_slice());
+        &mut page[i]
+    }
+
+    /// Sets (`on`) or clears positions `start..start+len` (clipped to the map).
+    pub fn set_range(&mut self, start: u64, len: u64, on: bool) {
+        let end = start.saturating_add(len).min(self.nbits);
+        let mut pos = start;
+        while pos < end {
+            let w = pos / 64;
+            let lo = pos % 64;
+            let hi = (end - w * 64).min(64);
+            let mask = if hi - lo == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << (hi - lo)) - 1) << lo
+            };
+            if on {
+                *self.word_mut(w) |= mask;
+            } else if self.word(w) & mask != 0 {
+                *self.word_mut(w) &= !mask;
+            }
+            pos = w * 64 + hi;
+        }
+    }
+
+    /// Sets one position.
+    pub fn set(&mut self, lcn: u64) {
+        self.set_range(lcn, 1, true)
+    }
+
+    /// First used position in `start..end`, if any.
+    pub fn next_set(&self, start: u64, end: u64) -> Option<u64> {
+        let end = end.min(self.nbits);
+        let mut pos = start;
+        while pos < end {
+            let w = pos / 64;
+            let p = (w / PAGE_WORDS as u64) as usize;
+            if !matches!(self.pages.get(p), Some(Some(_))) {
+                pos = (p as u64 + 1) * PAGE_BITS;
+                continue;
+            }
+            let bits = self.word(w) >> (pos % 64);
+            if bits != 0 {
+                let found = pos + bits.trailing_zeros() as u64;
+                return (found < end).then_some(found);
+            }
+            pos = (w + 1) * 64;
+        }
+        None
+    }
+
+    /// First unused position in `start..end`, or `end`.
+    pub fn next_clear(&self, start: u64, end: u64) -> u64 {
+        let end = end.min(self.nbits);
+        let mut pos = start;
+        while pos < end {
+            let w = pos / 64;
+            let bits = !self.word(w) >> (pos % 64);
+            if bits != 0 {
+                return (pos + bits.trailing_zeros() as u64).min(end);
+            }
+            pos = (w + 1) * 64;
+        }
+        end.max(start)
+    }
+
+    /// Number of used positions.
+    pub fn count(&self) -> u64 {
+        self.pages
+            .iter()
+            .flatten()
+            .map(|p| p.iter().map(|w| w.count_ones() as u64).sum::<u64>())
+            .sum()
+    }
+
     /// Runs of used clusters `(lcn, count)` in increasing LCN order, maximal.
     pub fn runs(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        core::iter::empty()
+        let mut pos = 0u64;
+        core::iter::from_fn(move || {
+            let start = self.next_set(pos, self.nbits)?;
+            let end = self.next_clear(start, self.nbits);
+            pos = end;
+            Some((start, end - start))
+        })
     }
 }
 
 /// Result of the walk and the accounting.
 #[derive(Debug, Clone, Default)]
 pub struct Scan {
-    /// Clusters used by files, plus every position >= nr_clusters up to the backup boot position.
+    /// Clusters used by files, plus the backup boot sector position `nr_clusters`
+    /// (positions `0..=nr_clusters`).
     pub used: UsedMap,
     /// The header's `inuse`: clusters of all runs of in-use base records, minus $BadClus:$Bad.
     pub inuse: u64,
     /// Clusters set in $Bitmap that no file references (copied only with --rescue --ignore-fs-check, or -m).
     pub extra: UsedMap,
+    /// Cluster accounting mismatches found (0 on a consistent volume).
+    pub mismatches: u64,
+    /// Bad clusters listed in $BadClus:$Bad (removed from `used` and `inuse`).
+    pub bad_clusters: u64,
 }
 
-/// Walks the MFT ("Scanning volume ...") and compares with $Bitmap ("Accounting clusters ...").
-pub fn scan<D: ReadAt>(vol: &Volume, dev: &D, ignore_fs_check: bool, sink: &mut dyn Sink) -> Result<Scan> {
-    let _ = (vol, dev, ignore_fs_check, sink);
-    todo!("used::scan")
+/// What the walk found in one non-resident attribute extent: `(inode, attribute type, run)`.
+/// `f` is called for each run that owns clusters, in runlist order.
+pub fn for_each_run(
+    vol: &Volume,
+    v: &Visit,
+    f: &mut dyn FnMut(u64, u64) -> Result<()>,
+) -> Result<()> {
+    if !v.attr.is_non_resident() {
+        return Ok(());
+    }
+    let mut runs = Vec::new();
+    extent_runs(v.attr, vol.boot.cluster_size, &mut runs)?;
+    for r in runs {
+        if let Some(lcn) = r.lcn {
+            f(lcn, r.len)?;
+        }
+    }
+    Ok(())
+}
+
+/// Walks every MFT record (0 … mft_records − 1) and calls `f` for every attribute of every
+/// in-use base record, with the reference's skipping rules. Progress goes to `sink`.
+pub fn walk_volume<D: ReadAt + ?Sized>(
+    vol: &Volume,
+    dev: &D,
+    sink: &mut dyn Sink,
+    f: &mut dyn FnMut(&Visit, &mut dyn Sink) -> Result<()>,
+) -> Result<()> {
+    let last = vol.mft_records.saturating_sub(1);
+    sink.progress_start(0, last);
+    let mut buf = vec![0u8; vol.record_size()];
+    let mut scratch = Scratch::default();
+    for i in 0..vol.mft_records {
+        sink.progress(i);
+        let h = match vol.read_record_checked(dev, i, &mut buf, sink)? {
+            RecordRead::Ok(h) => h,
+            _ => continue,
+        };
+        if !h.in_use() || h.base_mft_record != 0 {
+            continue;
+        }
+        walk_attrs(vol, dev, i, &buf, &mut scratch, sink, f)?.ok();
+    }
+    Ok(())
+}
+
+/// Bits of the reference's lcn bitmap beyond the map positions it owns: it is ⌈(nr_clusters+1)/8⌉
+/// bytes with every bit ≥ nr_clusters preset, so a run ending inside that last byte is a
+/// "referenced twice" case like in the reference, and anything further is outside the volume.
+fn map_bits(nr_clusters: u64) -> u64 {
+    (nr_clusters + 1).div_ceil(8) * 8
+}
+
+/// Walks the MFT ("Scanning volume ..." is printed by the caller) and compares with $Bitmap
+/// ("Accounting clusters ..." is printed here).
+pub fn scan<D: ReadAt + ?Sized>(
+    vol: &Volume,
+    dev: &D,
+    ignore_fs_check: bool,
+    sink: &mut dyn Sink,
+) -> Result<Scan> {
+    let nr = vol.boot.nr_clusters;
+    let cs = vol.boot.cluster_size as u64;
+    // Never allocate for a volume larger than its boot sector can describe on this device
+    // plus one cluster: the caller refuses volumes larger than the device before this.
+    let nbits = map_bits(nr);
+    let mut used = UsedMap::new(nbits);
+    used.set_range(nr, nbits - nr, true);
+    let mut inuse = 0u64;
+    walk_volume(vol, dev, sink, &mut |v, sink| {
+        let ty = v.attr.type_code;
+        for_each_run(vol, v, &mut |lcn, len| {
+            let end = lcn.checked_add(len).filter(|&e| e <= nbits).ok_or_else(|| {
+                Error::own(format_args!(
+                    "Corrupt runlist in inode {} attr {:x}: clusters {}..{} are outside the volume ({} clusters)",
+                    v.inode,
+                    ty,
+                    lcn,
+                    lcn.saturating_add(len),
+                    nr
+                ))
+            })?;
+            let mut pos = lcn;
+            while let Some(dup) = used.next_set(pos, end) {
+                if !ignore_fs_check {
+                    return Err(Error::fatal(format_args!(
+                        "Cluster {dup} referenced twice!\nYou didn't shutdown your Windows properly?\n"
+                    )));
+                }
+                sink.msg(format_args!("Cluster {dup} is referenced twice!\n"));
+                pos = dup + 1;
+            }
+            used.set_range(lcn, len, true);
+            inuse += len;
+            Ok(())
+        })
+    })?;
+    let _ = cs;
+
+    let bad_clusters = ignore_bad_clusters(vol, dev, &mut used, sink)?;
+    inuse = inuse.saturating_sub(bad_clusters);
+
+    sink.msg(format_args!("Accounting clusters ...\n"));
+    let (extra, mismatches) = compare_bitmaps(vol, dev, &used, ignore_fs_check, sink)?;
+    Ok(Scan {
+        used,
+        inuse,
+        extra,
+        mismatches,
+        bad_clusters,
+    })
+}
+
+/// Clears the runs of `$BadClus:$Bad` from the map and returns their cluster count.
+fn ignore_bad_clusters<D: ReadAt + ?Sized>(
+    vol: &Volume,
+    dev: &D,
+    used: &mut UsedMap,
+    sink: &mut dyn Sink,
+) -> Result<u64> {
+    let mut buf = vec![0u8; vol.record_size()];
+    let RecordRead::Ok(_) = vol.read_record_checked(dev, inode::BADCLUS, &mut buf, sink)? else {
+        return Ok(0);
+    };
+    let mut bad = 0u64;
+    let mut scratch = Scratch::default();
+    walk_attrs(
+        vol,
+        dev,
+        inode::BADCLUS,
+        &buf,
+        &mut scratch,
+        sink,
+        &mut |v, _| {
+            if v.attr.type_code == AT_DATA && v.attr.name_is("$Bad") {
+                for_each_run(vol, v, &mut |lcn, len| {
+                    used.set_range(lcn, len, false);
+                    bad += len;
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        },
+    )?
+    .ok();
+    if bad > 0 {
+        sink.msg(format_args!(
+            "WARNING: The disk has {bad} or more bad sectors (hardware faults).\n"
+        ));
+    }
+    Ok(bad)
+}
+
+/// Reads `$Bitmap:$DATA` in 8 KiB chunks and compares it with the walk's map.
+fn compare_bitmaps<D: ReadAt + ?Sized>(
+    vol: &Volume,
+    dev: &D,
+    used: &UsedMap,
+    ignore_fs_check: bool,
+    sink: &mut dyn Sink,
+) -> Result<(UsedMap, u64)> {
+    let nr = vol.boot.nr_clusters;
+    let cs = vol.boot.cluster_size;
+    let mut buf = vec![0u8; vol.record_size()];
+    let mut runs = Vec::new();
+    let mut sizes: Option<(u64, u64)> = None;
+    if let RecordRead::Ok(_) = vol.read_record_checked(dev, inode::BITMAP, &mut buf, sink)? {
+        let mut scratch = Scratch::default();
+        walk_attrs(
+            vol,
+            dev,
+            inode::BITMAP,
+            &buf,
+            &mut scratch,
+            sink,
+            &mut |v, _| {
+                if v.attr.type_code == AT_DATA && v.attr.name.is_empty() {
+                    match v.attr.form {
+                        Form::NonResident {
+                            lowest_vcn,
+                            data_size,
+                            initialized_size,
+                            ..
+                        } => {
+                            if lowest_vcn == 0 {
+                                sizes =
+                                    Some((data_size.max(0) as u64, initialized_size.max(0) as u64));
+                            }
+                            extent_runs(v.attr, cs, &mut runs)?;
+                        }
+                        Form::Resident { .. } => {}
+                    }
+                }
+                Ok(())
+            },
+        )?
+        .ok();
+    }
+    runs.sort_by_key(|r| r.vcn);
+    let Some((data_size, init_size)) = sizes else {
+        return Err(Error::os("Failed to open $Bitmap", errno::EIO));
+    };
+    let needed = nr.div_ceil(8);
+    if data_size < needed {
+        return Err(Error::fatal(format_args!(
+            "$Bitmap size is smaller than expected ({data_size} < {needed})\n"
+        )));
+    }
+    let compare_bytes = (nr + 1).div_ceil(8).min(data_size);
+    let mut extra = UsedMap::new(used.len());
+    let mut mismatches = 0u64;
+    let mut chunk = vec![0u8; 8192];
+    let mut off = 0u64;
+    while off < compare_bytes {
+        let n = (compare_bytes - off).min(chunk.len() as u64) as usize;
+        let c = &mut chunk[..n];
+        let readable = init_size.saturating_sub(off).min(n as u64) as usize;
+        read_runs(dev, cs, &runs, off, &mut c[..readable])?;
+        c[readable..].fill(0);
+        for (i, &disk) in c.iter().enumerate() {
+            let byte = off + i as u64;
+            let mut mine = 0u8;
+            for bit in 0..8 {
+                mine |= (used.get(byte * 8 + bit) as u8) << bit;
+            }
+            if mine == disk {
+                continue;
+            }
+            for bit in 0..8u64 {
+                let (m, d) = (mine >> bit & 1, disk >> bit & 1);
+                if m == d {
+                    continue;
+                }
+                let cl = byte * 8 + bit;
+                mismatches += 1;
+                if d == 1 {
+                    extra.set(cl);
+                }
+                if mismatches <= 10 {
+                    let what = if m == 1 { "missing" } else { "extra" };
+                    sink.msg(format_args!(
+                        "Cluster accounting failed at {cl} (0x{cl:x}): {what} cluster in $Bitmap\n"
+                    ));
+                }
+            }
+        }
+        off += n as u64;
+    }
+    if mismatches > 0 {
+        sink.msg(format_args!(
+            "Totally {mismatches} cluster accounting mismatches.\n"
+        ));
+        if !ignore_fs_check {
+            return Err(Error::fatal(format_args!(
+                "Filesystem check failed! Windows wasn't shutdown properly or inconsistent\nfilesystem. Please run chkdsk /f on Windows then reboot it TWICE.\n"
+            )));
+        }
+        sink.msg(format_args!(
+            "WARNING: The NTFS inconsistency was overruled by the --ignore-fs-check option.\n"
+        ));
+    }
+    Ok((extra, mismatches))
 }

@@ -1,14 +1,68 @@
 //! A read-only NTFS reader: just enough of the on-disk format to find every cluster in use.
 //!
 //! Follows Microsoft's and the Linux-NTFS project's published documentation of the on-disk
-//! structures. One file per structure. No std, no file descriptors: all I/O goes through
-//! [`crate::dev::ReadAt`].
+//! structures (boot sector, FILE records with update sequence arrays, attribute headers,
+//! mapping pairs, attribute lists). One file per structure. No std, no file descriptors: all
+//! I/O goes through [`crate::dev::ReadAt`]. Messages that the reference's library (libntfs-3g)
+//! prints on stderr while mounting or walking are reproduced word for word where the reference
+//! has one, because scripts and humans compare them.
 pub mod attr_list;
 pub mod attribute;
 pub mod boot_sector;
 pub mod mft_record;
 pub mod runlist;
 pub mod volume;
+pub mod walk;
 
 pub use boot_sector::BootSector;
 pub use volume::Volume;
+
+/// Little-endian reads that fail (None) instead of panicking when out of range.
+pub(crate) mod le {
+    /// `N` bytes at `off`, or None.
+    pub fn bytes<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
+        let end = off.checked_add(N)?;
+        let s = b.get(off..end)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Some(a)
+    }
+    /// u8 at `off`.
+    pub fn u8(b: &[u8], off: usize) -> Option<u8> {
+        b.get(off).copied()
+    }
+    /// le16 at `off`.
+    pub fn u16(b: &[u8], off: usize) -> Option<u16> {
+        bytes::<2>(b, off).map(u16::from_le_bytes)
+    }
+    /// le32 at `off`.
+    pub fn u32(b: &[u8], off: usize) -> Option<u32> {
+        bytes::<4>(b, off).map(u32::from_le_bytes)
+    }
+    /// le64 at `off`.
+    pub fn u64(b: &[u8], off: usize) -> Option<u64> {
+        bytes::<8>(b, off).map(u64::from_le_bytes)
+    }
+    /// sle64 at `off`.
+    pub fn i64(b: &[u8], off: usize) -> Option<i64> {
+        bytes::<8>(b, off).map(i64::from_le_bytes)
+    }
+}
+
+/// Well-known MFT record numbers (system files).
+pub mod inode {
+    /// `$MFT`.
+    pub const MFT: u64 = 0;
+    /// `$MFTMirr`.
+    pub const MFTMIRR: u64 = 1;
+    /// `$LogFile`.
+    pub const LOGFILE: u64 = 2;
+    /// `$Volume`.
+    pub const VOLUME: u64 = 3;
+    /// `$Bitmap`.
+    pub const BITMAP: u64 = 6;
+    /// `$Boot`.
+    pub const BOOT: u64 = 7;
+    /// `$BadClus`.
+    pub const BADCLUS: u64 = 8;
+}

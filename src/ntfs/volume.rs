@@ -1,7 +1,30 @@
-//! An opened NTFS volume: boot sector, $MFT runlist, $Volume information, $Bitmap location.
-use super::BootSector;
+//! An opened NTFS volume: boot sector, the $MFT runlist (also when $MFT itself has extension
+//! records), the $MFTMirr check, and $Volume's version and flags.
+//!
+//! Opening follows what the reference's read-only mount checks, in its order, with its
+//! messages (found black-box with libntfs-3g 2022.10.3): the lines it prints on stderr go to
+//! [`Sink::warn`], and the error carries the errno the mount fails with, so that the caller
+//! prints `ERROR(errno): Opening '%s' as NTFS failed: strerror`.
+use super::attr_list::EntryIter;
+use super::attribute::{Attr, AttrIter, Form, AT_ATTRIBUTE_LIST, AT_DATA, AT_VOLUME_INFORMATION};
+use super::boot_sector::{BootSector, BOOT_SECTOR_SIZE, LAST_SECTOR_HINTS};
+use super::mft_record::{
+    check_record, post_read_fixup, RecordHeader, BAAD_MAGIC, FILE_MAGIC, MFT_RECORD_IN_USE,
+};
+use super::runlist::{decode_extent, Run};
+use super::{inode, le};
 use crate::dev::ReadAt;
-use crate::error::Result;
+use crate::error::{errno, Error, Result, Text};
+use crate::used::{NullSink, Sink};
+use core::fmt;
+use std::prelude::v1::*;
+
+/// Most extension records the $MFT's own $DATA may be spread over (a sanity bound).
+const MAX_MFT_EXTENTS: usize = 4096;
+/// Largest attribute list we read (the format allows 256 KiB; be generous).
+pub const MAX_ATTR_LIST_BYTES: u64 = 16 * 1024 * 1024;
+/// Names of the first system files, for the $MFTMirr messages.
+const SYSTEM_FILES: [&str; 4] = ["$MFT", "$MFTMirr", "$LogFile", "$Volume"];
 
 /// An NTFS volume opened read-only.
 #[derive(Debug, Clone)]
@@ -14,17 +37,510 @@ pub struct Volume {
     pub volume_flags: u16,
     /// Number of MFT records to walk: $MFT:$DATA initialized_size / record size.
     pub mft_records: u64,
+    /// The $MFT:$DATA runlist, in VCN order (holes included as `lcn: None`).
+    pub mft_runs: Vec<Run>,
+    /// $MFT:$DATA sizes in bytes: (allocated, data, initialized).
+    pub mft_sizes: (u64, u64, u64),
+    /// Records of $MFT compared with $MFTMirr at mount.
+    pub mftmirr_records: u64,
+}
+
+/// What reading one MFT record gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordRead {
+    /// Fixed up and checked.
+    Ok(RecordHeader),
+    /// The update sequence array does not fit: the reference skips such records silently.
+    BadArray,
+    /// Torn write (`Incomplete multi-sector transfer`): the line to print, then skip.
+    Incomplete,
+    /// Not "FILE": skipped silently.
+    NoMagic,
+    /// Bad allocation size or header: the line to print, then skip.
+    BadRecord,
+    /// The record lies in a hole or outside the $MFT runlist.
+    Unmapped,
+}
+
+/// Emits one libntfs-style line on the sink and remembers it for the error.
+struct Log<'a> {
+    sink: &'a mut dyn Sink,
+    last: Text,
+}
+
+impl Log<'_> {
+    fn line(&mut self, args: fmt::Arguments) {
+        self.last = crate::error::text(args);
+        self.sink.warn(format_args!("{}\n", self.last));
+    }
+    fn fail(&mut self, errno: i32, args: fmt::Arguments) -> Error {
+        self.line(args);
+        Error::Os {
+            what: self.last.clone(),
+            errno,
+        }
+    }
+}
+
+/// Reads `buf.len()` bytes at byte `offset` of an attribute whose runlist is `runs`
+/// (holes read as zeros). Fails with EIO when the range is not mapped.
+pub fn read_runs<D: ReadAt + ?Sized>(
+    dev: &D,
+    cluster_size: u32,
+    runs: &[Run],
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<()> {
+    let cs = cluster_size as u64;
+    let mut done = 0usize;
+    while done < buf.len() {
+        let pos = offset + done as u64;
+        let vcn = pos / cs;
+        let idx = runs.partition_point(|r| r.vcn + r.len <= vcn);
+        let r = runs
+            .get(idx)
+            .filter(|r| r.vcn <= vcn)
+            .ok_or_else(|| Error::os("read_runs: unmapped VCN", errno::EIO))?;
+        let run_end = (r.vcn + r.len) * cs;
+        let n = ((run_end - pos).min((buf.len() - done) as u64)) as usize;
+        let out = &mut buf[done..done + n];
+        match r.lcn {
+            None => out.fill(0),
+            Some(lcn) => {
+                let disk = (lcn + (vcn - r.vcn))
+                    .checked_mul(cs)
+                    .and_then(|x| x.checked_add(pos % cs))
+                    .ok_or_else(|| Error::os("read_runs: offset overflow", errno::EIO))?;
+                dev.read_exact_at(out, disk)?;
+            }
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// Decodes all runs of one non-resident extent, appending to `out`. Errors are EIO.
+pub fn extent_runs(a: &Attr, cluster_size: u32, out: &mut Vec<Run>) -> Result<()> {
+    let Form::NonResident {
+        lowest_vcn,
+        highest_vcn,
+        mapping_pairs,
+        allocated_size,
+        ..
+    } = a.form
+    else {
+        return Ok(());
+    };
+    let alloc = (lowest_vcn == 0)
+        .then(|| allocated_size.saturating_add(cluster_size as i64 - 1) / cluster_size as i64);
+    decode_extent(mapping_pairs, lowest_vcn, highest_vcn, alloc, |r| {
+        out.push(r)
+    })
+    .map(|_| ())
+    .map_err(|_| Error::os("ntfs_decompress_mapping_pairs", errno::EIO))
+}
+
+/// Reads the value of an attribute (resident or not) up to `max` bytes into a new vector.
+/// `extra_runs` holds the runs of further extents for non-resident values.
+pub fn attr_value<D: ReadAt + ?Sized>(
+    dev: &D,
+    cluster_size: u32,
+    a: &Attr,
+    max: u64,
+) -> Result<Vec<u8>> {
+    match a.form {
+        Form::Resident { value, .. } => Ok(value.to_vec()),
+        Form::NonResident {
+            data_size,
+            initialized_size,
+            ..
+        } => {
+            let size = (data_size.max(0) as u64).min(max);
+            let init = (initialized_size.max(0) as u64).min(size);
+            let mut runs = Vec::new();
+            extent_runs(a, cluster_size, &mut runs)?;
+            let mut v = vec![0u8; size as usize];
+            read_runs(dev, cluster_size, &runs, 0, &mut v[..init as usize])?;
+            Ok(v)
+        }
+    }
 }
 
 impl Volume {
-    /// Opens and checks the volume the way the reference's read-only mount does.
-    pub fn open<D: ReadAt>(dev: &D, device_size: u64) -> Result<Volume> {
-        let _ = (dev, device_size);
-        todo!("ntfs::Volume::open")
+    /// Opens and checks the volume the way the reference's read-only mount does. The error is
+    /// `Error::Os` with the mount's errno and, as `what`, the last line libntfs would print.
+    pub fn open<D: ReadAt + ?Sized>(dev: &D, device_size: u64) -> Result<Volume> {
+        Self::open_with_sink(dev, device_size, &mut NullSink)
+    }
+
+    /// As [`Volume::open`], printing libntfs's diagnostic lines on `sink.warn` (stderr).
+    pub fn open_with_sink<D: ReadAt + ?Sized>(
+        dev: &D,
+        device_size: u64,
+        sink: &mut dyn Sink,
+    ) -> Result<Volume> {
+        let _ = device_size;
+        let mut log = Log {
+            sink,
+            last: Text::new(),
+        };
+        let mut bs = [0u8; BOOT_SECTOR_SIZE];
+        let n = dev.read_at(&mut bs, 0)?;
+        if n < BOOT_SECTOR_SIZE {
+            return Err(log.fail(
+                errno::EINVAL,
+                format_args!("Failed to read bootsector (size=0)"),
+            ));
+        }
+        let boot = match BootSector::from_bytes(&bs) {
+            Ok(b) => b,
+            Err(Error::Os { what, errno }) => return Err(log.fail(errno, format_args!("{what}"))),
+            Err(e) => return Err(e),
+        };
+        if let Err(Error::Os { what, errno }) = boot.last_sector_offset() {
+            log.line(format_args!("{what}"));
+            let e = Error::Os { what, errno };
+            log.sink.warn(format_args!("{LAST_SECTOR_HINTS}\n"));
+            return Err(e);
+        }
+        let cs = boot.cluster_size;
+        let rs = boot.mft_record_size as usize;
+
+        // Record 0 at mft_lcn: the bootstrap of everything else.
+        let mut rec0 = vec![0u8; rs];
+        let off0 = boot
+            .mft_lcn
+            .checked_mul(cs as u64)
+            .ok_or_else(|| Error::os("$MFT offset", errno::EIO))?;
+        if dev.read_exact_at(&mut rec0, off0).is_err() {
+            log.line(format_args!("Error reading $MFT: Input/output error"));
+            return Err(log.fail(
+                errno::EIO,
+                format_args!("Failed to load $MFT: Input/output error"),
+            ));
+        }
+        if let Err(e) = post_read_fixup(&mut rec0) {
+            log.line(format_args!("{e}"));
+        }
+        if let Err(e) = check_record(0, &rec0) {
+            log.line(format_args!("{e}"));
+            return Err(log.fail(
+                errno::EIO,
+                format_args!("Failed to load $MFT: Input/output error"),
+            ));
+        }
+        let bad_end = |log: &mut Log| {
+            log.line(format_args!("Bad end of MFT record 0"));
+            log.fail(
+                errno::EIO,
+                format_args!("Failed to load $MFT: Input/output error"),
+            )
+        };
+        let mut attrs: Vec<Attr> = Vec::new();
+        for a in AttrIter::new(&rec0) {
+            match a {
+                Ok(a) => attrs.push(a),
+                Err(_) => return Err(bad_end(&mut log)),
+            }
+        }
+        let load_failed = |log: &mut Log| {
+            log.fail(
+                errno::EIO,
+                format_args!("Failed to load $MFT: Input/output error"),
+            )
+        };
+        let Some(data0) = attrs.iter().find(|a| {
+            a.type_code == AT_DATA
+                && a.name.is_empty()
+                && a.lowest_vcn() == 0
+                && a.is_non_resident()
+        }) else {
+            return Err(bad_end(&mut log));
+        };
+        let Form::NonResident {
+            allocated_size,
+            data_size,
+            initialized_size,
+            ..
+        } = data0.form
+        else {
+            return Err(load_failed(&mut log));
+        };
+        let mut runs = Vec::new();
+        if extent_runs(data0, cs, &mut runs).is_err() {
+            return Err(load_failed(&mut log));
+        }
+        // Further extents of $MFT:$DATA in extension records, found through the attribute list.
+        if let Some(al) = attrs.iter().find(|a| a.type_code == AT_ATTRIBUTE_LIST) {
+            let list = match attr_value(dev, cs, al, MAX_ATTR_LIST_BYTES) {
+                Ok(v) => v,
+                Err(_) => return Err(load_failed(&mut log)),
+            };
+            let mut extents: Vec<(i64, u64)> = Vec::new();
+            for e in EntryIter::new(&list) {
+                let Ok(e) = e else {
+                    return Err(load_failed(&mut log));
+                };
+                if e.type_code == AT_DATA
+                    && e.name.is_empty()
+                    && e.mft_record != 0
+                    && e.lowest_vcn > 0
+                {
+                    extents.push((e.lowest_vcn, e.mft_record));
+                }
+            }
+            if extents.len() > MAX_MFT_EXTENTS {
+                return Err(load_failed(&mut log));
+            }
+            extents.sort_unstable();
+            let mut rec = vec![0u8; rs];
+            for (lowest, recno) in extents {
+                let off = recno
+                    .checked_mul(rs as u64)
+                    .ok_or_else(|| Error::os("$MFT", errno::EIO))?;
+                if read_runs(dev, cs, &runs, off, &mut rec).is_err()
+                    || post_read_fixup(&mut rec).is_err()
+                    || check_record(recno, &rec).is_err()
+                {
+                    return Err(load_failed(&mut log));
+                }
+                let found = AttrIter::new(&rec).filter_map(|a| a.ok()).find(|a| {
+                    a.type_code == AT_DATA && a.name.is_empty() && a.lowest_vcn() == lowest
+                });
+                match found {
+                    Some(a) if extent_runs(&a, cs, &mut runs).is_ok() => {}
+                    _ => return Err(load_failed(&mut log)),
+                }
+            }
+        }
+        runs.sort_by_key(|r| r.vcn);
+        for r in &runs {
+            if r.lcn
+                .is_some_and(|l| l.saturating_add(r.len) > boot.nr_clusters)
+            {
+                return Err(load_failed(&mut log));
+            }
+        }
+        let initialized = initialized_size.max(0) as u64;
+        let mut vol = Volume {
+            boot,
+            version: (0, 0),
+            volume_flags: 0,
+            mft_records: initialized / rs as u64,
+            mft_runs: runs,
+            mft_sizes: (
+                allocated_size.max(0) as u64,
+                data_size.max(0) as u64,
+                initialized,
+            ),
+            mftmirr_records: 0,
+        };
+
+        vol.check_mftmirr(dev, &mut log)?;
+
+        // $Volume: version and flags.
+        let mut rec = vec![0u8; rs];
+        let vi = match vol.read_record(dev, inode::VOLUME, &mut rec) {
+            RecordRead::Ok(_) => AttrIter::new(&rec)
+                .filter_map(|a| a.ok())
+                .find(|a| a.type_code == AT_VOLUME_INFORMATION)
+                .and_then(|a| {
+                    a.value()
+                        .map(|v| (le::u8(v, 8), le::u8(v, 9), le::u16(v, 10)))
+                }),
+            _ => None,
+        };
+        match vi {
+            Some((Some(major), Some(minor), Some(flags))) => {
+                vol.version = (major, minor);
+                vol.volume_flags = flags;
+            }
+            _ => {
+                return Err(log.fail(
+                    errno::EIO,
+                    format_args!("Attribute $VOLUME_INFORMATION was not found in $Volume!"),
+                ));
+            }
+        }
+        Ok(vol)
+    }
+
+    /// Compares the first records of $MFT with $MFTMirr (the mount refuses on a mismatch).
+    fn check_mftmirr<D: ReadAt + ?Sized>(&mut self, dev: &D, log: &mut Log) -> Result<()> {
+        let cs = self.boot.cluster_size;
+        let rs = self.boot.mft_record_size as usize;
+        let mut rec = vec![0u8; rs];
+        let failed = |log: &mut Log, e: i32| {
+            let text = if e == errno::ENOENT {
+                "No such file or directory"
+            } else {
+                "Input/output error"
+            };
+            log.fail(e, format_args!("Failed to load $MFTMirr: {text}"))
+        };
+        if !matches!(
+            self.read_record(dev, inode::MFTMIRR, &mut rec),
+            RecordRead::Ok(_)
+        ) {
+            return Err(failed(log, errno::EIO));
+        }
+        let mut mirr_runs = Vec::new();
+        let mut mirr_size = 0u64;
+        for a in AttrIter::new(&rec).filter_map(|a| a.ok()) {
+            if a.type_code == AT_DATA && a.name.is_empty() {
+                if let Form::NonResident { data_size, .. } = a.form {
+                    if extent_runs(&a, cs, &mut mirr_runs).is_err() {
+                        return Err(failed(log, errno::EIO));
+                    }
+                    mirr_size = mirr_size.max(data_size.max(0) as u64);
+                }
+            }
+        }
+        mirr_runs.sort_by_key(|r| r.vcn);
+        let first = mirr_runs.first().and_then(|r| r.lcn);
+        if first != Some(self.boot.mftmirr_lcn) {
+            log.line(format_args!(
+                "Bad $MFTMirr lcn 0x{:x}, want 0x{:x}",
+                first.unwrap_or(0),
+                self.boot.mftmirr_lcn
+            ));
+            return Err(failed(log, errno::ENOENT));
+        }
+        let mirror_size = if cs as usize <= 4 * rs {
+            4
+        } else {
+            cs as u64 / rs as u64
+        };
+        let n = mirror_size.min(mirr_size / rs as u64).min(self.mft_records);
+        self.mftmirr_records = n;
+        let mut a = vec![0u8; rs];
+        let mut b = vec![0u8; rs];
+        for i in 0..n {
+            let off = i * rs as u64;
+            let name_buf;
+            let name: &str = match SYSTEM_FILES.get(i as usize) {
+                Some(s) => s,
+                None => {
+                    name_buf = crate::error::text(format_args!("record {i}"));
+                    name_buf.as_str()
+                }
+            };
+            for (buf, runs, what) in [
+                (&mut a, &self.mft_runs, "$MFT"),
+                (&mut b, &mirr_runs, "$MFTMirr"),
+            ] {
+                if read_runs(dev, cs, runs, off, buf).is_err() {
+                    return Err(
+                        log.fail(errno::EIO, format_args!("Failed to read {what} record {i}"))
+                    );
+                }
+                if let Err(e) = post_read_fixup(buf) {
+                    log.line(format_args!("{e}"));
+                }
+                let h = RecordHeader::parse(buf).filter(|h| h.flags & MFT_RECORD_IN_USE != 0);
+                if let Some(h) = h {
+                    if h.magic == BAAD_MAGIC {
+                        return Err(log.fail(errno::EIO, format_args!("{what} error: Incomplete multi sector transfer detected in '{name}'.")));
+                    }
+                    if h.magic != FILE_MAGIC {
+                        return Err(log.fail(
+                            errno::EIO,
+                            format_args!("{what} error: Invalid mft record for '{name}'."),
+                        ));
+                    }
+                }
+            }
+            let used = (le::u32(&a, 0x18).unwrap_or(0) as usize).min(rs);
+            if a[..used] != b[..used] {
+                return Err(log.fail(
+                    errno::EIO,
+                    format_args!("$MFTMirr does not match $MFT (record {i})."),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// True when $Volume has the dirty flag set.
     pub fn is_dirty(&self) -> bool {
         self.volume_flags & 1 != 0
+    }
+
+    /// Bytes per MFT record.
+    pub fn record_size(&self) -> usize {
+        self.boot.mft_record_size as usize
+    }
+
+    /// Reads MFT record `n` as stored (no fixup) into `buf` (one record long).
+    pub fn read_record_raw<D: ReadAt + ?Sized>(
+        &self,
+        dev: &D,
+        n: u64,
+        buf: &mut [u8],
+    ) -> Result<()> {
+        let off = n
+            .checked_mul(self.record_size() as u64)
+            .ok_or_else(|| Error::os("MFT record offset", errno::EIO))?;
+        read_runs(dev, self.boot.cluster_size, &self.mft_runs, off, buf)
+    }
+
+    /// Reads MFT record `n` into `buf`, applies the fixup and checks the header. I/O errors
+    /// of the device are returned; everything else is a [`RecordRead`] verdict.
+    pub fn read_record<D: ReadAt + ?Sized>(&self, dev: &D, n: u64, buf: &mut [u8]) -> RecordRead {
+        match self.read_record_checked(dev, n, buf, &mut NullSink) {
+            Ok(r) => r,
+            Err(_) => RecordRead::Unmapped,
+        }
+    }
+
+    /// As [`Volume::read_record`], printing the reference's lines for torn records and bad
+    /// allocation sizes on `sink.warn`, and passing device errors up.
+    pub fn read_record_checked<D: ReadAt + ?Sized>(
+        &self,
+        dev: &D,
+        n: u64,
+        buf: &mut [u8],
+        sink: &mut dyn Sink,
+    ) -> Result<RecordRead> {
+        let off = match n.checked_mul(self.record_size() as u64) {
+            Some(o)
+                if o.saturating_add(buf.len() as u64) <= self.mft_sizes.1.max(self.mft_sizes.2) =>
+            {
+                o
+            }
+            _ => return Ok(RecordRead::Unmapped),
+        };
+        let cs = self.boot.cluster_size as u64;
+        let vcn = off / cs;
+        let mapped = self
+            .mft_runs
+            .iter()
+            .any(|r| r.vcn <= vcn && vcn < r.vcn + r.len && r.lcn.is_some());
+        if !mapped {
+            return Ok(RecordRead::Unmapped);
+        }
+        match read_runs(dev, self.boot.cluster_size, &self.mft_runs, off, buf) {
+            Ok(()) => {}
+            Err(Error::Os { errno: e, .. }) if e == errno::EIO => return Ok(RecordRead::Unmapped),
+            Err(e) => return Err(e),
+        }
+        if le::bytes::<4>(buf, 0) != Some(FILE_MAGIC) {
+            return Ok(RecordRead::NoMagic);
+        }
+        match post_read_fixup(buf) {
+            Ok(()) => {}
+            Err(e @ super::mft_record::FixupError::Incomplete { .. }) => {
+                sink.warn(format_args!("{e}\n"));
+                return Ok(RecordRead::Incomplete);
+            }
+            Err(_) => return Ok(RecordRead::BadArray),
+        }
+        match check_record(n, buf) {
+            Ok(h) => Ok(RecordRead::Ok(h)),
+            Err(e) => {
+                sink.warn(format_args!("{e}\n"));
+                Ok(RecordRead::BadRecord)
+            }
+        }
     }
 }

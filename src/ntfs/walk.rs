@@ -1,0 +1,162 @@
+//! Walking the attributes of one file (a base MFT record plus its extension records), in the
+//! order the reference's `ntfs_attrs_walk` gives them: the base record's attributes, or, with
+//! an `$ATTRIBUTE_LIST`, the list itself followed by every attribute the list names.
+//!
+//! Made for reuse: the used-cluster scan and the metadata mode both visit
+//! `(inode, record, attribute)` triples through [`walk_attrs`].
+use super::attr_list::EntryIter;
+use super::attribute::{Attr, AttrIter, AT_ATTRIBUTE_LIST, AT_STANDARD_INFORMATION};
+use super::volume::{attr_value, RecordRead, Volume, MAX_ATTR_LIST_BYTES};
+use crate::dev::ReadAt;
+use crate::error::Result;
+use crate::used::Sink;
+use std::prelude::v1::*;
+
+/// One attribute met by the walk.
+#[derive(Debug, Clone, Copy)]
+pub struct Visit<'a> {
+    /// The file (base record number).
+    pub inode: u64,
+    /// The record holding this attribute (the base or an extension record).
+    pub record: u64,
+    /// The attribute.
+    pub attr: &'a Attr<'a>,
+}
+
+/// Why a file was skipped before any of its attributes were visited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// An attribute header of the base record is corrupt (`ntfs_attr_find: Corrupt inode`).
+    Corrupt,
+    /// No $STANDARD_INFORMATION.
+    NoStandardInformation,
+}
+
+/// Reusable buffers for [`walk_attrs`]: extension records are read into `ext`.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    ext: Vec<u8>,
+}
+
+/// Visits every attribute of the in-use base record `base` (record `inode`, fixed up).
+/// Returns `Ok(Err(skipped))` when the reference's inode open would fail with EIO (the lines
+/// it prints went to `sink.warn`); `f`'s errors are passed up.
+pub fn walk_attrs<D: ReadAt + ?Sized>(
+    vol: &Volume,
+    dev: &D,
+    inode: u64,
+    base: &[u8],
+    scratch: &mut Scratch,
+    sink: &mut dyn Sink,
+    f: &mut dyn FnMut(&Visit, &mut dyn Sink) -> Result<()>,
+) -> Result<core::result::Result<(), Skipped>> {
+    // Check the whole base record first: the reference's inode open fails on a corrupt
+    // attribute before anything is counted.
+    let mut attrs: Vec<Attr> = Vec::new();
+    let mut corrupt = false;
+    for a in AttrIter::new(base) {
+        match a {
+            Ok(a) => attrs.push(a),
+            Err(_) => {
+                corrupt = true;
+                break;
+            }
+        }
+    }
+    let has_si = attrs.iter().any(|a| a.type_code == AT_STANDARD_INFORMATION);
+    if corrupt {
+        sink.warn(format_args!(
+            "ntfs_attr_find: Corrupt inode ({inode}): Input/output error\n"
+        ));
+        if !has_si {
+            sink.warn(format_args!(
+                "No STANDARD_INFORMATION in base record {inode}: Input/output error\n"
+            ));
+        }
+        return Ok(Err(Skipped::Corrupt));
+    }
+    if !has_si {
+        return Ok(Err(Skipped::NoStandardInformation));
+    }
+    let Some(al) = attrs.iter().find(|a| a.type_code == AT_ATTRIBUTE_LIST) else {
+        for a in &attrs {
+            f(
+                &Visit {
+                    inode,
+                    record: inode,
+                    attr: a,
+                },
+                sink,
+            )?;
+        }
+        return Ok(Ok(()));
+    };
+    f(
+        &Visit {
+            inode,
+            record: inode,
+            attr: al,
+        },
+        sink,
+    )?;
+    let cs = vol.boot.cluster_size;
+    let list = match attr_value(dev, cs, al, MAX_ATTR_LIST_BYTES) {
+        Ok(v) => v,
+        Err(_) => {
+            sink.warn(format_args!(
+                "Corrupt attribute list entry in MFT record {inode}\n"
+            ));
+            return Ok(Ok(()));
+        }
+    };
+    let rs = vol.record_size();
+    scratch.ext.resize(rs, 0);
+    let mut loaded: Option<u64> = None;
+    for e in EntryIter::new(&list) {
+        let Ok(e) = e else {
+            sink.warn(format_args!(
+                "Corrupt attribute list entry in MFT record {inode}\n"
+            ));
+            break;
+        };
+        if e.type_code == AT_ATTRIBUTE_LIST {
+            continue;
+        }
+        let rec: &[u8] = if e.mft_record == inode {
+            base
+        } else {
+            if loaded != Some(e.mft_record) {
+                loaded = None;
+                match vol.read_record_checked(dev, e.mft_record, &mut scratch.ext, sink)? {
+                    RecordRead::Ok(h) if h.base_mft_record == inode => loaded = Some(e.mft_record),
+                    _ => continue,
+                }
+            }
+            &scratch.ext
+        };
+        let mut best: Option<Attr> = None;
+        for a in AttrIter::new(rec) {
+            let Ok(a) = a else { break };
+            if a.type_code == e.type_code && a.name == e.name && a.lowest_vcn() == e.lowest_vcn {
+                let exact = a.instance == e.instance;
+                if best.is_none() || exact {
+                    best = Some(a);
+                }
+                if exact {
+                    break;
+                }
+            }
+        }
+        if let Some(a) = best {
+            f(
+                &Visit {
+                    inode,
+                    record: e.mft_record,
+                    attr: &a,
+                },
+                sink,
+            )?;
+        }
+    }
+    Ok(Ok(()))
+}
