@@ -18,6 +18,8 @@ pub mod used;
 #[cfg(feature = "std")]
 pub mod cli;
 #[cfg(feature = "std")]
+pub mod copy;
+#[cfg(feature = "std")]
 pub mod ops;
 #[cfg(feature = "std")]
 pub mod progress;

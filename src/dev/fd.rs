@@ -18,7 +18,9 @@ pub fn os_err(what: &str, e: Errno) -> Error {
 }
 
 /// Retries `f` while it fails with EINTR.
-fn retry<T>(mut f: impl FnMut() -> core::result::Result<T, Errno>) -> core::result::Result<T, Errno> {
+fn retry<T>(
+    mut f: impl FnMut() -> core::result::Result<T, Errno>,
+) -> core::result::Result<T, Errno> {
     loop {
         match f() {
             Err(Errno::INTR) => continue,
@@ -67,12 +69,14 @@ impl Fd {
 
     /// Opens `path` read-only.
     pub fn open_read(path: &str) -> core::result::Result<Fd, Errno> {
-        retry(|| rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())).map(Fd::Owned)
+        retry(|| rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()))
+            .map(Fd::Owned)
     }
 
     /// Opens with explicit flags and mode.
     pub fn open(path: &str, flags: OFlags, mode: u32) -> core::result::Result<Fd, Errno> {
-        retry(|| rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::from_raw_mode(mode))).map(Fd::Owned)
+        retry(|| rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::from_raw_mode(mode)))
+            .map(Fd::Owned)
     }
 
     /// What this descriptor is.
@@ -117,22 +121,35 @@ impl Fd {
     /// Free bytes on the file system holding this file, and its type magic.
     pub fn free_space(&self) -> Result<(u64, i64)> {
         let s = rustix::fs::fstatfs(self.bfd()).map_err(|e| os_err("fstatfs", e))?;
-        let unit = if s.f_frsize > 0 { s.f_frsize as u64 } else { s.f_bsize as u64 };
+        let unit = if s.f_frsize > 0 {
+            s.f_frsize as u64
+        } else {
+            s.f_bsize as u64
+        };
         Ok((unit.saturating_mul(s.f_bfree as u64), s.f_type as i64))
     }
 
     /// In-kernel copy of `len` bytes from `self` at `off_in` to `out` at `off_out`.
     /// Returns bytes copied (may be short; 0 means fall back to read/write).
-    pub fn copy_range(&self, off_in: u64, out: &Fd, off_out: u64, len: usize) -> core::result::Result<usize, Errno> {
+    pub fn copy_range(
+        &self,
+        off_in: u64,
+        out: &Fd,
+        off_out: u64,
+        len: usize,
+    ) -> core::result::Result<usize, Errno> {
         let mut i = off_in;
         let mut o = off_out;
-        retry(|| rustix::fs::copy_file_range(self.bfd(), Some(&mut i), out.bfd(), Some(&mut o), len))
+        retry(|| {
+            rustix::fs::copy_file_range(self.bfd(), Some(&mut i), out.bfd(), Some(&mut o), len)
+        })
     }
 }
 
 impl ReadAt for Fd {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
-        retry(|| rustix::io::pread(self.bfd(), &mut *buf, offset)).map_err(|e| os_err("read_all", e))
+        retry(|| rustix::io::pread(self.bfd(), &mut *buf, offset))
+            .map_err(|e| os_err("read_all", e))
     }
 }
 
@@ -151,7 +168,8 @@ impl ReadStream for Fd {
 impl WriteStream for Fd {
     fn write_all(&mut self, mut buf: &[u8]) -> Result<()> {
         while !buf.is_empty() {
-            let n = retry(|| rustix::io::write(self.bfd(), buf)).map_err(|e| os_err("write_all", e))?;
+            let n =
+                retry(|| rustix::io::write(self.bfd(), buf)).map_err(|e| os_err("write_all", e))?;
             if n == 0 {
                 return Err(Error::os("write_all", errno::ENOSPC));
             }
@@ -173,4 +191,72 @@ pub fn stat_kind(path: &str) -> core::result::Result<Option<Kind>, Errno> {
         Err(Errno::NOENT) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Mount state of the file system on `path` (the reference's `ntfs_check_if_mounted`):
+/// `Ok(None)` if not mounted, `Ok(Some(read_only))` if it is. A mount entry matches when it
+/// names the same file (after resolving links) or the same block device.
+pub fn mount_state(path: &str) -> core::result::Result<Option<bool>, Errno> {
+    let st = rustix::fs::stat(path)?;
+    let is_blk = FileType::from_raw_mode(st.st_mode) == FileType::BlockDevice;
+    let real =
+        std::fs::canonicalize(path).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+    let mounts = match std::fs::read_to_string("/proc/mounts") {
+        Ok(s) => s,
+        Err(_) => std::fs::read_to_string("/etc/mtab").unwrap_or_default(),
+    };
+    for line in mounts.lines() {
+        let mut f = line.split(' ');
+        let (Some(dev), Some(_dir), Some(_fstype), Some(opts)) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let dev = unescape_mount_field(dev);
+        let same = if is_blk {
+            rustix::fs::stat(dev.as_str()).is_ok_and(|d| {
+                FileType::from_raw_mode(d.st_mode) == FileType::BlockDevice
+                    && d.st_rdev == st.st_rdev
+            })
+        } else {
+            std::fs::canonicalize(&dev).is_ok_and(|d| d == real)
+        };
+        if same {
+            return Ok(Some(opts.split(',').any(|o| o == "ro")));
+        }
+    }
+    Ok(None)
+}
+
+/// /proc/mounts escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mount_field(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// 8 random bytes from the kernel (for `--new-serial`), falling back to time and pid.
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if let Ok(mut f) = Fd::open_read("/dev/urandom") {
+        if f.read_full(&mut b).is_ok_and(|n| n == 8) {
+            return u64::from_le_bytes(b);
+        }
+    }
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u64;
+    (t.tv_nsec as u64) ^ ((t.tv_sec as u64) << 20) ^ (pid << 48)
 }

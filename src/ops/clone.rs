@@ -1,0 +1,109 @@
+//! Raw clone (`-o`/`-O` without `-s`/`-r`): used clusters copied to the same byte offsets of
+//! a sparse file, a block device (unused clusters untouched) or stdout (unused clusters
+//! written as zeros). Files and devices use `copy_file_range` in large chunks when nothing
+//! has to look at the bytes, and read/write through one buffer otherwise.
+use super::output::{ntfs_size, RawOut};
+use super::{advance, backup_boot_offset_of, new_serial, patch_serials, Source};
+use crate::cli::Options;
+use crate::copy::{chunk_clusters, chunks, merge_runs, VolumeReader};
+use crate::dev::fd::Fd;
+use crate::error::Result;
+use crate::image::header::cluster_record_size;
+use crate::progress::Progress;
+use crate::report::Report;
+use rustix::io::Errno;
+use std::prelude::v1::*;
+
+/// Runs the raw clone.
+pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
+    let boot = &src.vol.boot;
+    let cs = boot.cluster_size;
+    let cs64 = u64::from(cs);
+    let nr = boot.nr_clusters;
+    let path = opts.output.as_deref().unwrap_or("-");
+    let mut out = RawOut::open(path, opts.overwrite, ntfs_size(nr, cs), report)?;
+    let scan = src.scan(opts, report)?;
+    if out.kind == crate::dev::fd::Kind::File {
+        super::output::check_free_space(&out.fd, out.kind, cs64.saturating_mul(scan.inuse))?;
+    }
+    report.out(format_args!("Cloning NTFS ...\n"));
+
+    let serial = (opts.new_serial != 0).then(new_serial);
+    let backup = backup_boot_offset_of(boot);
+    let stream = out.is_stream();
+    let bar = Progress::new(0, if stream { nr + 1 } else { scan.inuse + 1 }, report);
+    let mut rd = VolumeReader::new(&src.dev, cs, boot.sector_size, opts.rescue, report);
+    let mut in_kernel = !stream && !opts.rescue;
+    let mut done = 0u64;
+
+    // "Extra" clusters are copied only with --rescue --ignore-fs-check; merged into the used
+    // runs so that a stdout stream stays in order (the reference corrupts it, bug #16).
+    let extra = opts.rescue && opts.ignore_fs_check;
+    let used = scan.used.runs();
+    let runs: Box<dyn Iterator<Item = (u64, u64)>> = if extra {
+        Box::new(merge_runs(used, scan.extra.runs()))
+    } else {
+        Box::new(used)
+    };
+    for (lcn, n) in chunks(runs, nr, chunk_clusters(cs)) {
+        let offset = lcn * cs64;
+        let len = n * cs64;
+        let touches_serial = serial.is_some()
+            && (lcn == 0 || backup.is_some_and(|(b, _)| b >= offset && b < offset + len));
+        let mut copied = false;
+        if in_kernel && !touches_serial {
+            match copy_in_kernel(&src.dev, &out.fd, offset, len) {
+                Ok(true) => copied = true,
+                Ok(false) => in_kernel = false,
+                Err(_) => {} // EIO and friends: the buffered path reports them properly
+            }
+        }
+        if !copied {
+            let data = rd.read(offset, len as usize)?;
+            if let Some(s) = serial {
+                if patch_serials(data, offset, opts.new_serial, s, backup) {
+                    report.out(format_args!("New serial number      : 0x{s:x}\n"));
+                }
+            }
+            out.write_at(data, offset)?;
+        }
+        let to = if stream { lcn + n } else { done + n };
+        advance(&bar, done, to);
+        done = to;
+    }
+
+    // Position nr_clusters: the backup boot sector, possibly a partial cluster.
+    let size = cluster_record_size(cs, src.device_size, nr).unwrap_or(0);
+    let offset = nr * cs64;
+    let data = rd.read(offset, size)?;
+    if let Some(s) = serial {
+        patch_serials(data, offset, opts.new_serial, s, backup);
+    }
+    out.write_at(data, offset)?;
+    let to = if stream { nr + 1 } else { done + 1 };
+    advance(&bar, done, to);
+    out.sync(report)
+}
+
+/// Copies `len` bytes at `offset` from `src` to the same offset of `dst` in the kernel.
+/// `Ok(false)`: not supported between these two (fall back, nothing was written that matters).
+fn copy_in_kernel(src: &Fd, dst: &Fd, offset: u64, len: u64) -> core::result::Result<bool, Errno> {
+    let mut done = 0u64;
+    while done < len {
+        let want = (len - done).min(1 << 30) as usize;
+        match src.copy_range(offset + done, dst, offset + done, want) {
+            Ok(0) => return Ok(false),
+            Ok(n) => done += n as u64,
+            Err(
+                Errno::XDEV
+                | Errno::INVAL
+                | Errno::NOSYS
+                | Errno::OPNOTSUPP
+                | Errno::BADF
+                | Errno::PERM,
+            ) if done == 0 => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
