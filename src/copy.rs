@@ -4,7 +4,6 @@
 //!
 //! One read per chunk of up to [`CHUNK_BYTES`], never one per cluster; the buffer is allocated
 //! once, before the loop.
-use crate::dev::fd::Fd;
 use crate::dev::ReadAt;
 use crate::error::{errno, Error, Result};
 use crate::report::Report;
@@ -85,8 +84,8 @@ pub const BAD_SECTORS_WARNING: &str = "\
 *************************************************************************\n";
 
 /// Reads volume bytes into one fixed buffer.
-pub struct VolumeReader<'a> {
-    dev: &'a Fd,
+pub struct VolumeReader<'a, D: ReadAt> {
+    dev: &'a D,
     cluster_size: usize,
     sector_size: usize,
     rescue: bool,
@@ -96,10 +95,10 @@ pub struct VolumeReader<'a> {
     pub bad_sectors: u64,
 }
 
-impl<'a> VolumeReader<'a> {
+impl<'a, D: ReadAt> VolumeReader<'a, D> {
     /// A reader with a buffer of one chunk (at least one cluster).
     pub fn new(
-        dev: &'a Fd,
+        dev: &'a D,
         cluster_size: u32,
         sector_size: u32,
         rescue: bool,
@@ -199,6 +198,50 @@ mod tests {
         assert_eq!(v, [(0, 4), (4, 1), (10, 3), (20, 4), (24, 1)]);
         let v: Vec<_> = chunks(runs.iter().copied(), 3, 100).collect();
         assert_eq!(v, [(0, 3)]);
+    }
+
+    /// A device whose bytes `bad.0..bad.1` fail with EIO.
+    struct Faulty {
+        data: Vec<u8>,
+        bad: (u64, u64),
+    }
+
+    impl ReadAt for Faulty {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+            let end = offset + buf.len() as u64;
+            if offset < self.bad.1 && end > self.bad.0 {
+                return Err(Error::os("read_all", errno::EIO));
+            }
+            crate::dev::mem::MemDev::new(self.data.clone()).read_at(buf, offset)
+        }
+    }
+
+    #[test]
+    fn rescue_fills_bad_sectors() {
+        let dev = Faulty {
+            data: vec![7u8; 64 * 1024],
+            bad: (5000, 5001),
+        };
+        let report = Report {
+            msg_to_stderr: true,
+            quiet: true,
+        };
+        let mut rd = VolumeReader::new(&dev, 4096, 512, true, report);
+        let got = rd.read(0, 16384).unwrap().to_vec();
+        assert_eq!(rd.bad_sectors, 1);
+        assert!(got[..4608].iter().all(|&b| b == 7));
+        assert_eq!(&got[4608..4618], b"BadSectoR\0");
+        assert!(got[4618..5120].iter().all(|&b| b == b'?'));
+        assert!(got[5120..].iter().all(|&b| b == 7));
+
+        let mut rd = VolumeReader::new(&dev, 4096, 512, false, report);
+        let e = rd.read(0, 16384).unwrap_err();
+        assert_eq!(
+            std::format!("{e}"),
+            "ERROR: Disk is faulty, can't make full backup!"
+        );
+        let mut rd = VolumeReader::new(&dev, 4096, 512, false, report);
+        assert!(rd.read(8192, 8192).is_ok());
     }
 
     #[test]

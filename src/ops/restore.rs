@@ -84,7 +84,17 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     // A stdout stream must also get the zeros of a gap that ends the image (version 10.0).
     let mut pending_zeros: Option<u64> = None;
     loop {
-        match rd.next_record()? {
+        let rec = match rd.next_record() {
+            Ok(r) => r,
+            Err(e) => {
+                // Like the reference, leave what was restored so far on the output.
+                if let Some(o) = out.as_mut() {
+                    let _ = stage.flush(o, serial, opts.new_serial, backup);
+                }
+                return Err(e);
+            }
+        };
+        match rec {
             Record::Cluster { pos, data } => {
                 let offset = pos * cs;
                 if let (0, Some(s)) = (pos, serial) {
