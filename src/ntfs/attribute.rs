@@ -341,7 +341,7 @@ pub(crate) mod tests {
                 assert_eq!(highest_vcn, 9);
                 assert_eq!(&mapping_pairs[..4], &[0x21, 10, 0x34, 0x12]);
             }
-            _ => panic!(),
+            _ => core::panic!(),
         }
     }
 

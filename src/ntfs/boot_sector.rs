@@ -424,7 +424,7 @@ pub(crate) mod tests {
                     "Failed to read last sector (72057594037927934): Invalid argument"
                 )
             }
-            r => panic!("{r:?}"),
+            r => core::panic!("{r:?}"),
         }
     }
 }

@@ -5,3 +5,4 @@ mod common;
 mod boot;
 mod cli;
 mod compat;
+mod ntfs_scan;

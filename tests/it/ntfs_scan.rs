@@ -1,0 +1,320 @@
+//! The NTFS reader and the used-cluster map against the reference: for every real Windows
+//! volume in testdata (and mkntfs-made ones) our `used::scan` must give exactly the clusters
+//! the reference's `ntfsclone -s` writes as CMD_NEXT records, and the same header `inuse`.
+//! The corrupted corpus must never panic, and must be refused where the reference refuses.
+use crate::common::{require, run, testdata, testdata_volumes, unzstd, TempDir};
+use ntfsclone::dev::ReadAt;
+use ntfsclone::ntfs::Volume;
+use ntfsclone::used::{scan, Scan, Sink};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A file as a device.
+struct Dev(File);
+
+impl ReadAt for Dev {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> ntfsclone::error::Result<usize> {
+        self.0
+            .read_at(buf, offset)
+            .map_err(|e| ntfsclone::error::Error::os("read", e.raw_os_error().unwrap_or(5)))
+    }
+}
+
+/// Collects everything the scan says.
+#[derive(Default)]
+struct Collect {
+    msg: String,
+    warn: String,
+    progress: Vec<u64>,
+}
+
+impl Sink for Collect {
+    fn msg(&mut self, args: std::fmt::Arguments) {
+        let _ = self.msg.write_fmt(args);
+    }
+    fn warn(&mut self, args: std::fmt::Arguments) {
+        let _ = self.warn.write_fmt(args);
+    }
+    fn progress_start(&mut self, start: u64, stop: u64) {
+        self.progress = vec![start, stop];
+    }
+    fn progress(&mut self, _: u64) {}
+}
+
+/// The reference's image, parsed while it streams: header `inuse` and the CMD_NEXT positions
+/// as maximal runs.
+struct RefImage {
+    inuse: u64,
+    nr_clusters: u64,
+    runs: Vec<(u64, u64)>,
+}
+
+fn reference_image(vol: &Path) -> Result<RefImage, String> {
+    let mut child = Command::new(require("ntfsclone"))
+        .args(["-s", "-o", "-"])
+        .arg(vol)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut r = BufReader::with_capacity(1 << 20, child.stdout.take().unwrap());
+    let mut hdr = [0u8; 56];
+    let parsed = (|| -> std::io::Result<RefImage> {
+        r.read_exact(&mut hdr)?;
+        assert_eq!(&hdr[..16], b"\0ntfsclone-image");
+        let cs = u32::from_le_bytes(hdr[18..22].try_into().unwrap()) as u64;
+        let dev = u64::from_le_bytes(hdr[22..30].try_into().unwrap());
+        let nrc = i64::from_le_bytes(hdr[30..38].try_into().unwrap()) as u64;
+        let inuse = u64::from_le_bytes(hdr[38..46].try_into().unwrap());
+        let off = u32::from_le_bytes(hdr[46..50].try_into().unwrap()) as usize;
+        assert_eq!(off, 56);
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut pos: i64 = 0;
+        let mut skip = vec![0u8; cs as usize];
+        while pos as u64 <= nrc {
+            let mut c = [0u8; 1];
+            if r.read(&mut c)? == 0 {
+                break;
+            }
+            match c[0] {
+                0 => {
+                    let mut g = [0u8; 8];
+                    r.read_exact(&mut g)?;
+                    pos += i64::from_le_bytes(g);
+                }
+                1 => {
+                    let p = pos as u64;
+                    let sz = if (p + 1) * cs < dev { cs } else { dev - p * cs };
+                    r.read_exact(&mut skip[..sz as usize])?;
+                    match runs.last_mut() {
+                        Some((s, n)) if *s + *n == p => *n += 1,
+                        _ => runs.push((p, 1)),
+                    }
+                    pos += 1;
+                }
+                x => panic!("bad command {x}"),
+            }
+        }
+        std::io::copy(&mut r, &mut std::io::sink())?;
+        Ok(RefImage {
+            inuse,
+            nr_clusters: nrc,
+            runs,
+        })
+    })();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).ok();
+    let st = child.wait().map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err(format!("reference failed ({st}): {err}"));
+    }
+    parsed.map_err(|e| format!("reading the reference image: {e}; {err}"))
+}
+
+/// Our verdict on a volume: the scan, or the refusal text.
+fn ours(vol: &Path) -> Result<(Scan, Collect, u64), String> {
+    let f = File::open(vol).map_err(|e| e.to_string())?;
+    let size = f.metadata().unwrap().len();
+    let dev = Dev(f);
+    let mut sink = Collect::default();
+    let v = Volume::open_with_sink(&dev, size, &mut sink)
+        .map_err(|e| format!("open: {e} [{}]", sink.warn.trim()))?;
+    if v.is_dirty() {
+        return Err("dirty".into());
+    }
+    if size < v.boot.volume_size() {
+        return Err("volume bigger than device".into());
+    }
+    let s =
+        scan(&v, &dev, false, &mut sink).map_err(|e| format!("scan: {e} [{}]", sink.msg.trim()))?;
+    Ok((s, sink, v.boot.nr_clusters))
+}
+
+/// Compares ours with the reference on one decompressed volume; returns a description of
+/// every difference.
+fn compare(vol: &Path) -> Result<(), String> {
+    let r = reference_image(vol)?;
+    let (s, _sink, nrc) =
+        ours(vol).map_err(|e| format!("we refuse, the reference does not: {e}"))?;
+    let mine: Vec<(u64, u64)> = s
+        .used
+        .runs()
+        .filter(|(l, _)| *l <= nrc)
+        .map(|(l, n)| (l, n.min(nrc + 1 - l)))
+        .collect();
+    let mut diff = String::new();
+    if nrc != r.nr_clusters {
+        let _ = write!(diff, "nr_clusters {nrc} != {}; ", r.nr_clusters);
+    }
+    if s.inuse != r.inuse {
+        let _ = write!(diff, "inuse {} != reference {}; ", s.inuse, r.inuse);
+    }
+    if mine != r.runs {
+        let first = mine.iter().zip(r.runs.iter()).find(|(a, b)| a != b);
+        let _ = write!(
+            diff,
+            "runs differ ({} vs {} runs; first difference {first:?})",
+            mine.len(),
+            r.runs.len()
+        );
+    }
+    if diff.is_empty() {
+        Ok(())
+    } else {
+        Err(diff)
+    }
+}
+
+/// Runs `f` over `items` on a few threads; collects the failures.
+fn parallel<T: Sync>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> Option<String> + Sync,
+) -> Vec<String> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let out = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|sc| {
+        for _ in 0..threads {
+            sc.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(it) = items.get(i) else { break };
+                if let Some(e) = f(it) {
+                    out.lock().unwrap().push(e);
+                }
+            });
+        }
+    });
+    out.into_inner().unwrap()
+}
+
+fn selected(p: &Path) -> bool {
+    match std::env::var("NTFS_SCAN_ONLY") {
+        Ok(s) => p.to_string_lossy().contains(&s),
+        Err(_) => true,
+    }
+}
+
+#[test]
+fn windows_volumes_match_reference() {
+    let tmp = TempDir::new("ntfs-scan-win");
+    let vols: Vec<_> = testdata_volumes("windows")
+        .into_iter()
+        .filter(|p| selected(p))
+        .collect();
+    assert!(!vols.is_empty());
+    let fails = parallel(&vols, 3, |zst| {
+        let name = zst.file_name().unwrap().to_string_lossy().to_string();
+        let vol = unzstd(zst, tmp.path());
+        let res = if name.starts_with("INVALID_") {
+            match ours(&vol) {
+                Ok(_) => Some(format!("{name}: accepted, but the reference refuses it")),
+                Err(_) => None,
+            }
+        } else {
+            compare(&vol).err().map(|e| format!("{name}: {e}"))
+        };
+        let _ = std::fs::remove_file(&vol);
+        res
+    });
+    assert!(
+        fails.is_empty(),
+        "{} volume(s) differ:\n{}",
+        fails.len(),
+        fails.join("\n")
+    );
+}
+
+/// Makes a volume with mkntfs and some files written through ntfs-3g.
+fn mkntfs_volume(
+    dir: &Path,
+    name: &str,
+    size_mib: u64,
+    mkntfs_args: &[&str],
+) -> std::path::PathBuf {
+    let p = dir.join(name);
+    let f = File::create(&p).unwrap();
+    f.set_len(size_mib << 20).unwrap();
+    drop(f);
+    let st = run(Command::new(require("mkntfs"))
+        .args(["-F", "-f", "-q"])
+        .args(mkntfs_args)
+        .arg(&p));
+    assert!(
+        st.status.success(),
+        "mkntfs: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    p
+}
+
+#[test]
+fn mkntfs_volumes_match_reference() {
+    let tmp = TempDir::new("ntfs-scan-mk");
+    let vols = [
+        mkntfs_volume(tmp.path(), "c4k.img", 64, &[]),
+        mkntfs_volume(tmp.path(), "c512.img", 32, &["-c", "512"]),
+        mkntfs_volume(tmp.path(), "c64k.img", 128, &["-c", "65536"]),
+        mkntfs_volume(tmp.path(), "s4k.img", 64, &["-s", "4096"]),
+    ];
+    let fails = parallel(&vols, 2, |v| {
+        compare(v).err().map(|e| format!("{v:?}: {e}"))
+    });
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
+}
+
+/// Exit status of `ntfsclone -s` per corrupted volume, from the SOURCES.md table.
+fn reference_verdicts() -> Vec<(String, bool)> {
+    let t = std::fs::read_to_string(testdata().join("corrupted/SOURCES.md")).unwrap();
+    t.lines()
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split('|').map(str::trim).collect();
+            if cols.len() < 9 || !cols[2].ends_with(".ntfs.zst`") {
+                return None;
+            }
+            let refuses = cols[7].starts_with("**1**");
+            Some((cols[2].trim_matches('`').to_string(), refuses))
+        })
+        .collect()
+}
+
+#[test]
+fn corrupted_volumes_never_panic_and_are_refused_like_the_reference() {
+    let tmp = TempDir::new("ntfs-scan-bad");
+    let verdicts = reference_verdicts();
+    assert!(
+        verdicts.len() >= 40,
+        "SOURCES.md table not parsed: {}",
+        verdicts.len()
+    );
+    let vols: Vec<_> = testdata_volumes("corrupted")
+        .into_iter()
+        .filter(|p| selected(p))
+        .collect();
+    let fails = parallel(&vols, 3, |zst| {
+        let name = zst.file_name().unwrap().to_string_lossy().to_string();
+        let vol = unzstd(zst, tmp.path());
+        let r = std::panic::catch_unwind(|| ours(&vol).map(|_| ()));
+        let _ = std::fs::remove_file(&vol);
+        let refuses = verdicts.iter().find(|(n, _)| *n == name).map(|x| x.1);
+        match (r, refuses) {
+            (Err(_), _) => Some(format!("{name}: PANIC")),
+            (_, None) => Some(format!("{name}: not in SOURCES.md")),
+            (Ok(Ok(())), Some(true)) => Some(format!("{name}: accepted, the reference refuses")),
+            (Ok(Err(e)), Some(false)) => {
+                Some(format!("{name}: refused ({e}), the reference accepts"))
+            }
+            _ => None,
+        }
+    });
+    assert!(
+        fails.is_empty(),
+        "{} difference(s):\n{}",
+        fails.len(),
+        fails.join("\n")
+    );
+}
