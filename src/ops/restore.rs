@@ -105,6 +105,8 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                     if !stage.fits(offset, data.len()) {
                         stage.flush(o, serial, opts.new_serial, backup)?;
                         stage.offset = offset;
+                        // Zeros of a preceding gap on stdout, even before an empty record.
+                        o.fill_to(offset)?;
                     }
                     stage.buf.extend_from_slice(data);
                 }

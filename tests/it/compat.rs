@@ -1,1 +1,451 @@
-//! compat tests
+//! Save / restore / raw clone compared byte for byte with the reference ntfsclone: images,
+//! clones, restored volumes, stdout text and exit codes, on mkntfs-made volumes (several
+//! cluster and sector sizes, populated through ntfs-3g) and on the small Windows volumes of
+//! ../shared/testdata; plus every error message of the image reader.
+use crate::common::*;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Runs ours and the reference with the same arguments, where `OUT` in an argument is
+/// replaced by `<dir>/ours.<tag>` / `<dir>/ref.<tag>`; asserts the same exit status, stdout and
+/// stderr (with the output names unified); returns both output paths.
+fn both(dir: &Path, tag: &str, args: &[&str]) -> (PathBuf, PathBuf, Output) {
+    let o = dir.join(format!("ours.{tag}"));
+    let r = dir.join(format!("ref.{tag}"));
+    let sub = |p: &Path| -> Vec<String> { args.iter().map(|a| a.replace("OUT", s(p))).collect() };
+    let oa = sub(&o);
+    let ra = sub(&r);
+    let ours = run_ours(&oa.iter().map(String::as_str).collect::<Vec<_>>());
+    let refr = run_ref(&ra.iter().map(String::as_str).collect::<Vec<_>>());
+    let norm = |b: &[u8], p: &Path| String::from_utf8_lossy(b).replace(s(p), "OUT");
+    assert_eq!(
+        ours.status.code(),
+        refr.status.code(),
+        "exit status of {args:?}: {}",
+        norm(&ours.stdout, &o)
+    );
+    if !args.contains(&"-") || args.iter().any(|a| *a == "-n") {
+        assert_eq!(
+            norm(&ours.stdout, &o),
+            norm(&refr.stdout, &r),
+            "stdout of {args:?}"
+        );
+    } else {
+        assert!(
+            ours.stdout == refr.stdout,
+            "stdout bytes of {args:?} differ"
+        );
+    }
+    // libntfs prints its own diagnostics on stderr for broken volumes: compare only when the
+    // run succeeded (then stderr is the banner, plus the messages when the output is stdout).
+    if refr.status.success() {
+        assert_eq!(
+            norm(&ours.stderr, &o),
+            norm(&refr.stderr, &r),
+            "stderr of {args:?}"
+        );
+    }
+    (o, r, ours)
+}
+
+fn same_file(a: &Path, b: &Path) {
+    let x = fs::read(a).unwrap_or_else(|e| panic!("{a:?}: {e}"));
+    let y = fs::read(b).unwrap_or_else(|e| panic!("{b:?}: {e}"));
+    assert!(
+        x.len() == y.len() && x == y,
+        "{a:?} ({} bytes) differs from {b:?} ({} bytes)",
+        x.len(),
+        y.len()
+    );
+}
+
+fn mkntfs(path: &Path, size: u64, extra: &[&str]) {
+    File::create(path).unwrap().set_len(size).unwrap();
+    let out = run(Command::new(require("mkntfs"))
+        .args(["-F", "-f", "-q"])
+        .args(extra)
+        .arg(path));
+    assert!(
+        out.status.success(),
+        "mkntfs {extra:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Adds files through an ntfs-3g FUSE mount: a resident one, a 300 KB one, a directory of 200
+/// small files, and a deleted file (its clusters are stale data the clone must not copy).
+fn populate(vol: &Path, dir: &Path) {
+    let mnt = dir.join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    let st = run(Command::new(require("ntfs-3g")).arg(vol).arg(&mnt));
+    assert!(
+        st.status.success(),
+        "ntfs-3g: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let res = std::panic::catch_unwind(|| {
+        fs::write(mnt.join("small.txt"), b"hello\n").unwrap();
+        let big: Vec<u8> = (0..300_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        fs::write(mnt.join("big.bin"), &big).unwrap();
+        fs::create_dir(mnt.join("d")).unwrap();
+        for i in 0..200 {
+            fs::write(mnt.join(format!("d/f{i}")), format!("{i}\n")).unwrap();
+        }
+        fs::write(mnt.join("deleted.bin"), vec![0x5a; 100_000]).unwrap();
+        fs::remove_file(mnt.join("deleted.bin")).unwrap();
+    });
+    let um = run(Command::new("umount").arg(&mnt));
+    assert!(
+        um.status.success(),
+        "umount: {}",
+        String::from_utf8_lossy(&um.stderr)
+    );
+    res.unwrap();
+}
+
+/// The whole comparison for one volume: save, restore both ways, raw clone, stdout variants,
+/// restore from a pipe, restore test.
+fn check_volume(vol: &Path, dir: &Path) {
+    let v = s(vol);
+    let (img_o, img_r, _) = both(dir, "img", &["-s", "-o", "OUT", v]);
+    same_file(&img_o, &img_r);
+    let (rest_o, rest_r, _) = both(dir, "rest", &["-r", "-o", "OUT", s(&img_r)]);
+    same_file(&rest_o, &rest_r);
+    // The reference restores our image identically.
+    let cross = dir.join("cross");
+    let out = run_ref(&["-r", "-o", s(&cross), s(&img_o)]);
+    assert!(out.status.success());
+    same_file(&cross, &rest_r);
+    let (clone_o, clone_r, _) = both(dir, "clone", &["-o", "OUT", v]);
+    same_file(&clone_o, &clone_r);
+    same_file(&clone_o, &rest_r);
+    assert_eq!(
+        fs::metadata(&clone_o).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // -O over an existing file gives the same result.
+    let (ow, _, _) = both(dir, "clone", &["-O", "OUT", v]);
+    same_file(&ow, &rest_r);
+    // stdout: raw clone and restore write the whole volume (unused clusters as zeros).
+    // (A restored file ends at its last written byte: the stream may go on with zeros.)
+    let restored = fs::read(&rest_r).unwrap();
+    let zero_padded =
+        |out: &[u8]| out.starts_with(&restored) && out[restored.len()..].iter().all(|&b| b == 0);
+    let (_, _, o) = both(dir, "x", &["-o", "-", v]);
+    assert!(
+        zero_padded(&o.stdout),
+        "raw clone to stdout != restored file"
+    );
+    let (_, _, o) = both(dir, "x", &["-r", "-o", "-", s(&img_r)]);
+    assert!(zero_padded(&o.stdout), "restore to stdout != restored file");
+    let (_, _, o) = both(dir, "x", &["-s", "-o", "-", v]);
+    assert!(
+        o.stdout == fs::read(&img_r).unwrap(),
+        "save to stdout != saved file"
+    );
+    both(dir, "x", &["-r", "-n", s(&img_r)]);
+    // Restore from a pipe.
+    let piped = dir.join("piped");
+    let mut cat = Command::new("cat")
+        .arg(&img_r)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Command::new(ours())
+        .args(["-r", "-O", s(&piped), "-"])
+        .stdin(cat.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    cat.wait().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    same_file(&piped, &rest_r);
+    for p in [img_o, img_r, rest_o, rest_r, cross, clone_o, clone_r, piped] {
+        let _ = fs::remove_file(p);
+    }
+}
+
+use std::os::unix::fs::PermissionsExt;
+
+#[test]
+fn generated_volumes_match_the_reference() {
+    const MIB: u64 = 1 << 20;
+    let cases: &[(&str, u64, &[&str], bool)] = &[
+        ("4k", 64 * MIB, &[], true),
+        ("c512", 64 * MIB, &["-c", "512"], true),
+        ("c64k", 64 * MIB, &["-c", "65536"], false),
+        ("s4096", 64 * MIB, &["-s", "4096"], false),
+        ("plus3", 64 * MIB + 3, &[], false),
+        ("plus512", 64 * MIB + 512, &[], false),
+    ];
+    for (name, size, extra, fill) in cases {
+        let t = TempDir::new(&format!("compat-{name}"));
+        let vol = t.join("vol");
+        mkntfs(&vol, *size, extra);
+        if *fill {
+            populate(&vol, t.path());
+        }
+        check_volume(&vol, t.path());
+    }
+}
+
+#[test]
+fn device_smaller_or_larger_than_the_volume() {
+    let t = TempDir::new("compat-sizes");
+    let base = t.join("base");
+    mkntfs(&base, 64 << 20, &[]);
+    // Device ends 100 bytes / 0 bytes into the backup boot cluster.
+    for (name, len) in [("p100", 16383 * 4096 + 100), ("p0", 16383 * 4096)] {
+        let vol = t.join(name);
+        fs::copy(&base, &vol).unwrap();
+        File::options()
+            .write(true)
+            .open(&vol)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+        check_volume(&vol, t.path());
+    }
+    // Volume much smaller than the device.
+    let small = t.join("small");
+    File::create(&small).unwrap().set_len(64 << 20).unwrap();
+    let out = run(Command::new(require("mkntfs"))
+        .args(["-F", "-f", "-q"])
+        .arg(&small)
+        .arg("100000"));
+    assert!(out.status.success());
+    check_volume(&small, t.path());
+}
+
+#[test]
+fn small_windows_volumes_match_the_reference() {
+    let mut n = 0;
+    for zst in testdata_volumes("windows") {
+        // The apparent size is in the name (`..._37MiB.ntfs.zst`); the big ones are tested elsewhere.
+        let name = zst.file_name().unwrap().to_string_lossy().into_owned();
+        let size = name
+            .trim_end_matches(".ntfs.zst")
+            .rsplit('_')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let small = size.ends_with("KiB")
+            || size
+                .strip_suffix("MiB")
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n <= 100);
+        if !small {
+            continue;
+        }
+        let t = TempDir::new("compat-win");
+        let vol = unzstd(&zst, t.path());
+        n += 1;
+        let v = s(&vol);
+        let (img_o, img_r, out) = both(t.path(), "img", &["-s", "-o", "OUT", v]);
+        if !out.status.success() {
+            continue; // same failure, same message (checked by `both`)
+        }
+        same_file(&img_o, &img_r);
+        let (r_o, r_r, _) = both(t.path(), "rest", &["-r", "-o", "OUT", s(&img_r)]);
+        same_file(&r_o, &r_r);
+        let (c_o, _, _) = both(t.path(), "clone", &["-o", "OUT", v]);
+        same_file(&c_o, &r_r);
+    }
+    assert!(n >= 10, "only {n} small Windows volumes found");
+}
+
+/// A saved 64 MiB volume image, the index of its first gap record, and the parsed header.
+fn sample_image(t: &TempDir) -> (Vec<u8>, usize) {
+    let vol = t.join("vol");
+    mkntfs(&vol, 64 << 20, &[]);
+    let img = t.join("img");
+    assert!(run_ref(&["-s", "-o", s(&img), s(&vol)]).status.success());
+    let d = fs::read(&img).unwrap();
+    // Walk the records to the first gap (format §1.2).
+    let cs = u32::from_le_bytes(d[18..22].try_into().unwrap()) as usize;
+    let mut p = 56;
+    while d[p] == 1 {
+        p += 1 + cs;
+    }
+    (d, p)
+}
+
+fn restore_both(t: &TempDir, tag: &str, img: &[u8], args: &[&str]) -> Output {
+    let path = t.join(&format!("{tag}.img"));
+    fs::write(&path, img).unwrap();
+    let mut a: Vec<&str> = args.to_vec();
+    a.push(s(&path));
+    let (_, _, out) = both(t.path(), tag, &a);
+    out
+}
+
+fn last_line(o: &Output) -> String {
+    let t = String::from_utf8_lossy(&o.stdout);
+    t.rsplit(['\n', '\r'])
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn image_reader_messages_match_the_reference() {
+    let t = TempDir::new("compat-reader");
+    let (img, gap) = sample_image(&t);
+    let at = format!("0x{gap:x}");
+    let rn = ["-r", "-n"];
+    let ro = ["-r", "-o", "OUT"];
+
+    let mut m = img.clone();
+    m[gap] = 7;
+    let o = restore_both(&t, "cmd7", &m, &rn);
+    assert_eq!(
+        last_line(&o),
+        format!("ERROR: Invalid command code 7 at input offset {at}")
+    );
+    assert_eq!(o.status.code(), Some(1));
+    m[gap] = 0xff;
+    let o = restore_both(&t, "cmdff", &m, &ro);
+    assert_eq!(
+        last_line(&o),
+        format!("ERROR: Invalid command code -1 at input offset {at}")
+    );
+
+    let mut m = img.clone();
+    m[gap + 1..gap + 9].copy_from_slice(&0i64.to_le_bytes());
+    let o = restore_both(&t, "gap0", &m, &ro);
+    assert_eq!(
+        last_line(&o),
+        format!("ERROR: Bad offset at input location {at}")
+    );
+    m[gap + 1..gap + 9].copy_from_slice(&99_999i64.to_le_bytes());
+    let o = restore_both(&t, "gapbig", &m, &ro);
+    assert_eq!(
+        last_line(&o),
+        format!("ERROR: restore_image: corrupt image at input offset {gap}")
+    );
+
+    // A backwards gap (and forwards again): fine for a file, refused for stdout.
+    let mut m = img[..gap].to_vec();
+    m.push(0);
+    m.extend_from_slice(&(-3i64).to_le_bytes());
+    m.push(0);
+    m.extend_from_slice(&3i64.to_le_bytes());
+    m.extend_from_slice(&img[gap..]);
+    let o = restore_both(&t, "neg", &m, &ro);
+    assert!(o.status.success());
+    let o = restore_both(&t, "negout", &m, &["-r", "-o", "-"]);
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("ERROR: Cannot restore a metadata image to stdout"));
+
+    let mut m = img.clone();
+    m[16] = 11;
+    let o = restore_both(&t, "major", &m, &rn);
+    assert_eq!(
+        last_line(&o),
+        "ERROR: Do not know how to handle image format version 11.1.  Please obtain a newer version of ntfsclone."
+    );
+    let mut m = img.clone();
+    m[3] = b'X';
+    let o = restore_both(&t, "magic", &m, &rn);
+    assert_eq!(
+        last_line(&o),
+        "ERROR: Input file is not an image! (invalid magic)"
+    );
+
+    // Accepted variants: minor 7, offset field 64, pre-10 layout, trailing bytes.
+    let mut m = img.clone();
+    m[17] = 7;
+    assert!(restore_both(&t, "minor", &m, &ro).status.success());
+    let mut m = img[..56].to_vec();
+    m[46] = 64;
+    m.extend_from_slice(&[0; 8]);
+    m.extend_from_slice(&img[56..]);
+    assert!(restore_both(&t, "off64", &m, &ro).status.success());
+    let mut m = img[..46].to_vec();
+    m[16] = 3;
+    m.extend_from_slice(&img[56..]);
+    assert!(restore_both(&t, "old", &m, &ro).status.success());
+    let mut m = img.clone();
+    m.extend((0..10_000u32).map(|i| (i * 7) as u8));
+    assert!(restore_both(&t, "trail", &m, &ro).status.success());
+
+    // Version 10.0: no backup boot record.
+    let cs = 4096;
+    let mut m = img[..img.len() - 1 - cs].to_vec();
+    m[17] = 0;
+    let o = restore_both(&t, "v100", &m, &ro);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("Warning : no alternate boot sector in image\n"));
+
+    // Through a pipe the reference prints offsets computed from lseek() = -1.
+    let mut m = img.clone();
+    m[gap] = 0xff;
+    let piped = |data: &[u8]| -> Output {
+        let p = t.join("pipe.img");
+        fs::write(&p, data).unwrap();
+        let mut cat = Command::new("cat")
+            .arg(&p)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let o = Command::new(ours())
+            .args(["-r", "-n", "-"])
+            .stdin(cat.stdout.take().unwrap())
+            .output()
+            .unwrap();
+        let _ = cat.wait();
+        o
+    };
+    assert_eq!(
+        last_line(&piped(&m)),
+        "ERROR: Invalid command code -1 at input offset 0xfffffffffffffffe"
+    );
+    let mut m = img.clone();
+    m[gap + 1..gap + 9].copy_from_slice(&0i64.to_le_bytes());
+    assert_eq!(
+        last_line(&piped(&m)),
+        "ERROR: Bad offset at input location 0xfffffffffffffff6"
+    );
+
+    // Truncated image: our own message names where it ended (the reference prints a stale errno).
+    let cut = img.len() / 2;
+    let p = t.join("trunc.img");
+    fs::write(&p, &img[..cut]).unwrap();
+    let o = run_ours(&["-r", "-n", s(&p)]);
+    assert_eq!(o.status.code(), Some(1));
+    let l = last_line(&o);
+    assert!(
+        l.starts_with("ERROR: Short image file: ") && l.contains(&format!("at byte offset {cut} ")),
+        "{l}"
+    );
+
+    // Absurd header numbers are refused up front.
+    for (off, val) in [(18usize, 3u64), (18, 0), (30, u64::MAX / 2)] {
+        let mut m = img.clone();
+        if off == 18 {
+            m[18..22].copy_from_slice(&(val as u32).to_le_bytes());
+        } else {
+            m[off..off + 8].copy_from_slice(&val.to_le_bytes());
+        }
+        let p = t.join("absurd.img");
+        fs::write(&p, &m).unwrap();
+        let o = run_ours(&["-r", "-n", s(&p)]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(
+            last_line(&o).starts_with("ERROR: Corrupt image header"),
+            "{}",
+            last_line(&o)
+        );
+    }
+}
