@@ -631,7 +631,7 @@ fn stderr_bytes(b: &[u8]) {
 /// the others on `msg_out`.
 fn print_error(e: &Error, msg_to_stderr: bool) {
     match e {
-        Error::BrokenPipe => {}
+        Error::BrokenPipe | Error::Reported => {}
         Error::Usage(_) => Report::err(format_args!("{e}{USAGE}")),
         _ => Report {
             msg_to_stderr,

@@ -30,6 +30,8 @@ pub enum Error {
     Own(Text),
     /// A pipe we write to was closed by the reader (EPIPE): exit quietly with status 1.
     BrokenPipe,
+    /// The message was already printed (multi-line reference messages): exit 1, print nothing.
+    Reported,
 }
 
 /// Formats into a [`Text`], truncating (with "...") rather than failing when it is too long.
@@ -141,7 +143,7 @@ impl fmt::Display for Error {
                 writeln!(f, "ERROR: {place}: {what} at byte offset {at} (0x{at:x})")
             }
             Error::Own(t) => writeln!(f, "ERROR: {t}"),
-            Error::BrokenPipe => Ok(()),
+            Error::BrokenPipe | Error::Reported => Ok(()),
         }
     }
 }

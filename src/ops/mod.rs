@@ -77,7 +77,7 @@ impl Source {
                      partition (e.g. /dev/hda, not /dev/hda1)?\n",
                     crate::error::strerror(errno)
                 ));
-                Error::BrokenPipe // already reported; exit status 1
+                Error::Reported // already printed; exit status 1
             } else {
                 Error::Os {
                     what: crate::text!("Opening '{path}' as NTFS failed"),
