@@ -5,6 +5,8 @@
 //! step, and the accounting against $Bitmap ("Accounting clusters ...") with the reference's
 //! messages. The map is one bit per cluster in lazily allocated 64 KiB pages, so an empty
 //! region costs nothing and a 16 TiB volume of 4 KiB clusters costs at most 512 MiB.
+// `Error` is a fixed-size value by design (errors never allocate).
+#![allow(clippy::result_large_err)]
 use crate::dev::ReadAt;
 use crate::error::{errno, Error, Result};
 use crate::ntfs::attribute::{Form, AT_DATA};

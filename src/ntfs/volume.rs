@@ -5,6 +5,8 @@
 //! messages (found black-box with libntfs-3g 2022.10.3): the lines it prints on stderr go to
 //! [`Sink::warn`], and the error carries the errno the mount fails with, so that the caller
 //! prints `ERROR(errno): Opening '%s' as NTFS failed: strerror`.
+// `Error` is a fixed-size value by design (errors never allocate).
+#![allow(clippy::result_large_err)]
 use super::attr_list::EntryIter;
 use super::attribute::{Attr, AttrIter, Form, AT_ATTRIBUTE_LIST, AT_DATA, AT_VOLUME_INFORMATION};
 use super::boot_sector::{BootSector, BOOT_SECTOR_SIZE, LAST_SECTOR_HINTS};
@@ -447,7 +449,10 @@ impl Volume {
                 let h = RecordHeader::parse(buf).filter(|h| h.flags & MFT_RECORD_IN_USE != 0);
                 if let Some(h) = h {
                     if h.magic == BAAD_MAGIC {
-                        return Err(log.fail(errno::EIO, format_args!("{what} error: Incomplete multi sector transfer detected in '{name}'.")));
+                        return Err(log.fail(
+                            errno::EIO,
+                            format_args!("{what} error: Incomplete multi sector transfer detected in '{name}'."),
+                        ));
                     }
                     if h.magic != FILE_MAGIC {
                         return Err(log.fail(

@@ -4,6 +4,8 @@
 //!
 //! Made for reuse: the used-cluster scan and the metadata mode both visit
 //! `(inode, record, attribute)` triples through [`walk_attrs`].
+// `Error` is a fixed-size value by design (errors never allocate).
+#![allow(clippy::result_large_err)]
 use super::attr_list::EntryIter;
 use super::attribute::{Attr, AttrIter, AT_ATTRIBUTE_LIST, AT_STANDARD_INFORMATION};
 use super::volume::{attr_value, RecordRead, Volume, MAX_ATTR_LIST_BYTES};
@@ -30,6 +32,8 @@ pub enum Skipped {
     Corrupt,
     /// No $STANDARD_INFORMATION.
     NoStandardInformation,
+    /// The attribute list cannot be read or has a malformed entry.
+    CorruptList,
 }
 
 /// Reusable buffers for [`walk_attrs`]: extension records are read into `ext`.
@@ -91,6 +95,42 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
         }
         return Ok(Ok(()));
     };
+    // The reference reads and checks the whole list when it opens the inode: a bad list
+    // means the inode is skipped before anything is counted.
+    let cs = vol.boot.cluster_size;
+    let list = attr_value(dev, cs, al, MAX_ATTR_LIST_BYTES).ok();
+    let Some(list) = list.filter(|l| EntryIter::new(l).all(|e| e.is_ok())) else {
+        sink.warn(format_args!(
+            "Corrupt attribute list entry in MFT record {inode}\n"
+        ));
+        return Ok(Err(Skipped::CorruptList));
+    };
+    // The reference also loads every extension record named by the list when it opens the
+    // inode: one that cannot be read makes the whole inode unreadable.
+    let rs = vol.record_size();
+    scratch.ext.resize(rs, 0);
+    let mut exts: Vec<u64> = EntryIter::new(&list)
+        .flatten()
+        .map(|e| e.mft_record)
+        .filter(|&r| r != inode)
+        .collect();
+    exts.sort_unstable();
+    exts.dedup();
+    for &r in &exts {
+        match vol.read_record_checked(dev, r, &mut scratch.ext, sink)? {
+            RecordRead::Ok(_) => {}
+            verdict => {
+                if verdict == RecordRead::Incomplete {
+                    // libntfs marks a torn record "BAAD" and then finds no FILE magic.
+                    sink.warn(format_args!("Record {r} has no FILE magic (0x44414142)\n"));
+                }
+                sink.warn(format_args!(
+                    "Corrupt attribute list entry in MFT record {inode}\n"
+                ));
+                return Ok(Err(Skipped::CorruptList));
+            }
+        }
+    }
     f(
         &Visit {
             inode,
@@ -99,26 +139,9 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
         },
         sink,
     )?;
-    let cs = vol.boot.cluster_size;
-    let list = match attr_value(dev, cs, al, MAX_ATTR_LIST_BYTES) {
-        Ok(v) => v,
-        Err(_) => {
-            sink.warn(format_args!(
-                "Corrupt attribute list entry in MFT record {inode}\n"
-            ));
-            return Ok(Ok(()));
-        }
-    };
-    let rs = vol.record_size();
-    scratch.ext.resize(rs, 0);
     let mut loaded: Option<u64> = None;
     for e in EntryIter::new(&list) {
-        let Ok(e) = e else {
-            sink.warn(format_args!(
-                "Corrupt attribute list entry in MFT record {inode}\n"
-            ));
-            break;
-        };
+        let Ok(e) = e else { break };
         if e.type_code == AT_ATTRIBUTE_LIST {
             continue;
         }
