@@ -474,3 +474,70 @@ fn compare_bitmaps<D: ReadAt + ?Sized>(
     }
     Ok((extra, mismatches))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reference model: a plain Vec<bool>.
+    fn model_runs(bits: &[bool]) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = Vec::new();
+        for (i, &b) in bits.iter().enumerate() {
+            if b {
+                match v.last_mut() {
+                    Some((s, n)) if *s + *n == i as u64 => *n += 1,
+                    _ => v.push((i as u64, 1)),
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn runs_are_maximal_across_words_and_pages() {
+        let n = 3 * PAGE_BITS + 77;
+        let mut m = UsedMap::new(n);
+        let mut model = vec![false; n as usize];
+        let ranges = [
+            (0u64, 1u64),
+            (5, 59),
+            (64, 64),
+            (200, 3),
+            (PAGE_BITS - 3, 10),
+            (2 * PAGE_BITS + 1, PAGE_BITS + 76),
+        ];
+        for (s, l) in ranges {
+            m.set_range(s, l, true);
+            for i in s..(s + l).min(n) {
+                model[i as usize] = true;
+            }
+        }
+        m.set_range(66, 2, false);
+        model[66] = false;
+        model[67] = false;
+        let runs: Vec<_> = m.runs().collect();
+        assert_eq!(runs, model_runs(&model));
+        assert_eq!(m.count(), model.iter().filter(|&&b| b).count() as u64);
+        assert!(m.get(0) && !m.get(1) && m.get(n - 1) && !m.get(n));
+        // Pages 0 to 3 are touched (page 1 only by its first 7 bits).
+        assert_eq!(m.pages.iter().filter(|p| p.is_some()).count(), 4);
+        assert_eq!(m.next_set(1, n), Some(5));
+        assert_eq!(m.next_set(PAGE_BITS + 7, 2 * PAGE_BITS), None);
+        assert_eq!(m.next_clear(5, n), 64 + 2);
+    }
+
+    #[test]
+    fn big_empty_map_is_cheap() {
+        // 16 TiB of 4 KiB clusters: the page table only.
+        let m = UsedMap::new(1 << 32);
+        assert_eq!(m.pages.len(), 8192);
+        assert_eq!(m.runs().count(), 0);
+        assert_eq!(m.next_set(0, 1 << 32), None);
+    }
+
+    #[test]
+    fn map_bits_round_to_bytes() {
+        assert_eq!(map_bits(16383), 16384);
+        assert_eq!(map_bits(16384), 16392);
+    }
+}
