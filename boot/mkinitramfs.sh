@@ -1,12 +1,13 @@
 #!/bin/sh
-# Builds boot/out/initramfs.img (gzip'd newc cpio) and boot/out/vmlinuz, without root.
+# Builds boot/out/initramfs.img (zstd or gzip newc cpio) and boot/out/vmlinuz, without root.
 #
 #   boot/mkinitramfs.sh OUTDIR [BINARY]
 #
 # BINARY defaults to the static musl build of ntfsclone. A dynamically linked binary (e.g. the
 # reference /usr/sbin/ntfsclone, to try the boot plumbing) is accepted: its libraries are copied.
 # KVER picks the kernel (default: newest /lib/modules/* with a matching /boot/vmlinuz-*).
-# Reproducible: sorted list, fixed owners and mtimes ($SOURCE_DATE_EPOCH, default 0), gzip -n.
+# Reproducible: sorted list, fixed owners and mtimes ($SOURCE_DATE_EPOCH, default 0), no timestamps
+# in the compressed stream.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: mkinitramfs.sh OUTDIR [BINARY]}
@@ -18,7 +19,7 @@ die() { echo "mkinitramfs: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no binary at $bin (cargo build --release --target x86_64-unknown-linux-musl)"
 busybox=$(command -v busybox || true)
 [ -n "$busybox" ] || die "busybox not found (apt-get install busybox-static)"
-file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || die "$busybox is not static (apt-get install busybox-static)"
+! ldd "$busybox" 2>/dev/null | grep -q '=>' || die "$busybox is not static (apt-get install busybox-static)"
 
 # The kernel: newest version that has both modules and a vmlinuz.
 if [ -z "${KVER:-}" ]; then
@@ -56,7 +57,7 @@ for a in $("$busybox" --list); do
 done >>"$list"
 echo "file /bin/ntfsclone $bin 755 0 0" >>"$list"
 # A dynamic binary brings its libraries (the paths the loader expects).
-if ! file -L "$bin" | grep -q 'statically linked\|static-pie linked'; then
+if ldd "$bin" 2>/dev/null | grep -q '=>'; then
 	ldd "$bin" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p' | sort -u | while read -r lib; do
 		dir=$(dirname "$lib")
 		p=""
@@ -94,10 +95,15 @@ echo "file /lib/modules/$KVER/load.order $work/load.order 644 0 0" >>"$list"
 
 # Sorted by path (a directory sorts before what it holds), duplicates dropped.
 sort -k2,2 -u "$list" >"$work/list.sorted"
-sh "$here/mkcpio.sh" <"$work/list.sorted" | gzip -n -9 >"$work/initramfs.img"
-mv "$work/initramfs.img" "$out/initramfs.img"
-cp "/boot/vmlinuz-$KVER" "$out/vmlinuz"
-echo "$KVER" >"$out/kernel.version"
+# zstd (the kernel has CONFIG_RD_ZSTD; smaller and faster to unpack than gzip); gzip -n without it.
+if command -v zstd >/dev/null; then
+	sh "$here/mkcpio.sh" <"$work/list.sorted" | zstd -q -T1 -10 >"$work/initramfs.img"
+else
+	sh "$here/mkcpio.sh" <"$work/list.sorted" | gzip -n -6 >"$work/initramfs.img"
+fi
+# Outputs are replaced only when their bytes change, so that make does not rebuild ISO and PXE.
+cmp -s "$work/initramfs.img" "$out/initramfs.img" || mv "$work/initramfs.img" "$out/initramfs.img"
+cmp -s "/boot/vmlinuz-$KVER" "$out/vmlinuz" || cp "/boot/vmlinuz-$KVER" "$out/vmlinuz"
 size=$(stat -c %s "$out/initramfs.img")
 echo "mkinitramfs: $out/initramfs.img ($size bytes, kernel $KVER, $(wc -l <"$work/load.order") modules)"
 [ "$size" -le $((12 * 1024 * 1024)) ] || die "initramfs is larger than 12 MiB"

@@ -1,0 +1,58 @@
+# Boot media: initramfs, hybrid ISO (BIOS+UEFI, CD+USB), PXE tree, the QEMU demo and boot tests.
+# Included by the top Makefile (`-include boot/boot.mk`); run from the project root. Nothing needs root.
+#
+#   make initramfs                 boot/out/initramfs.img + boot/out/vmlinuz
+#   make iso JOB="ntfsclone.mode=clone ntfsclone.source=/dev/sda1 ntfsclone.target=/dev/sdb1"
+#   make pxe JOB="..."             boot/out/pxe/ (TFTP root), see boot/README.md
+#   make demo                      clone a sample NTFS volume inside QEMU and check the result
+#   make boot-test                 the QEMU boot tests (tests/it/boot.rs)
+#
+# BOOT_BIN=path uses another binary (skips the release build), e.g. BOOT_BIN=/usr/sbin/ntfsclone to
+# try the boot plumbing with the reference tool (its shared libraries are copied in).
+
+BOOT_OUT    := boot/out
+BOOT_TARGET := x86_64-unknown-linux-musl
+BOOT_BIN    ?= $(or $(CARGO_TARGET_DIR),target)/$(BOOT_TARGET)/release/ntfsclone
+BOOT_ISO    := $(BOOT_OUT)/ntfsclone-rescue.iso
+JOB         ?=
+
+.PHONY: initramfs iso pxe demo boot-test boot-clean
+
+initramfs: $(BOOT_OUT)/initramfs.img
+
+# Always asks cargo (it knows when the binary is stale); the script rewrites the image only when
+# its bytes change, so ISO and PXE are rebuilt only then.
+$(BOOT_OUT)/initramfs.img: boot-force
+ifeq ($(origin BOOT_BIN),file)
+	cargo build --release --target $(BOOT_TARGET)
+endif
+	sh boot/mkinitramfs.sh $(BOOT_OUT) $(BOOT_BIN)
+
+$(BOOT_OUT)/vmlinuz: $(BOOT_OUT)/initramfs.img
+
+# The build-time job, kept in a stamp so that a changed JOB always rebuilds ISO and PXE.
+$(BOOT_OUT)/job.stamp: boot-force
+	@mkdir -p $(@D)
+	@printf '%s\n' '$(JOB)' | cmp -s - $@ || printf '%s\n' '$(JOB)' >$@
+
+iso: $(BOOT_ISO)
+
+$(BOOT_ISO): $(BOOT_OUT)/initramfs.img $(BOOT_OUT)/job.stamp boot/mkiso.sh
+	sh boot/mkiso.sh $(BOOT_OUT) $@ "$$(cat $(BOOT_OUT)/job.stamp)"
+
+pxe: $(BOOT_OUT)/pxe/pxelinux.cfg/default
+
+$(BOOT_OUT)/pxe/pxelinux.cfg/default: $(BOOT_OUT)/initramfs.img $(BOOT_OUT)/job.stamp boot/mkpxe.sh
+	sh boot/mkpxe.sh $(BOOT_OUT) $(BOOT_OUT)/pxe "$$(cat $(BOOT_OUT)/job.stamp)"
+
+demo: initramfs
+	sh boot/demo.sh $(BOOT_OUT)
+
+boot-test:
+	cargo test --test it boot:: -- --nocapture
+
+boot-clean:
+	rm -rf $(BOOT_OUT)
+
+.PHONY: boot-force
+boot-force:
