@@ -1,1 +1,644 @@
-//! boot tests
+//! Boot tests: the initramfs, the hybrid ISO (BIOS and UEFI, CD and USB stick) and the PXE tree,
+//! booted in QEMU under TCG (no KVM needed). Each boot runs a job from the kernel command line,
+//! the test waits (hard timeout, QEMU killed on every path) for the `ntfsclone-job:` marker on the
+//! serial console and compares the target disk's bytes with the reference ntfsclone's result.
+//!
+//! What they need is built with `make -C <root> initramfs` (once per run) and `boot/mkiso.sh` /
+//! `boot/mkpxe.sh` into `boot/out/test/` (build outputs, gitignored, so `make iso` is untouched).
+use crate::common::*;
+use std::fs;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Size of the sample volumes and target disks: small, so that TCG copies them quickly.
+const VOL_BYTES: u64 = 32 << 20;
+/// Kernel command line of direct (-kernel) boots; the boot media pass the same console setup.
+const CMDLINE: &str = "console=ttyS0,115200 quiet ntfsclone.after=poweroff ntfsclone.wait=30";
+/// The job of the ISO and PXE tests: clone the first virtio disk to the second one.
+const MEDIA_JOB: &str = "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb \
+                         ntfsclone.after=poweroff ntfsclone.wait=60";
+/// A file of this repeated pattern is written into the sample volume (the rescue test finds it).
+const PATTERN: &[u8; 32] = b"NTFSCLONE-BOOT-TEST-PATTERN-0123";
+/// What the reference writes in place of an unreadable sector: "BadSectoR\0" and 502 '?'.
+fn bad_sector_fill() -> Vec<u8> {
+    let mut v = b"BadSectoR\0".to_vec();
+    v.resize(512, b'?');
+    v
+}
+
+/// `boot/out` after `make initramfs` (run once per test process; a failure fails every test).
+fn boot_out() -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        require("make");
+        let out = run(Command::new("make")
+            .arg("-C")
+            .arg(root())
+            .args(["--no-print-directory", "initramfs"]));
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`make initramfs` failed (run `make deps`):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
+    root().join("boot/out")
+}
+
+/// Builds a boot medium with `script` (mkiso.sh or mkpxe.sh) and the clone job, once per run.
+fn media(script: &str, name: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let out = boot_out();
+    let dst = out.join("test").join(name);
+    let stamp = out.join("test").join(format!("{name}.built"));
+    // Rebuilt when the initramfs is newer than the last build of this medium.
+    let fresh = match (
+        fs::metadata(&stamp),
+        fs::metadata(out.join("initramfs.img")),
+    ) {
+        (Ok(s), Ok(i)) => s.modified().unwrap() >= i.modified().unwrap() && dst.exists(),
+        _ => false,
+    };
+    if !fresh {
+        fs::create_dir_all(out.join("test")).unwrap();
+        let st = run(Command::new("sh")
+            .arg(root().join("boot").join(script))
+            .arg(&out)
+            .arg(&dst)
+            .arg(MEDIA_JOB));
+        assert!(
+            st.status.success(),
+            "boot/{script} failed:\n{}{}",
+            String::from_utf8_lossy(&st.stdout),
+            String::from_utf8_lossy(&st.stderr)
+        );
+        fs::write(&stamp, b"").unwrap();
+    }
+    dst
+}
+
+/// A sample NTFS volume (mkntfs, then files written through ntfs-3g FUSE).
+fn sample_volume(dir: &Path) -> PathBuf {
+    let vol = dir.join("source.img");
+    fs::File::create(&vol).unwrap().set_len(VOL_BYTES).unwrap();
+    let st = run(Command::new(require("mkntfs"))
+        .args(["-q", "-F", "-f", "-L", "bootdemo"])
+        .arg(&vol));
+    assert!(
+        st.status.success(),
+        "mkntfs: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let mnt = dir.join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    let st = run(Command::new(require("ntfs-3g")).arg(&vol).arg(&mnt));
+    assert!(
+        st.status.success(),
+        "ntfs-3g mount: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let _mounted = Unmount(mnt.clone());
+    fs::write(mnt.join("hello.txt"), b"hello from the boot test\n").unwrap();
+    fs::write(mnt.join("pattern.bin"), PATTERN.repeat(32768)).unwrap();
+    fs::create_dir_all(mnt.join("dir/sub")).unwrap();
+    for i in 0..20u32 {
+        let body: Vec<u8> = (0..(i * 1000 + 17)).map(|k| (k * 7 + i) as u8).collect();
+        fs::write(mnt.join(format!("dir/sub/f{i}.dat")), body).unwrap();
+    }
+    vol
+}
+
+/// Unmounts a FUSE mount on drop (on every path, also when an assertion fails).
+struct Unmount(PathBuf);
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+/// An empty (sparse, zero) disk of `VOL_BYTES`.
+fn empty_disk(path: &Path) -> PathBuf {
+    fs::File::create(path).unwrap().set_len(VOL_BYTES).unwrap();
+    path.to_path_buf()
+}
+
+/// The reference ntfsclone's raw clone of `src` (what the target must hold after a clone job).
+fn reference_clone(src: &Path, dir: &Path) -> Vec<u8> {
+    let out = dir.join("reference-clone.img");
+    let st = run_ref(&["-q", "-O", out.to_str().unwrap(), src.to_str().unwrap()]);
+    assert!(
+        st.status.success(),
+        "reference ntfsclone: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let mut v = fs::read(&out).unwrap();
+    v.resize(VOL_BYTES as usize, 0);
+    fs::remove_file(&out).unwrap();
+    v
+}
+
+/// Asserts two disk images are equal, naming the first differing byte.
+fn assert_same_disk(got: &Path, want: &[u8], what: &str) {
+    let mut g = fs::read(got).unwrap();
+    g.resize(want.len().max(g.len()), 0);
+    if let Some(i) = g.iter().zip(want).position(|(a, b)| a != b) {
+        panic!(
+            "{what}: target differs from the reference result at byte {i} (sector {})",
+            i / 512
+        );
+    }
+    assert_eq!(g.len(), want.len(), "{what}: target size");
+}
+
+/// A running QEMU, killed (and reaped) when dropped.
+struct Qemu(Child);
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Result of one boot: the serial console text and how long until the job marker.
+struct Boot {
+    log: String,
+    marker: String,
+    secs: f64,
+}
+
+/// Boots QEMU (TCG, 512 MiB, one CPU, no display, no reboot) with `args`, serial to a file in
+/// `dir`, until it powers off; fails on timeout, kernel panic, or no job marker.
+fn boot(dir: &Path, what: &str, args: &[String], timeout: Duration) -> Boot {
+    let qemu = require("qemu-system-x86_64");
+    let log_path = dir.join(format!("{what}.serial"));
+    let log_file = fs::File::create(&log_path).unwrap();
+    let start = Instant::now();
+    let child = Command::new(qemu)
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "512",
+            "-smp",
+            "1",
+            "-nographic",
+            "-no-reboot",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start qemu: {e}"));
+    let mut q = Qemu(child);
+    let mut marker_at = None;
+    loop {
+        let text = String::from_utf8_lossy(&fs::read(&log_path).unwrap_or_default()).into_owned();
+        if marker_at.is_none() && text.contains("ntfsclone-job: ") {
+            marker_at = Some(start.elapsed().as_secs_f64());
+        }
+        let exited = q.0.try_wait().unwrap().is_some();
+        let panicked = text.contains("Kernel panic");
+        let late = start.elapsed() > timeout;
+        if exited || panicked || late {
+            drop(q);
+            let text = String::from_utf8_lossy(&fs::read(&log_path).unwrap()).into_owned();
+            let tail: String = text
+                .chars()
+                .rev()
+                .take(3000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            assert!(!panicked, "{what}: kernel panic:\n{tail}");
+            assert!(!late, "{what}: no power-off within {timeout:?}:\n{tail}");
+            assert!(
+                text.contains("ntfsclone rescue"),
+                "{what}: no banner:\n{tail}"
+            );
+            let marker = text
+                .lines()
+                .map(|l| l.trim_end_matches('\r'))
+                .find(|l| l.starts_with("ntfsclone-job: "))
+                .unwrap_or_else(|| panic!("{what}: no ntfsclone-job marker:\n{tail}"))
+                .to_string();
+            let secs = marker_at.unwrap_or(start.elapsed().as_secs_f64());
+            eprintln!("{what}: {marker:?} after {secs:.1} s (QEMU start to marker)");
+            return Boot {
+                log: text,
+                marker,
+                secs,
+            };
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+/// QEMU arguments for a direct kernel boot of the initramfs with `job`.
+fn kernel_args(job: &str) -> Vec<String> {
+    let out = boot_out();
+    vec![
+        s("-kernel"),
+        out.join("vmlinuz").display().to_string(),
+        s("-initrd"),
+        out.join("initramfs.img").display().to_string(),
+        s("-append"),
+        format!("{CMDLINE} {job}"),
+    ]
+}
+
+fn virtio_disk(path: &Path, readonly: bool) -> Vec<String> {
+    let ro = if readonly { ",readonly=on" } else { "" };
+    vec![
+        s("-drive"),
+        format!("file={},format=raw,if=virtio{ro}", path.display()),
+    ]
+}
+
+#[test]
+fn initramfs_clone_between_virtio_disks() {
+    let t = TempDir::new("boot-clone");
+    let src = sample_volume(t.path());
+    let tgt = empty_disk(&t.join("target.img"));
+    let want = reference_clone(&src, t.path());
+    let mut args =
+        kernel_args("ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb");
+    args.extend([s("-nic"), s("none")]);
+    args.extend(virtio_disk(&src, true));
+    args.extend(virtio_disk(&tgt, false));
+    let b = boot(t.path(), "initramfs-clone", &args, Duration::from_secs(180));
+    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
+    assert_same_disk(&tgt, &want, "initramfs clone");
+}
+
+/// An HTTP server (python3 -m http.server) on 127.0.0.1, killed when dropped.
+struct HttpServer {
+    child: Child,
+    port: u16,
+}
+impl HttpServer {
+    fn start(dir: &Path) -> HttpServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(require("python3"))
+            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+            .arg(dir)
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start python3 -m http.server: {e}"));
+        let server = HttpServer { child, port };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "http.server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+}
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn initramfs_restore_streamed_over_http() {
+    let t = TempDir::new("boot-http");
+    let src = sample_volume(t.path());
+    let want = reference_clone(&src, t.path());
+    // The image is made by the reference; served gzip'd, so the guest runs wget | gunzip | ntfsclone.
+    let www = t.join("www");
+    fs::create_dir_all(&www).unwrap();
+    let img = www.join("volume.img");
+    let st = run_ref(&[
+        "-q",
+        "-s",
+        "-o",
+        img.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    assert!(
+        st.status.success(),
+        "reference save: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let st = run(Command::new(require("gzip")).arg("-1").arg(&img));
+    assert!(
+        st.status.success(),
+        "gzip: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let server = HttpServer::start(&www);
+    let tgt = empty_disk(&t.join("target.img"));
+    // QEMU user networking shows the host's 127.0.0.1 to the guest as 10.0.2.2.
+    let job = format!(
+        "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image=http://10.0.2.2:{}/volume.img.gz",
+        server.port
+    );
+    let mut args = kernel_args(&job);
+    args.extend([s("-nic"), s("user,model=virtio-net-pci")]);
+    args.extend(virtio_disk(&tgt, false));
+    let b = boot(
+        t.path(),
+        "initramfs-http-restore",
+        &args,
+        Duration::from_secs(180),
+    );
+    drop(server);
+    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
+    assert_same_disk(&tgt, &want, "restore over HTTP");
+}
+
+#[test]
+fn initramfs_rescue_reports_unreadable_sectors() {
+    let t = TempDir::new("boot-rescue");
+    let src = sample_volume(t.path());
+    let bytes = fs::read(&src).unwrap();
+    let at = bytes
+        .windows(PATTERN.len())
+        .position(|w| w == PATTERN)
+        .expect("pattern file in the sample volume");
+    // Two unreadable sectors inside pattern.bin, in different 4 KiB pages of the file.
+    let bad = [at as u64 / 512 + 37, at as u64 / 512 + 300];
+    let mut rules = String::new();
+    for sector in bad {
+        rules += &format!(
+            "[inject-error]\nevent = \"read_aio\"\nerrno = \"5\"\nsector = \"{sector}\"\nonce = \"off\"\n\n"
+        );
+    }
+    let rules_path = t.join("blkdebug.conf");
+    fs::write(&rules_path, rules).unwrap();
+    let mut want = reference_clone(&src, t.path());
+    let tgt = empty_disk(&t.join("target.img"));
+    let mut args = kernel_args(
+        "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb ntfsclone.opts=--rescue",
+    );
+    args.extend([s("-nic"), s("none"), s("-drive")]);
+    // blkdebug fails reads of the chosen sectors with EIO (raw format on top raises read_aio).
+    args.push(format!(
+        "file=blkdebug:{}:{},format=raw,if=virtio,readonly=on",
+        rules_path.display(),
+        src.display()
+    ));
+    args.extend(virtio_disk(&tgt, false));
+    let b = boot(
+        t.path(),
+        "initramfs-rescue",
+        &args,
+        Duration::from_secs(180),
+    );
+
+    // The reported sectors, as byte offsets: the reference prints "sector at BYTES, lost data",
+    // ours may print "sector N (byte offset BYTES), lost data".
+    let reported: Vec<u64> = b
+        .log
+        .split("WARNING: Can't read sector ")
+        .skip(1)
+        .map(|r| {
+            let r = r.split(',').next().unwrap_or("");
+            let num = match r.split_once("(byte offset ") {
+                Some((_, off)) => off.trim_end_matches(')'),
+                None => r.trim_start_matches("at "),
+            };
+            num.trim()
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("sector offset in {r:?}"))
+        })
+        .collect();
+    assert!(
+        !reported.is_empty(),
+        "no unreadable sector reported:\n{}",
+        b.log
+    );
+    assert_eq!(
+        b.marker,
+        format!("ntfsclone-job: ok ({} unreadable sectors)", reported.len())
+    );
+    for sector in bad {
+        assert!(
+            reported.contains(&(sector * 512)),
+            "sector {sector} not reported: {reported:?}"
+        );
+    }
+    // The guest kernel reads whole 4 KiB pages: every reported sector shares a page with a bad one.
+    for off in &reported {
+        assert!(
+            bad.iter().any(|b| b * 512 / 4096 == off / 4096),
+            "unexpected sector at {off}"
+        );
+    }
+    // Target = reference clone with each unreadable sector replaced by the reference's fill.
+    let fill = bad_sector_fill();
+    for off in &reported {
+        want[*off as usize..*off as usize + 512].copy_from_slice(&fill);
+    }
+    assert_same_disk(&tgt, &want, "rescue clone");
+}
+
+#[test]
+fn initramfs_refuses_to_overwrite_the_boot_medium() {
+    let t = TempDir::new("boot-refuse");
+    let src = sample_volume(t.path());
+    let iso = media("mkiso.sh", "clone.iso");
+    // The ISO attached as the second virtio disk: /init must recognise it and refuse the job.
+    let mut args =
+        kernel_args("ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb");
+    args.extend([s("-nic"), s("none")]);
+    args.extend(virtio_disk(&src, true));
+    args.extend(virtio_disk(&iso, true));
+    let b = boot(
+        t.path(),
+        "refuse-boot-medium",
+        &args,
+        Duration::from_secs(180),
+    );
+    assert_eq!(b.marker, "ntfsclone-job: failed (exit 2)", "{}", b.log);
+    assert!(
+        b.log.contains("is the medium this system booted from"),
+        "{}",
+        b.log
+    );
+}
+
+/// Firmware for UEFI boots: OVMF code (read-only) and a private copy of its variable store.
+fn ovmf_args(dir: &Path) -> Vec<String> {
+    let pairs = [
+        (
+            "/usr/share/OVMF/OVMF_CODE_4M.fd",
+            "/usr/share/OVMF/OVMF_VARS_4M.fd",
+        ),
+        (
+            "/usr/share/OVMF/OVMF_CODE.fd",
+            "/usr/share/OVMF/OVMF_VARS.fd",
+        ),
+    ];
+    let (code, vars) = pairs
+        .iter()
+        .find(|(c, v)| Path::new(c).exists() && Path::new(v).exists())
+        .unwrap_or_else(|| panic!("OVMF is not installed: run `make deps` (package ovmf)"));
+    let my_vars = dir.join("OVMF_VARS.fd");
+    fs::copy(vars, &my_vars).unwrap();
+    vec![
+        s("-drive"),
+        format!("if=pflash,format=raw,readonly=on,file={code}"),
+        s("-drive"),
+        format!("if=pflash,format=raw,file={}", my_vars.display()),
+    ]
+}
+
+/// Boots the rescue ISO (as CD or USB stick, BIOS or UEFI) running the clone job; checks bytes.
+fn iso_clone(what: &str, uefi: bool, usb: bool) {
+    let t = TempDir::new(what);
+    let iso = media("mkiso.sh", "clone.iso");
+    let src = sample_volume(t.path());
+    let tgt = empty_disk(&t.join("target.img"));
+    let want = reference_clone(&src, t.path());
+    let mut args = vec![s("-nic"), s("none")];
+    if uefi {
+        args.extend(ovmf_args(t.path()));
+    }
+    if usb {
+        args.extend([
+            s("-drive"),
+            format!(
+                "if=none,id=stick,format=raw,readonly=on,file={}",
+                iso.display()
+            ),
+            s("-device"),
+            s("qemu-xhci"),
+            s("-device"),
+            s("usb-storage,drive=stick,bootindex=0"),
+        ]);
+    } else {
+        args.extend([
+            s("-drive"),
+            format!("media=cdrom,readonly=on,file={}", iso.display()),
+        ]);
+        args.extend([s("-boot"), s("d")]);
+    }
+    args.extend(virtio_disk(&src, true));
+    args.extend(virtio_disk(&tgt, false));
+    let b = boot(t.path(), what, &args, Duration::from_secs(420));
+    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
+    assert_same_disk(&tgt, &want, what);
+    let _ = b.secs;
+}
+
+#[test]
+fn iso_bios_cd() {
+    iso_clone("iso-bios-cd", false, false);
+}
+
+#[test]
+fn iso_bios_usb() {
+    iso_clone("iso-bios-usb", false, true);
+}
+
+#[test]
+fn iso_uefi_cd() {
+    iso_clone("iso-uefi-cd", true, false);
+}
+
+#[test]
+fn iso_uefi_usb() {
+    iso_clone("iso-uefi-usb", true, true);
+}
+
+/// Network boot from the PXE tree over QEMU's built-in TFTP server; checks the clone's bytes.
+fn pxe_clone(what: &str, uefi: bool) {
+    let t = TempDir::new(what);
+    let tree = media("mkpxe.sh", "pxe");
+    let src = sample_volume(t.path());
+    let tgt = empty_disk(&t.join("target.img"));
+    let want = reference_clone(&src, t.path());
+    let mut args = Vec::new();
+    if uefi {
+        args.extend(ovmf_args(t.path()));
+    }
+    let bootfile = if uefi { "bootx64.efi" } else { "pxelinux.0" };
+    args.extend([
+        s("-nic"),
+        format!(
+            "user,model=virtio-net-pci,tftp={},bootfile={bootfile}",
+            tree.display()
+        ),
+        s("-boot"),
+        s("n"),
+    ]);
+    args.extend(virtio_disk(&src, true));
+    args.extend(virtio_disk(&tgt, false));
+    let b = boot(t.path(), what, &args, Duration::from_secs(420));
+    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
+    assert_same_disk(&tgt, &want, what);
+}
+
+#[test]
+fn pxe_bios() {
+    pxe_clone("pxe-bios", false);
+}
+
+#[test]
+fn pxe_uefi() {
+    pxe_clone("pxe-uefi", true);
+}
+
+/// The initramfs is reproducible: building it twice gives the same bytes, within the size budget.
+#[test]
+fn initramfs_is_reproducible_and_small() {
+    let out = boot_out();
+    let t = TempDir::new("boot-repro");
+    let bin = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("x86_64-unknown-linux-musl/release/ntfsclone");
+    let st = run(Command::new("sh")
+        .arg(root().join("boot/mkinitramfs.sh"))
+        .arg(t.path())
+        .arg(&bin));
+    assert!(
+        st.status.success(),
+        "mkinitramfs: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let a = fs::read(out.join("initramfs.img")).unwrap();
+    let b = fs::read(t.join("initramfs.img")).unwrap();
+    assert!(a == b, "two builds of the initramfs differ");
+    assert!(
+        a.len() <= 12 << 20,
+        "initramfs is {} bytes, over 12 MiB",
+        a.len()
+    );
+    let _ = std::io::stderr().write_all(format!("initramfs: {} bytes\n", a.len()).as_bytes());
+}
