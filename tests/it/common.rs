@@ -103,3 +103,88 @@ pub fn testdata_volumes(sub: &str) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// What `tests/mkvol.sh` should make (see the script's header for the profiles).
+#[derive(Debug, Clone)]
+pub struct VolSpec<'a> {
+    /// Device (file) size, as truncate(1) reads it: `"64M"`, `"64G"`, `"67109376"`.
+    pub size: &'a str,
+    /// Cluster size in bytes; None lets mkntfs choose.
+    pub cluster: Option<u32>,
+    /// Sector size: 512 or 4096.
+    pub sector: u32,
+    /// `"empty"`, `"basic"` or `"full"`.
+    pub profile: &'a str,
+    /// NTFS size in bytes when smaller than the device (a device longer than its volume).
+    pub volume_size: Option<u64>,
+}
+
+impl Default for VolSpec<'_> {
+    fn default() -> Self {
+        VolSpec { size: "64M", cluster: Some(4096), sector: 512, profile: "basic", volume_size: None }
+    }
+}
+
+/// Makes a test volume `dir/name` with `tests/mkvol.sh` (mkntfs + files written through
+/// ntfs-3g). Nothing is cached: the file lives in `dir` (a [`TempDir`]). Fails the test with
+/// the script's output if it fails.
+pub fn mkvol_spec(dir: &Path, name: &str, spec: &VolSpec) -> PathBuf {
+    require("mkntfs");
+    require("ntfs-3g");
+    let out = dir.join(name);
+    let cluster = spec.cluster.map_or("default".to_string(), |c| c.to_string());
+    let mut cmd = Command::new(root().join("tests/mkvol.sh"));
+    cmd.arg(&out).args([spec.size, &cluster, &spec.sector.to_string(), spec.profile]);
+    if let Some(v) = spec.volume_size {
+        cmd.arg(v.to_string());
+    }
+    let st = run(cmd.env("TMPDIR", dir));
+    assert!(
+        st.status.success(),
+        "tests/mkvol.sh {spec:?} failed:\n{}{}",
+        String::from_utf8_lossy(&st.stdout),
+        String::from_utf8_lossy(&st.stderr)
+    );
+    out
+}
+
+/// [`mkvol_spec`] with the common parameters: `mkvol(dir, "v.img", "64M", Some(4096), 512, "basic")`.
+pub fn mkvol(dir: &Path, name: &str, size: &str, cluster: Option<u32>, sector: u32, profile: &str) -> PathBuf {
+    mkvol_spec(dir, name, &VolSpec { size, cluster, sector, profile, volume_size: None })
+}
+
+/// The volume generator works and makes what it promises, as the reference tools see it.
+#[test]
+fn mkvol_makes_volumes_the_reference_accepts() {
+    let t = TempDir::new("mkvol");
+    let full = mkvol(t.path(), "full.img", "16M", Some(512), 512, "full");
+    let st = run(Command::new(require("ntfsfix")).arg("-n").arg(&full));
+    assert!(st.status.success(), "ntfsfix -n: {}", String::from_utf8_lossy(&st.stdout));
+    let info = run(Command::new(require("ntfsinfo")).args(["-F", "/fragmented.bin"]).arg(&full));
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("$ATTRIBUTE_LIST") && info.contains("SPARSE_FILE"), "{info}");
+    let info = run(Command::new(require("ntfsinfo")).args(["-F", "/small.txt"]).arg(&full));
+    assert!(String::from_utf8_lossy(&info.stdout).contains("'bigads'"), "no alternate data stream");
+
+    // A device longer than its volume; a 64 GiB volume that costs little disk.
+    let long = mkvol_spec(
+        t.path(),
+        "long.img",
+        &VolSpec { size: "64M", profile: "empty", volume_size: Some(50_000_000), ..VolSpec::default() },
+    );
+    let big = mkvol(t.path(), "big.img", "64G", None, 512, "basic");
+    for (img, volume, device) in [(&long, "49995776", "67108864"), (&big, "68719472640", "68719476736")] {
+        let o = run(Command::new(require("ntfsclone")).args(["-s", "-O", "/dev/null"]).arg(img));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{img:?}: {out}{}", String::from_utf8_lossy(&o.stderr));
+        assert!(out.contains(&format!("Current volume size: {volume} bytes")), "{img:?}: {out}");
+        assert!(out.contains(&format!("Current device size: {device} bytes")), "{img:?}: {out}");
+    }
+    let used_kib = run(Command::new("du").arg("-k").arg(&big));
+    let used_kib: u64 = String::from_utf8_lossy(&used_kib.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(used_kib < 256 * 1024, "64 GiB volume uses {used_kib} KiB on disk");
+}
