@@ -1,17 +1,35 @@
-//! The shared copy machinery: used-cluster runs cut into large chunks, and reads of those
-//! chunks from the source volume into one fixed buffer, with the reference's bad-sector
-//! handling (`--rescue`).
+//! The shared copy machinery: used-cluster runs cut into large chunks, reads of those chunks
+//! from the source volume with the reference's bad-sector handling (`--rescue`), and the
+//! two-thread pipeline that save and raw clone run on.
 //!
-//! One read per chunk of up to [`CHUNK_BYTES`], never one per cluster; the buffer is allocated
-//! once, before the loop.
+//! The pipeline ([`pipeline`]): a reader thread turns a plan of [`Step`]s into [`Block`]s
+//! (image records built in place: one `preadv` fills the clusters of up to [`IOV_MAX`]
+//! records between their command bytes; or raw volume bytes), while the calling thread writes
+//! the previous block. A few fixed blocks go round between the two threads through bounded
+//! channels: nothing is allocated and no system call is made per cluster in the loop.
+use crate::dev::fd::Fd;
 use crate::dev::ReadAt;
 use crate::error::{errno, Error, Result};
+use crate::image::writer::{CMD_GAP, CMD_NEXT};
 use crate::report::Report;
+use crate::used::UsedMap;
+use rustix::io::{IoSlice, IoSliceMut};
 use std::prelude::v1::*;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
-/// Bytes moved per read/write in the copy loops (raised to one cluster for 2 MiB clusters... and
+/// Bytes moved per read/write in the copy loops (raised to one cluster for 2 MiB clusters, and
 /// kept a multiple of the cluster size).
 pub const CHUNK_BYTES: usize = 4 << 20;
+
+/// Bytes of one pipeline block. Three of them go round (one being read, one being written,
+/// one waiting), so the copy needs 3 × this much memory whatever the volume size.
+pub const BLOCK_BYTES: usize = 2 << 20;
+
+/// Blocks in the pipeline.
+pub const BLOCKS: usize = 3;
+
+/// Most buffers one vectored system call takes (Linux `UIO_MAXIOV`).
+pub const IOV_MAX: usize = 1024;
 
 /// Clusters per chunk for a cluster size.
 pub fn chunk_clusters(cluster_size: u32) -> u64 {
@@ -83,20 +101,56 @@ pub const BAD_SECTORS_WARNING: &str = "\
 * Use the --rescue option to efficiently save as much data as possible! *\n\
 *************************************************************************\n";
 
-/// Reads volume bytes into one fixed buffer.
+/// A device that can read into several buffers with one call (`preadv`). The default reads
+/// the first non-empty buffer only, which is always correct (callers handle short reads).
+pub trait ReadVectoredAt: ReadAt {
+    /// Reads into `bufs` in order from byte `offset`; returns the bytes read (0 at the end).
+    fn read_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> Result<usize> {
+        match bufs.iter_mut().find(|b| !b.is_empty()) {
+            Some(b) => self.read_at(b, offset),
+            None => Ok(0),
+        }
+    }
+
+    /// Hint that `len` bytes at `offset` will be read soon. Default: nothing.
+    fn will_need(&self, _offset: u64, _len: u64) {}
+}
+
+impl ReadVectoredAt for Fd {
+    fn read_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> Result<usize> {
+        self.preadv(bufs, offset)
+    }
+
+    fn will_need(&self, offset: u64, len: u64) {
+        Fd::will_need(self, offset, len)
+    }
+}
+
+impl<T: ReadVectoredAt + ?Sized> ReadVectoredAt for &T {
+    fn read_vectored_at(&self, bufs: &mut [IoSliceMut<'_>], offset: u64) -> Result<usize> {
+        (**self).read_vectored_at(bufs, offset)
+    }
+
+    fn will_need(&self, offset: u64, len: u64) {
+        (**self).will_need(offset, len)
+    }
+}
+
+/// Reads volume bytes, contiguous or as image records, with the reference's EIO handling.
 pub struct VolumeReader<'a, D: ReadAt> {
     dev: &'a D,
     cluster_size: usize,
     sector_size: usize,
     rescue: bool,
     report: Report,
+    /// The buffer of [`VolumeReader::read`] (empty for a reader made for the pipeline).
     buf: Vec<u8>,
     /// Sectors that could not be read (with `--rescue`).
     pub bad_sectors: u64,
 }
 
 impl<'a, D: ReadAt> VolumeReader<'a, D> {
-    /// A reader with a buffer of one chunk (at least one cluster).
+    /// A reader with a buffer of one chunk (at least one cluster) for [`VolumeReader::read`].
     pub fn new(
         dev: &'a D,
         cluster_size: u32,
@@ -104,15 +158,28 @@ impl<'a, D: ReadAt> VolumeReader<'a, D> {
         rescue: bool,
         report: Report,
     ) -> Self {
-        let cs = cluster_size as usize;
-        let len = (chunk_clusters(cluster_size) as usize) * cs;
+        let mut rd = Self::unbuffered(dev, cluster_size, sector_size, rescue, report);
+        rd.buf = vec![0u8; (chunk_clusters(cluster_size) as usize) * rd.cluster_size];
+        rd
+    }
+
+    /// A reader without a buffer of its own: reads go into the caller's memory
+    /// ([`VolumeReader::read_into`], [`VolumeReader::read_records`]).
+    pub fn unbuffered(
+        dev: &'a D,
+        cluster_size: u32,
+        sector_size: u32,
+        rescue: bool,
+        report: Report,
+    ) -> Self {
+        let cs = (cluster_size as usize).max(1);
         VolumeReader {
             dev,
             cluster_size: cs,
             sector_size: (sector_size as usize).clamp(256, cs.max(256)),
             rescue,
             report,
-            buf: vec![0u8; len],
+            buf: Vec::new(),
             bad_sectors: 0,
         }
     }
@@ -122,14 +189,24 @@ impl<'a, D: ReadAt> VolumeReader<'a, D> {
         self.buf.len()
     }
 
-    /// Reads `len` bytes (at most [`VolumeReader::capacity`]) at byte `offset`.
+    /// Reads `len` bytes (at most [`VolumeReader::capacity`]) at byte `offset` into the
+    /// reader's buffer. See [`VolumeReader::read_into`].
+    pub fn read(&mut self, offset: u64, len: usize) -> Result<&mut [u8]> {
+        let len = len.min(self.buf.len());
+        let mut buf = core::mem::take(&mut self.buf);
+        let r = self.read_into(&mut buf[..len], offset);
+        self.buf = buf;
+        r?;
+        Ok(&mut self.buf[..len])
+    }
+
+    /// Fills `dst` with the bytes at byte `offset`.
     /// A read error other than EIO is fatal (`read_all`); EIO is fatal with the reference's
     /// warning box unless `--rescue`, which re-reads cluster by cluster, then sector by sector,
     /// and fills what cannot be read.
-    pub fn read(&mut self, offset: u64, len: usize) -> Result<&mut [u8]> {
-        let len = len.min(self.buf.len());
-        match self.dev.read_exact_at(&mut self.buf[..len], offset) {
-            Ok(()) => return Ok(&mut self.buf[..len]),
+    pub fn read_into(&mut self, dst: &mut [u8], offset: u64) -> Result<()> {
+        match self.dev.read_exact_at(dst, offset) {
+            Ok(()) => return Ok(()),
             Err(e) if e.errno() == Some(errno::EIO) => {}
             Err(e) => return Err(e),
         }
@@ -139,39 +216,38 @@ impl<'a, D: ReadAt> VolumeReader<'a, D> {
                 "Disk is faulty, can't make full backup!"
             )));
         }
+        let len = dst.len();
         let mut done = 0;
         while done < len {
             let n = (len - done).min(self.cluster_size);
             let off = offset + done as u64;
-            let ok = match self.dev.read_exact_at(&mut self.buf[done..done + n], off) {
+            let slot = &mut dst[done..done + n];
+            let ok = match self.dev.read_exact_at(slot, off) {
                 Ok(()) => true,
                 Err(e) if e.errno() == Some(errno::EIO) => false,
                 Err(e) => return Err(e),
             };
             if !ok {
-                self.rescue_cluster(done, n, off)?;
+                self.rescue_cluster(slot, off)?;
             }
             done += n;
         }
-        Ok(&mut self.buf[..len])
+        Ok(())
     }
 
-    /// Sector-by-sector re-read of `buf[at..at+n]` (volume byte `off`).
-    fn rescue_cluster(&mut self, at: usize, n: usize, off: u64) -> Result<()> {
+    /// Sector-by-sector re-read of `slot` (volume byte `off`).
+    fn rescue_cluster(&mut self, slot: &mut [u8], off: u64) -> Result<()> {
         let ss = self.sector_size;
-        let mut i = 0;
-        while i < n {
-            let m = (n - i).min(ss);
-            let sec_off = off + i as u64;
-            let slot = &mut self.buf[at + i..at + i + m];
-            match self.dev.read_exact_at(slot, sec_off) {
+        for (i, sec) in slot.chunks_mut(ss).enumerate() {
+            let sec_off = off + (i * ss) as u64;
+            match self.dev.read_exact_at(sec, sec_off) {
                 Ok(()) => {}
                 Err(e) if e.errno() == Some(errno::EIO) => {
                     // The reference's filler: "BadSectoR\0" then '?'.
-                    slot.fill(b'?');
+                    sec.fill(b'?');
                     let tag = b"BadSectoR\0";
-                    let k = tag.len().min(m);
-                    slot[..k].copy_from_slice(&tag[..k]);
+                    let k = tag.len().min(sec.len());
+                    sec[..k].copy_from_slice(&tag[..k]);
                     self.bad_sectors += 1;
                     // The reference prints only the byte offset, calling it a sector (bug #3).
                     self.report.out(format_args!(
@@ -181,10 +257,450 @@ impl<'a, D: ReadAt> VolumeReader<'a, D> {
                 }
                 Err(e) => return Err(e),
             }
-            i += m;
         }
         Ok(())
     }
+}
+
+impl<D: ReadVectoredAt> VolumeReader<'_, D> {
+    /// Builds `records.len() / (cluster_size + 1)` image records in place: every record is
+    /// `CMD_NEXT` followed by one cluster read from the volume, starting with the cluster at
+    /// byte `offset`. One `preadv` per [`IOV_MAX`] clusters; errors as [`VolumeReader::read_into`].
+    pub fn read_records(&mut self, records: &mut [u8], offset: u64) -> Result<()> {
+        let cs = self.cluster_size;
+        let stride = cs + 1;
+        let k = records.len() / stride;
+        let mut i = 0usize;
+        while i < k {
+            let n = (k - i).min(IOV_MAX);
+            let region = &mut records[i * stride..(i + n) * stride];
+            let mut iov: heapless::Vec<IoSliceMut<'_>, IOV_MAX> = heapless::Vec::new();
+            for rec in region.chunks_exact_mut(stride) {
+                let (cmd, data) = rec.split_at_mut(1);
+                cmd[0] = CMD_NEXT;
+                // At most IOV_MAX records per region: never full.
+                let _ = iov.push(IoSliceMut::new(data));
+            }
+            let at = offset + (i * cs) as u64;
+            let got = match self.dev.read_vectored_at(&mut iov, at) {
+                Ok(g) => g,
+                Err(e) if e.errno() == Some(errno::EIO) => 0,
+                Err(e) => return Err(e),
+            };
+            drop(iov);
+            if got == 0 {
+                // End of device or EIO: cluster by cluster, with the reference's handling.
+                for (j, rec) in region.chunks_exact_mut(stride).enumerate() {
+                    self.read_into(&mut rec[1..], at + (j * cs) as u64)?;
+                }
+                i += n;
+                continue;
+            }
+            let (full, part) = (got / cs, got % cs);
+            i += full;
+            if part > 0 {
+                let rec = &mut records[i * stride..(i + 1) * stride];
+                self.read_into(&mut rec[1 + part..], offset + (i * cs + part) as u64)?;
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One step of a copy plan, in stream order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// `CMD_GAP count` (image streams only; raw copies skip it).
+    Gap(i64),
+    /// Clusters `lcn .. lcn + n`; `counted` ones advance the progress bar.
+    Clusters {
+        /// First cluster.
+        lcn: u64,
+        /// Number of clusters.
+        n: u64,
+        /// Counted for progress.
+        counted: bool,
+    },
+    /// One record of `len` bytes for cluster `lcn` (the backup boot sector position, which may
+    /// be a partial cluster). Counted for progress.
+    Tail {
+        /// The cluster position.
+        lcn: u64,
+        /// Bytes (0 ..= cluster size).
+        len: usize,
+    },
+}
+
+/// What the blocks hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Image records (`CMD_GAP`, `CMD_NEXT` + cluster), ready to append to an image stream.
+    Image,
+    /// Raw volume bytes of one contiguous extent starting at [`Block::offset`].
+    Raw,
+}
+
+/// A fixed buffer going round the pipeline.
+#[derive(Debug)]
+pub struct Block {
+    buf: Vec<u8>,
+    len: usize,
+    /// Raw blocks: volume byte offset of the first byte.
+    pub offset: u64,
+    /// Counted clusters (and tail records) in this block, for progress.
+    pub counted: u64,
+    /// Raw blocks: the cluster after the last one (the stream position after this block).
+    pub lcn_end: u64,
+}
+
+impl Block {
+    /// The bytes of the block.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// The bytes, mutable (raw clone patches serial numbers).
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+
+    fn room(&self) -> usize {
+        self.buf.len() - self.len
+    }
+}
+
+/// Bytes of a pipeline block for `cluster_size`: [`BLOCK_BYTES`], or more when one record of a
+/// large cluster (plus a gap record) does not fit.
+pub fn block_bytes(cluster_size: u32) -> usize {
+    BLOCK_BYTES.max(cluster_size as usize + 1 + 9)
+}
+
+/// The reader thread's side: fills blocks from the plan and hands them over.
+struct Producer<'r, 'a, D: ReadVectoredAt> {
+    rd: &'r mut VolumeReader<'a, D>,
+    enc: Encoding,
+    full: SyncSender<Result<Block>>,
+    free: Receiver<Block>,
+    cur: Option<Block>,
+}
+
+/// The consumer has gone away (it failed): stop quietly, its error is the one reported.
+struct Gone;
+
+impl<D: ReadVectoredAt> Producer<'_, '_, D> {
+    /// Takes the current block (or a free one) out; it is put back with `self.cur = Some(b)`.
+    fn take(&mut self) -> core::result::Result<Block, Gone> {
+        match self.cur.take() {
+            Some(b) => Ok(b),
+            None => {
+                let mut b = self.free.recv().map_err(|_| Gone)?;
+                b.len = 0;
+                b.counted = 0;
+                Ok(b)
+            }
+        }
+    }
+
+    fn send(&mut self) -> core::result::Result<(), Gone> {
+        if let Some(b) = self.cur.take() {
+            if b.len > 0 {
+                self.full.send(Ok(b)).map_err(|_| Gone)?;
+            } else {
+                self.cur = Some(b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a block with at least `n` free bytes (an empty one holds any single record).
+    fn take_with(&mut self, n: usize) -> core::result::Result<Block, Gone> {
+        let b = self.take()?;
+        if b.room() >= n {
+            return Ok(b);
+        }
+        self.cur = Some(b);
+        self.send()?;
+        self.take()
+    }
+
+    fn run(&mut self, steps: impl Iterator<Item = Step>) -> core::result::Result<Result<()>, Gone> {
+        let cs = self.rd.cluster_size;
+        let cs64 = cs as u64;
+        let mut steps = steps.peekable();
+        while let Some(step) = steps.next() {
+            // Readahead for a cold cache: the kernel starts on the next extent while this one
+            // is copied.
+            if let Some(Step::Clusters { lcn, n, .. }) = steps.peek() {
+                self.rd
+                    .dev
+                    .will_need(lcn.saturating_mul(cs64), n.saturating_mul(cs64));
+            }
+            match (step, self.enc) {
+                (Step::Gap(_), Encoding::Raw) => {}
+                (Step::Gap(count), Encoding::Image) => {
+                    let mut b = self.take_with(9)?;
+                    let at = b.len;
+                    b.buf[at] = CMD_GAP;
+                    b.buf[at + 1..at + 9].copy_from_slice(&count.to_le_bytes());
+                    b.len += 9;
+                    self.cur = Some(b);
+                }
+                (
+                    Step::Clusters {
+                        mut lcn,
+                        mut n,
+                        counted,
+                    },
+                    enc,
+                ) => {
+                    let stride = if enc == Encoding::Image { cs + 1 } else { cs };
+                    while n > 0 {
+                        if enc == Encoding::Raw {
+                            // One contiguous extent per raw block.
+                            self.send()?;
+                        }
+                        let mut b = self.take_with(stride)?;
+                        let k = ((b.room() / stride) as u64).min(n) as usize;
+                        let at = b.len;
+                        let dst = &mut b.buf[at..at + k * stride];
+                        let offset = lcn * cs64;
+                        if at == 0 {
+                            b.offset = offset;
+                        }
+                        b.len += k * stride;
+                        b.lcn_end = lcn + k as u64;
+                        if counted {
+                            b.counted += k as u64;
+                        }
+                        let r = match enc {
+                            Encoding::Image => self.rd.read_records(dst, offset),
+                            Encoding::Raw => self.rd.read_into(dst, offset),
+                        };
+                        self.cur = Some(b);
+                        if let Err(e) = r {
+                            return Ok(Err(e));
+                        }
+                        lcn += k as u64;
+                        n -= k as u64;
+                    }
+                }
+                (Step::Tail { lcn, len }, enc) => {
+                    if enc == Encoding::Raw {
+                        self.send()?;
+                    }
+                    let head = usize::from(enc == Encoding::Image);
+                    let mut b = self.take_with(head + len)?;
+                    let at = b.len;
+                    if head == 1 {
+                        b.buf[at] = CMD_NEXT;
+                    }
+                    let dst = &mut b.buf[at + head..at + head + len];
+                    let offset = lcn * cs64;
+                    if at == 0 {
+                        b.offset = offset;
+                    }
+                    b.len += head + len;
+                    b.lcn_end = lcn + 1;
+                    b.counted += 1;
+                    let r = self.rd.read_into(dst, offset);
+                    self.cur = Some(b);
+                    if let Err(e) = r {
+                        return Ok(Err(e));
+                    }
+                }
+            }
+        }
+        self.send()?;
+        Ok(Ok(()))
+    }
+}
+
+/// Runs `steps` through the two-thread pipeline: a reader thread fills blocks of
+/// `block_bytes` (see [`block_bytes`]) encoded as `enc`, and `sink` is called on this thread
+/// with each block in order. The first error of either side stops both and is returned.
+/// Returns the bad sectors met (`--rescue`).
+pub fn pipeline<D, I, F>(
+    rd: VolumeReader<'_, D>,
+    steps: I,
+    enc: Encoding,
+    block_bytes: usize,
+    mut sink: F,
+) -> Result<u64>
+where
+    D: ReadVectoredAt + Sync,
+    I: Iterator<Item = Step> + Send,
+    F: FnMut(&mut Block) -> Result<()>,
+{
+    let mut rd = rd;
+    let (full_tx, full_rx) = sync_channel::<Result<Block>>(BLOCKS);
+    let (free_tx, free_rx) = sync_channel::<Block>(BLOCKS);
+    for _ in 0..BLOCKS {
+        let b = Block {
+            buf: vec![0u8; block_bytes],
+            len: 0,
+            offset: 0,
+            counted: 0,
+            lcn_end: 0,
+        };
+        // The channel holds BLOCKS blocks: never full here.
+        let _ = free_tx.try_send(b);
+    }
+    let rd_ref = &mut rd;
+    let result = std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let mut p = Producer {
+                rd: rd_ref,
+                enc,
+                full: full_tx,
+                free: free_rx,
+                cur: None,
+            };
+            if let Ok(Err(e)) = p.run(steps) {
+                let _ = p.full.send(Err(e));
+            }
+        });
+        let mut result = Ok(());
+        // Ends when the reader has sent everything (or an error) and hung up.
+        while let Ok(msg) = full_rx.recv() {
+            match msg.and_then(|mut b| {
+                let r = sink(&mut b);
+                let _ = free_tx.send(b);
+                r
+            }) {
+                Ok(()) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        // Hang up both channels so that a reader still waiting returns, then wait for it.
+        drop(full_rx);
+        drop(free_tx);
+        let _ = reader.join();
+        result
+    });
+    result.map(|()| rd.bad_sectors)
+}
+
+/// The record plan of `-s` (spec §1.3), byte-identical to the reference's stream: with
+/// `extra` (`--rescue --ignore-fs-check`), the extra clusters first at their positions and a
+/// negative gap back to 0; then the used clusters below `nr_clusters` with the reference's gap
+/// rule (`cl − last_cl − 1`, `last_cl` starting at 0); then the record of position
+/// `nr_clusters` (`tail_len` bytes: the backup boot sector, possibly a partial cluster).
+pub fn save_steps<'a>(
+    used: &'a UsedMap,
+    extra: Option<&'a UsedMap>,
+    nr_clusters: u64,
+    tail_len: usize,
+) -> impl Iterator<Item = Step> + Send + 'a {
+    let nr = nr_clusters;
+    let runs = move |m: &'a UsedMap| chunks(m.runs(), nr, u64::MAX);
+    let extra_steps = extra.into_iter().flat_map(move |m| {
+        let mut cur = 0u64;
+        let rewind = runs(m).last().map(|(lcn, n)| lcn + n).unwrap_or(0);
+        runs(m)
+            .flat_map(move |(lcn, n)| {
+                let gap = (lcn > cur).then(|| Step::Gap((lcn - cur) as i64));
+                cur = lcn + n;
+                let clusters = Step::Clusters {
+                    lcn,
+                    n,
+                    counted: false,
+                };
+                gap.into_iter().chain(core::iter::once(clusters))
+            })
+            .chain((rewind > 0).then(|| Step::Gap(-(rewind as i64))))
+    });
+    let gap =
+        |cl: u64, last_cl: u64| (cl > last_cl + 1).then(|| Step::Gap((cl - last_cl - 1) as i64));
+    let mut last_cl = 0u64;
+    let used_steps = runs(used).flat_map(move |(lcn, n)| {
+        let g = gap(lcn, last_cl);
+        last_cl = lcn + n - 1;
+        let clusters = Step::Clusters {
+            lcn,
+            n,
+            counted: true,
+        };
+        g.into_iter().chain(core::iter::once(clusters))
+    });
+    let last_used = runs(used).last().map(|(lcn, n)| lcn + n - 1).unwrap_or(0);
+    let tail = gap(nr, last_used)
+        .into_iter()
+        .chain(core::iter::once(Step::Tail {
+            lcn: nr,
+            len: tail_len,
+        }));
+    extra_steps.chain(used_steps).chain(tail)
+}
+
+/// The plan of a raw clone from cluster `from` on: the runs below `nr_clusters` as counted
+/// clusters, then position `nr_clusters` (`tail_len` bytes).
+pub fn raw_steps(
+    runs: impl Iterator<Item = (u64, u64)> + Send,
+    from: u64,
+    nr_clusters: u64,
+    tail_len: usize,
+) -> impl Iterator<Item = Step> + Send {
+    chunks(runs, nr_clusters, u64::MAX)
+        .filter_map(move |(lcn, n)| {
+            let end = lcn + n;
+            let lcn = lcn.max(from);
+            (lcn < end).then_some(Step::Clusters {
+                lcn,
+                n: end - lcn,
+                counted: true,
+            })
+        })
+        .chain(core::iter::once(Step::Tail {
+            lcn: nr_clusters,
+            len: tail_len,
+        }))
+}
+
+/// Writes all of `bufs` at byte `offset` (`pwritev`, continuing after short writes).
+pub fn write_all_vectored_at(fd: &Fd, bufs: &[IoSlice<'_>], offset: u64) -> Result<()> {
+    write_all_vectored(bufs, offset, |b, o| fd.pwritev(b, o))
+}
+
+/// Writes all of `bufs` with `writev(bufs, offset)` (a `pwritev` or, ignoring the offset, a
+/// stream's `writev`), continuing after short writes.
+pub fn write_all_vectored(
+    bufs: &[IoSlice<'_>],
+    offset: u64,
+    mut writev: impl FnMut(&[IoSlice<'_>], u64) -> Result<usize>,
+) -> Result<()> {
+    let mut bufs = bufs;
+    let mut offset = offset;
+    while !bufs.is_empty() {
+        let mut n = writev(bufs, offset)?;
+        if n == 0 {
+            return Err(Error::os("write_all", errno::ENOSPC));
+        }
+        offset += n as u64;
+        // Skip the buffers written completely; finish a partly written one on its own.
+        while let Some((first, rest)) = bufs.split_first() {
+            if n >= first.len() {
+                n -= first.len();
+                bufs = rest;
+                continue;
+            }
+            let mut tail = first.get(n..).unwrap_or(&[]);
+            while !tail.is_empty() {
+                let m = writev(&[IoSlice::new(tail)], offset)?;
+                if m == 0 {
+                    return Err(Error::os("write_all", errno::ENOSPC));
+                }
+                offset += m as u64;
+                tail = tail.get(m..).unwrap_or(&[]);
+            }
+            bufs = rest;
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -215,6 +731,8 @@ mod tests {
             crate::dev::mem::MemDev::new(self.data.clone()).read_at(buf, offset)
         }
     }
+
+    impl ReadVectoredAt for Faulty {}
 
     #[test]
     fn rescue_fills_bad_sectors() {

@@ -146,6 +146,37 @@ impl Fd {
     }
 }
 
+/// Vectored and in-kernel I/O for the copy loops: one system call moves many clusters.
+impl Fd {
+    /// `preadv`: reads into `bufs` in order, starting at byte `offset`. May return less than
+    /// asked (end of file, or a short read); 0 only at the end.
+    pub fn preadv(&self, bufs: &mut [rustix::io::IoSliceMut<'_>], offset: u64) -> Result<usize> {
+        retry(|| rustix::io::preadv(self.bfd(), &mut *bufs, offset))
+            .map_err(|e| os_err("read_all", e))
+    }
+
+    /// `pwritev`: writes `bufs` in order at byte `offset`. May write less than asked.
+    pub fn pwritev(&self, bufs: &[rustix::io::IoSlice<'_>], offset: u64) -> Result<usize> {
+        retry(|| rustix::io::pwritev(self.bfd(), bufs, offset)).map_err(|e| os_err("write_all", e))
+    }
+
+    /// `writev` at the current position (a stream). May write less than asked.
+    pub fn writev(&self, bufs: &[rustix::io::IoSlice<'_>]) -> Result<usize> {
+        retry(|| rustix::io::writev(self.bfd(), bufs)).map_err(|e| os_err("write_all", e))
+    }
+
+    /// Tells the kernel that `len` bytes at `offset` will be read soon (readahead for the
+    /// next chunk of a cold volume). Advisory: errors are ignored.
+    pub fn will_need(&self, offset: u64, len: u64) {
+        let _ = rustix::fs::fadvise(
+            self.bfd(),
+            offset,
+            core::num::NonZeroU64::new(len),
+            rustix::fs::Advice::WillNeed,
+        );
+    }
+}
+
 impl ReadAt for Fd {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
         retry(|| rustix::io::pread(self.bfd(), &mut *buf, offset))
