@@ -7,6 +7,7 @@
 //! Where the reference prints something misleading (a truncated image: a stale errno), the
 //! reader says where the image ended instead.
 use super::header::{Header, Layout, HEADER_SIZE_OLD};
+use super::trailer::{self, Verifier};
 use super::writer::{CMD_GAP, CMD_NEXT};
 use crate::dev::ReadStream;
 use crate::error::{Error, Result};
@@ -55,6 +56,19 @@ pub struct Reader<R: ReadStream> {
     to_stdout: bool,
     clusters_seen: u64,
     done: bool,
+    /// Checksums of the consumed stream bytes (header included), when verifying.
+    sums: Option<Verifier>,
+}
+
+/// Whether [`Reader::open_with`] checksums the stream as it is consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    /// No checksums.
+    Off,
+    /// Chunks of the size our writer chooses for this header ([`trailer::chunk_size_for`]).
+    FromHeader,
+    /// Chunks of this size (from a trailer read beforehand).
+    ChunkSize(u64),
 }
 
 /// `err_exit` with the reference's text.
@@ -66,11 +80,18 @@ impl<R: ReadStream> Reader<R> {
     /// Reads and checks the header. `base` is the input's file offset now (None for a pipe);
     /// `buf_bytes` the size of the read buffer (raised to hold one record of a cluster);
     /// `to_stdout` selects the checks the reference makes when restoring to stdout.
-    pub fn open(
+    pub fn open(input: R, base: Option<u64>, buf_bytes: usize, to_stdout: bool) -> Result<Self> {
+        Self::open_with(input, base, buf_bytes, to_stdout, Checksum::Off)
+    }
+
+    /// [`Reader::open`], checksumming every consumed byte (header included) as asked; see
+    /// [`Reader::finish_checksums`].
+    pub fn open_with(
         mut input: R,
         base: Option<u64>,
         buf_bytes: usize,
         to_stdout: bool,
+        checksum: Checksum,
     ) -> Result<Self> {
         let mut start = [0u8; HEADER_SIZE_OLD];
         let n = input.read_full(&mut start)?;
@@ -79,10 +100,24 @@ impl<R: ReadStream> Reader<R> {
             return Err(short(base, consumed, "the image ends inside its header"));
         }
         let (mut header, layout) = Header::parse_start(&start)?;
+        let mut sums = match checksum {
+            Checksum::Off => None,
+            Checksum::FromHeader => Some(Verifier::new(trailer::chunk_size_for(
+                header.nr_clusters,
+                header.cluster_size,
+            ))),
+            Checksum::ChunkSize(n) => Some(Verifier::new(n)),
+        };
+        if let Some(v) = sums.as_mut() {
+            v.update(&start);
+        }
         if layout == Layout::V10 {
             let mut field = [0u8; 4];
             let n = input.read_full(&mut field)?;
             consumed += n as u64;
+            if let Some(v) = sums.as_mut() {
+                v.update(&field[..n]);
+            }
             if n < 4 {
                 return Err(short(base, consumed, "the image ends inside its header"));
             }
@@ -92,6 +127,9 @@ impl<R: ReadStream> Reader<R> {
                 let want = skip.min(scratch.len() as u64) as usize;
                 let n = input.read_full(&mut scratch[..want])?;
                 consumed += n as u64;
+                if let Some(v) = sums.as_mut() {
+                    v.update(&scratch[..n]);
+                }
                 if n < want {
                     return Err(short(
                         base,
@@ -102,7 +140,10 @@ impl<R: ReadStream> Reader<R> {
                 skip -= n as u64;
             }
         }
-        let cap = buf_bytes.max(header.cluster_size as usize + 9);
+        // Room for one record of a cluster, and for a whole trailer (`read_tail`).
+        let cap = buf_bytes
+            .max(header.cluster_size as usize + 9)
+            .max(trailer::MAX_LEN);
         Ok(Reader {
             input,
             header,
@@ -115,7 +156,49 @@ impl<R: ReadStream> Reader<R> {
             to_stdout,
             clusters_seen: 0,
             done: false,
+            sums,
         })
+    }
+
+    /// The input.
+    pub fn input(&self) -> &R {
+        &self.input
+    }
+
+    /// Stream bytes consumed so far (header and records), from where reading started.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Reads the bytes that follow the last record, up to a whole trailer (never more than
+    /// [`trailer::MAX_LEN`] bytes, and never past the end of a trailer, so a pipe that carries
+    /// only the trailer is not waited on). Call after `End`. Returns the bytes read.
+    pub fn read_tail(&mut self) -> Result<&[u8]> {
+        let have = |r: &mut Self, n: usize| -> Result<usize> {
+            let n = n.min(trailer::MAX_LEN);
+            r.fill(n)?;
+            Ok((r.end - r.start).min(n))
+        };
+        let mut n = have(self, trailer::FIXED_LEN)?;
+        let want = trailer::Trailer::full_len(&self.buf[self.start..self.start + n]);
+        if let Some(want) = want {
+            n = have(self, want)?;
+        }
+        Ok(&self.buf[self.start..self.start + n])
+    }
+
+    /// Compares the checksums of the consumed stream with `t`: `Ok` or the damaged chunks.
+    /// `None` when the reader was opened without checksums.
+    pub fn finish_checksums(
+        &mut self,
+        t: &trailer::Trailer,
+    ) -> Option<core::result::Result<(), heapless::Vec<trailer::Mismatch, 16>>> {
+        self.sums.take().map(|v| v.check(t))
+    }
+
+    /// Chunk size the reader checksums with, if it does.
+    pub fn checksum_chunk_size(&self) -> Option<u64> {
+        self.sums.as_ref().map(Verifier::chunk_size)
     }
 
     /// The header.
@@ -157,6 +240,9 @@ impl<R: ReadStream> Reader<R> {
     }
 
     fn consume(&mut self, n: usize) {
+        if let Some(v) = self.sums.as_mut() {
+            v.update(&self.buf[self.start..self.start + n]);
+        }
         self.start += n;
         self.consumed += n as u64;
     }

@@ -24,6 +24,7 @@
 //!
 //! The chunk size is chosen from the header's cluster count so that the trailer fits in 4 KiB
 //! (a pipe reader that closes right after the last record must not make the save fail).
+use crate::dev::{ReadAt, ReadStream};
 use crate::error::{Error, Result};
 use std::prelude::v1::*;
 
@@ -244,6 +245,16 @@ impl Trailer {
             .then_some(len)
     }
 
+    /// Total length of the trailer that starts with `prefix` (at least 24 bytes of it), if
+    /// `prefix` starts like one (magic, chunk count in range).
+    pub fn full_len(prefix: &[u8]) -> Option<usize> {
+        if prefix.len() < 24 || &prefix[..MAGIC.len()] != MAGIC {
+            return None;
+        }
+        let n = le32(prefix, 20) as usize;
+        (n <= MAX_CHUNKS).then_some(FIXED_LEN + 4 * n + FOOTER_LEN)
+    }
+
     /// Byte range `[start, end)` of chunk `i` of the covered stream.
     pub fn chunk_range(&self, i: usize) -> (u64, u64) {
         let start = i as u64 * self.chunk_size;
@@ -308,22 +319,31 @@ impl Verifier {
         self.total
     }
 
+    /// The chunk size.
+    pub fn chunk_size(&self) -> u64 {
+        self.chunk_size
+    }
+
     /// True when nothing was added.
     pub fn is_empty(&self) -> bool {
         self.total == 0
     }
 
     /// Compares everything seen with `t`; returns the damaged chunks (up to 16) or Ok.
+    /// When `t` uses another chunk size than this verifier, only the whole-stream value is
+    /// compared (the damage is then reported as the whole stream).
     pub fn check(mut self, t: &Trailer) -> core::result::Result<(), heapless::Vec<Mismatch, 16>> {
         if self.in_chunk > 0 {
             let last = core::mem::replace(&mut self.chunk, crc32fast::Hasher::new());
             let _ = self.crcs.push(last.finalize());
         }
         let mut bad: heapless::Vec<Mismatch, 16> = heapless::Vec::new();
-        for (i, want) in t.crcs.iter().enumerate() {
-            if self.crcs.get(i) != Some(want) {
-                let (start, end) = t.chunk_range(i);
-                let _ = bad.push(Mismatch { start, end });
+        if t.chunk_size == self.chunk_size {
+            for (i, want) in t.crcs.iter().enumerate() {
+                if self.crcs.get(i) != Some(want) {
+                    let (start, end) = t.chunk_range(i);
+                    let _ = bad.push(Mismatch { start, end });
+                }
             }
         }
         if bad.is_empty() && (self.total != t.data_len || self.whole.finalize() != t.whole_crc) {
@@ -337,6 +357,104 @@ impl Verifier {
         } else {
             Err(bad)
         }
+    }
+}
+
+/// The input of a restore from a seekable image whose trailer was read first: every chunk is
+/// read once more through `aux` (positioned reads, normally served by the page cache) and
+/// checked before any of its bytes are handed to the image reader, so that nothing from a
+/// damaged chunk is ever written. Bytes after the covered stream (the trailer) pass unchecked.
+pub struct Prechecked<R: ReadStream, A: ReadAt> {
+    input: R,
+    aux: A,
+    trailer: Trailer,
+    /// File offset of stream byte 0.
+    base: u64,
+    /// Stream bytes handed out.
+    pos: u64,
+    /// Stream bytes `[0, verified)` are checked.
+    verified: u64,
+    next_chunk: usize,
+    scratch: Vec<u8>,
+    failed: Option<Mismatch>,
+}
+
+impl<R: ReadStream, A: ReadAt> Prechecked<R, A> {
+    /// Wraps `input` (positioned at stream byte 0, file offset `base`); `aux` reads the same
+    /// image at file offsets; `scratch_bytes` is the size of the checking buffer.
+    pub fn new(input: R, aux: A, trailer: Trailer, base: u64, scratch_bytes: usize) -> Self {
+        Prechecked {
+            input,
+            aux,
+            trailer,
+            base,
+            pos: 0,
+            verified: 0,
+            next_chunk: 0,
+            scratch: vec![0u8; scratch_bytes.max(4096)],
+            failed: None,
+        }
+    }
+
+    /// The first damaged chunk met, if any (the read that met it failed).
+    pub fn failed(&self) -> Option<Mismatch> {
+        self.failed
+    }
+
+    /// Stream bytes known good so far.
+    pub fn verified(&self) -> u64 {
+        self.verified
+    }
+
+    fn check_next(&mut self) -> Result<()> {
+        let i = self.next_chunk;
+        let Some(&want) = self.trailer.crcs.get(i) else {
+            self.verified = self.trailer.data_len;
+            return Ok(());
+        };
+        let (start, end) = self.trailer.chunk_range(i);
+        let mut h = crc32fast::Hasher::new();
+        let mut at = start;
+        while at < end {
+            let n = (end - at).min(self.scratch.len() as u64) as usize;
+            let off = self
+                .base
+                .checked_add(at)
+                .ok_or_else(|| Error::corrupt(format_args!("image"), "offset out of range", at))?;
+            self.aux.read_exact_at(&mut self.scratch[..n], off)?;
+            h.update(&self.scratch[..n]);
+            at += n as u64;
+        }
+        if h.finalize() != want {
+            self.failed = Some(Mismatch { start, end });
+            return Err(Error::own(format_args!(
+                "image checksum mismatch in image bytes {start}..{end} (0x{start:x}..0x{end:x}): \
+                 nothing from them was used"
+            )));
+        }
+        self.verified = end;
+        self.next_chunk += 1;
+        Ok(())
+    }
+}
+
+impl<R: ReadStream, A: ReadAt> ReadStream for Prechecked<R, A> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if self.failed.is_some() {
+            return Err(Error::Reported);
+        }
+        if self.pos >= self.trailer.data_len {
+            let n = self.input.read(buf)?;
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        if self.pos >= self.verified {
+            self.check_next()?;
+        }
+        let room = (self.verified - self.pos).min(buf.len() as u64) as usize;
+        let n = self.input.read(&mut buf[..room])?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 
@@ -424,5 +542,106 @@ mod tests {
         let mut b = Builder::new(1);
         b.update(&stream(MAX_CHUNKS + 1));
         assert!(b.finish().is_err());
+    }
+
+    /// An image of 5000 clusters of 512 bytes (about 2.5 MiB: three 1 MiB chunks), with trailer.
+    fn image_with_trailer() -> Vec<u8> {
+        use crate::dev::mem::MemDev;
+        use crate::image::{Header, Writer};
+        let nr = 5000u64;
+        let h = Header::new(512, (nr + 1) * 512, nr, nr);
+        let mut w = Writer::new(MemDev::default(), &h, 0)
+            .unwrap()
+            .with_trailer(&h);
+        for c in 0..=nr {
+            w.cluster(&[(c % 251) as u8; 512]).unwrap();
+        }
+        let (out, t) = w.finish_with_trailer().unwrap();
+        assert!(matches!(t, crate::image::writer::TrailerWrite::Written(n) if n <= 4096));
+        out.unwrap().data
+    }
+
+    fn read_all<R: ReadStream>(r: &mut crate::image::Reader<R>) -> Result<u64> {
+        let mut n = 0;
+        loop {
+            match r.next_record()? {
+                crate::image::Record::End { .. } => return Ok(n),
+                _ => n += 1,
+            }
+        }
+    }
+
+    #[test]
+    fn stream_check_after_the_last_record() {
+        use crate::dev::mem::MemDev;
+        use crate::image::reader::{Checksum, Reader};
+        let img = image_with_trailer();
+        let good = |d: &[u8]| {
+            let mut r = Reader::open_with(
+                MemDev::new(d.to_vec()),
+                None,
+                0,
+                false,
+                Checksum::FromHeader,
+            )
+            .unwrap();
+            assert_eq!(read_all(&mut r).unwrap(), 5001);
+            let data_len = r.consumed();
+            let t = Trailer::parse(r.read_tail().unwrap()).unwrap();
+            assert_eq!(t.data_len, data_len);
+            r.finish_checksums(&t).unwrap()
+        };
+        assert_eq!(good(&img), Ok(()));
+        for at in [100usize, 1_500_000, img.len() - 2000] {
+            let mut d = img.clone();
+            d[at] ^= 0x40;
+            let bad = good(&d).unwrap_err();
+            assert_eq!(bad.len(), 1);
+            assert!(
+                bad[0].start <= at as u64 && (at as u64) < bad[0].end,
+                "{at}"
+            );
+        }
+    }
+
+    #[test]
+    fn prechecked_stops_before_a_damaged_chunk() {
+        use crate::dev::mem::MemDev;
+        use crate::image::reader::{Checksum, Reader};
+        let img = image_with_trailer();
+        let len = Trailer::len_from_footer(&img[img.len() - FOOTER_LEN..]).unwrap();
+        let t = Trailer::parse(&img[img.len() - len..]).unwrap();
+        let open = |d: &[u8]| {
+            let p = Prechecked::new(
+                MemDev::new(d.to_vec()),
+                MemDev::new(d.to_vec()),
+                t.clone(),
+                0,
+                0,
+            );
+            Reader::open_with(p, Some(0), 0, false, Checksum::Off)
+        };
+        let mut r = open(&img).unwrap();
+        assert_eq!(read_all(&mut r).unwrap(), 5001);
+        // A flip in the second chunk: every record of the first chunk comes out, none after.
+        let mut d = img.clone();
+        d[(1 << 20) + 77] ^= 1;
+        let mut r = open(&d).unwrap();
+        let mut last = 0;
+        let err = loop {
+            match r.next_record() {
+                Ok(crate::image::Record::Cluster { pos, .. }) => last = pos,
+                Ok(_) => core::panic!("damage not found"),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, Error::Own(_)), "{err:?}");
+        let m = r.input().failed().unwrap();
+        assert_eq!((m.start, m.end), (1 << 20, 2 << 20));
+        assert!((last + 1) * 513 + 56 <= 1 << 20);
+        // Damage in the header: nothing at all is handed out.
+        let mut d = img.clone();
+        d[20] ^= 1;
+        assert!(open(&d).is_err());
     }
 }

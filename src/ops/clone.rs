@@ -22,11 +22,18 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     let nr = boot.nr_clusters;
     let path = opts.output.as_deref().unwrap_or("-");
     let mut out = RawOut::open(path, opts.overwrite, ntfs_size(nr, cs), report)?;
+    crate::progress::json::phase("scan");
     let scan = src.scan(opts, report)?;
     if out.kind == crate::dev::fd::Kind::File {
         super::output::check_free_space(&out.fd, out.kind, cs64.saturating_mul(scan.inuse))?;
     }
     report.out(format_args!("Cloning NTFS ...\n"));
+    // JSON progress (--progress-fd): cluster bytes of the whole clone.
+    let json_total = scan.inuse.saturating_mul(cs64).saturating_add(
+        cluster_record_size(cs, src.device_size, nr).unwrap_or(0) as u64,
+    );
+    crate::progress::json::set_total(json_total);
+    crate::progress::json::phase("clone");
 
     let serial = (opts.new_serial != 0).then(new_serial);
     let backup = backup_boot_offset_of(boot);
@@ -70,6 +77,8 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
         let to = if stream { lcn + n } else { done + n };
         advance(&bar, done, to);
         done = to;
+        crate::progress::json::advance(len);
+        crate::progress::json::bad_sectors(rd.bad_sectors);
     }
 
     // Position nr_clusters: the backup boot sector, possibly a partial cluster.
@@ -80,6 +89,7 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
         patch_serials(data, offset, opts.new_serial, s, backup);
     }
     out.write_at(data, offset)?;
+    crate::progress::json::advance(size as u64);
     let to = if stream { nr + 1 } else { done + 1 };
     advance(&bar, done, to);
     out.sync(report)

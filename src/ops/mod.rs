@@ -19,7 +19,15 @@ use crate::used::{self, Scan};
 use core::fmt;
 
 /// Runs one validated command line. Prints what the reference prints on success.
+/// With `--progress-fd N`, JSON progress lines go to N (see [`crate::progress::json`]).
 pub fn run(opts: &Options) -> Result<()> {
+    crate::progress::json::start(opts.progress_fd);
+    let result = run_mode(opts);
+    crate::progress::json::end(&result);
+    result
+}
+
+fn run_mode(opts: &Options) -> Result<()> {
     let report = Report {
         msg_to_stderr: opts.output.as_deref() == Some("-"),
         quiet: opts.quiet,

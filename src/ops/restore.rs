@@ -3,30 +3,205 @@
 //! The image is read sequentially through the reader's large buffer (stdin and pipes work);
 //! adjacent clusters are gathered into one staging buffer and written with one positioned
 //! write; gaps leave holes (files), untouched blocks (devices) or zeros (stdout).
+//!
+//! Integrity (unless `--no-checksum`): from an image file whose trailer footer is found at its
+//! end, the trailer is read first and every chunk is checked before any of its records is
+//! used ([`Prechecked`]), so a damaged image stops at the first bad chunk and nothing from it
+//! is written. Otherwise (stdin, pipes, `-r -n`) the stream is checksummed as it is read and
+//! compared with the trailer that follows the last record. Images without a trailer restore
+//! as before, with a notice on stderr; a damaged trailer stops the restore unless `--force`.
 use super::output::{ntfs_size, RawOut};
 use super::{advance, backup_boot_offset, new_serial, patch_serials, print_size, print_usage};
 use crate::cli::Options;
 use crate::copy::CHUNK_BYTES;
-use crate::dev::fd::Fd;
+use crate::dev::fd::{Fd, Kind};
+use crate::dev::{ReadAt, ReadStream};
 use crate::error::{Error, Result};
+use crate::image::reader::Checksum;
+use crate::image::trailer::{self, Mismatch, Prechecked, Trailer, TrailerProblem};
 use crate::image::{Reader, Record};
-use crate::progress::Progress;
+use crate::progress::{json, Progress};
 use crate::report::Report;
 use std::prelude::v1::*;
 
+/// The image input: plain, or checked chunk by chunk against a trailer read first.
+enum Input {
+    Plain(Fd),
+    Checked(Box<Prechecked<Fd, Fd>>),
+}
+
+impl ReadStream for Input {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        match self {
+            Input::Plain(f) => f.read(buf),
+            Input::Checked(c) => c.read(buf),
+        }
+    }
+}
+
+/// What the trailer lookup at the end of an image file found.
+enum Found {
+    /// A footer, and a good trailer.
+    Trailer(Box<Trailer>),
+    /// A footer, but the trailer is damaged.
+    Damaged(&'static str),
+    /// No footer: no trailer, or one followed by other bytes (looked for after the last record).
+    Nothing,
+}
+
+/// Reads the footer at the end of the image file (stream byte 0 at file offset `base`).
+fn find_trailer(aux: &Fd, base: u64) -> Result<Found> {
+    let size = aux.size()?;
+    let mut footer = [0u8; trailer::FOOTER_LEN];
+    if size < base + (trailer::FIXED_LEN + trailer::FOOTER_LEN) as u64 {
+        return Ok(Found::Nothing);
+    }
+    aux.read_exact_at(&mut footer, size - trailer::FOOTER_LEN as u64)?;
+    let Some(len) = Trailer::len_from_footer(&footer) else {
+        return Ok(Found::Nothing);
+    };
+    let start = size - len as u64;
+    if start < base {
+        return Ok(Found::Damaged("trailer length is out of range"));
+    }
+    let mut bytes = [0u8; trailer::MAX_LEN];
+    aux.read_exact_at(&mut bytes[..len], start)?;
+    Ok(match Trailer::parse(&bytes[..len]) {
+        Ok(t) if t.data_len != start - base => {
+            Found::Damaged("trailer does not match the length of the image")
+        }
+        Ok(t) => Found::Trailer(Box::new(t)),
+        Err(TrailerProblem::Absent) => Found::Damaged("trailer magic is damaged"),
+        Err(TrailerProblem::Damaged(why)) => Found::Damaged(why),
+    })
+}
+
+/// A damaged trailer: an error, or with `--force` a warning and no verification.
+fn damaged_trailer(opts: &Options, why: &str) -> Result<()> {
+    if opts.force > 0 {
+        json::warning();
+        Report::err(format_args!(
+            "WARNING: the image's checksum trailer is damaged ({why}): the data is restored \
+             without verification (--force)\n"
+        ));
+        Ok(())
+    } else {
+        Err(Error::own(format_args!(
+            "the image's checksum trailer is damaged ({why}); use --force to restore the data \
+             without verification"
+        )))
+    }
+}
+
+fn not_verifiable() {
+    Report::err(format_args!(
+        "NOTICE: the image has no checksum trailer (made by ntfs-3g's ntfsclone or with \
+         --no-checksum): it cannot be verified\n"
+    ));
+}
+
+/// Where each checksum chunk of the image stream starts, in cluster positions: turns a
+/// damaged byte range into the clusters restored from it.
+struct ChunkMap {
+    chunk_size: u64,
+    /// `first_pos[i]`: position of the record that holds byte `i * chunk_size`.
+    first_pos: Vec<u64>,
+    next: u64,
+}
+
+impl ChunkMap {
+    fn new(chunk_size: Option<u64>) -> ChunkMap {
+        let chunk_size = chunk_size.unwrap_or(u64::MAX).max(1);
+        ChunkMap {
+            chunk_size,
+            first_pos: Vec::with_capacity(trailer::MAX_CHUNKS + 2),
+            next: 0,
+        }
+    }
+
+    /// A record of position `pos` ended at stream byte `end`.
+    #[inline]
+    fn record(&mut self, pos: u64, end: u64) {
+        while self.next < end && self.first_pos.len() < self.first_pos.capacity() {
+            self.first_pos.push(pos);
+            self.next = self.next.saturating_add(self.chunk_size);
+        }
+    }
+
+    /// Cluster positions `[first, last]` restored from stream bytes `[start, end)`.
+    fn clusters(&self, m: Mismatch, last_pos: u64) -> (u64, u64) {
+        let i = (m.start / self.chunk_size) as usize;
+        let j = (m.end.saturating_sub(1) / self.chunk_size) as usize + 1;
+        let first = self.first_pos.get(i).copied().unwrap_or(0);
+        let last = self.first_pos.get(j).copied().unwrap_or(last_pos);
+        (first.min(last), first.max(last))
+    }
+}
+
 /// Runs `-r`.
 pub fn run(opts: &Options, report: Report) -> Result<()> {
-    let input = if opts.source == "-" {
-        Fd::stdin()
-    } else {
+    let from_file = opts.source != "-";
+    let fd = if from_file {
         Fd::open_read(&opts.source).map_err(|e| Error::Os {
             what: crate::text!("failed to open image"),
             errno: e.raw_os_error(),
         })?
+    } else {
+        Fd::stdin()
     };
-    let base = input.tell();
+    let base = fd.tell();
     let to_stdout = opts.output.as_deref() == Some("-");
-    let mut rd = Reader::open(input, base, CHUNK_BYTES + CHUNK_BYTES / 8, to_stdout)?;
+    let verify = !opts.no_checksum;
+
+    // A seekable image file: look for the trailer at its end first.
+    let mut known: Option<Box<Trailer>> = None;
+    let mut input = Input::Plain(fd);
+    let mut checksum = if verify {
+        Checksum::FromHeader
+    } else {
+        Checksum::Off
+    };
+    if let (true, true, Some(b)) = (verify, from_file, base) {
+        let aux = Fd::open_read(&opts.source).map_err(|e| Error::Os {
+            what: crate::text!("failed to open image"),
+            errno: e.raw_os_error(),
+        })?;
+        if matches!(aux.kind()?, Kind::File | Kind::Block) {
+            match find_trailer(&aux, b)? {
+                Found::Trailer(t) if opts.no_action => {
+                    // Verify everything and report every damaged range.
+                    checksum = Checksum::ChunkSize(t.chunk_size);
+                    known = Some(t);
+                }
+                Found::Trailer(t) => {
+                    checksum = Checksum::Off;
+                    let Input::Plain(fd) = input else {
+                        unreachable!()
+                    };
+                    input = Input::Checked(Box::new(Prechecked::new(
+                        fd,
+                        aux,
+                        (*t).clone(),
+                        b,
+                        1 << 20,
+                    )));
+                    known = Some(t);
+                }
+                Found::Damaged(why) => {
+                    damaged_trailer(opts, why)?;
+                    checksum = Checksum::Off;
+                }
+                Found::Nothing => {}
+            }
+        }
+    }
+    let mut rd = Reader::open_with(
+        input,
+        base,
+        CHUNK_BYTES + CHUNK_BYTES / 8,
+        to_stdout,
+        checksum,
+    )?;
     let h = *rd.header();
     let cs = u64::from(h.cluster_size);
     let mut out = match (&opts.output, opts.no_action) {
@@ -65,17 +240,17 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     ));
     report.out(format_args!("Restoring NTFS from image ...\n"));
 
+    let stop = if to_stdout {
+        h.nr_clusters + 1
+    } else {
+        h.inuse + 1
+    };
+    json::set_total(stop.saturating_mul(cs));
+    json::phase(if opts.no_action { "verify" } else { "restore" });
+    let mut map = ChunkMap::new(rd.checksum_chunk_size());
     let serial = (opts.new_serial != 0 && out.is_some()).then(new_serial);
     let mut backup = None;
-    let bar = Progress::new(
-        0,
-        if to_stdout {
-            h.nr_clusters + 1
-        } else {
-            h.inuse + 1
-        },
-        report,
-    );
+    let bar = Progress::new(0, stop, report);
     let mut done = 0u64;
     let mut stage = Stage {
         buf: Vec::with_capacity(CHUNK_BYTES.max(h.cluster_size as usize)),
@@ -84,18 +259,25 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     // A stdout stream must also get the zeros of a gap that ends the image (version 10.0).
     let mut pending_zeros: Option<u64> = None;
     loop {
+        let pos_before = rd.position();
         let rec = match rd.next_record() {
             Ok(r) => r,
             Err(e) => {
-                // Like the reference, leave what was restored so far on the output.
+                // Like the reference, leave what was restored so far on the output (with a
+                // checked input: only bytes of chunks that passed their check).
                 if let Some(o) = out.as_mut() {
                     let _ = stage.flush(o, serial, opts.new_serial, backup);
                 }
-                return Err(e);
+                let failed = match rd.input() {
+                    Input::Checked(c) => c.failed(),
+                    Input::Plain(_) => None,
+                };
+                return Err(checked_error(e, failed, rd.position(), cs));
             }
         };
         match rec {
             Record::Cluster { pos, data } => {
+                json::advance(data.len() as u64);
                 let offset = pos * cs;
                 if let (0, Some(s)) = (pos, serial) {
                     backup = backup_boot_offset(data);
@@ -124,6 +306,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                     pending_zeros = Some((from + n) * cs);
                     advance(&bar, done, done + n);
                     done += n;
+                    json::advance(n * cs);
                 }
             }
             Record::End {
@@ -143,10 +326,110 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                 break;
             }
         }
+        map.record(pos_before, rd.consumed());
+    }
+    if verify {
+        finish_verification(opts, report, &mut rd, known.as_deref(), &map)?;
     }
     match out {
         Some(o) => o.sync(report),
         None => Ok(()),
+    }
+}
+
+/// The message for an error met while reading a checked image: a damaged chunk names the
+/// image bytes and where the restore stopped.
+fn checked_error(e: Error, failed: Option<Mismatch>, pos: u64, cs: u64) -> Error {
+    let Some(m) = failed else { return e };
+    Error::own(format_args!(
+        "image checksum mismatch in image bytes {}..{} (0x{:x}..0x{:x}): restore stopped \
+         before volume cluster {pos} (byte offset {}); nothing from the damaged part was written",
+        m.start,
+        m.end,
+        m.start,
+        m.end,
+        pos.saturating_mul(cs)
+    ))
+}
+
+/// After the last record: compares the checksums with the trailer (the one read first, or the
+/// one that follows the last record) and reports.
+fn finish_verification(
+    opts: &Options,
+    report: Report,
+    rd: &mut Reader<Input>,
+    known: Option<&Trailer>,
+    map: &ChunkMap,
+) -> Result<()> {
+    let data_len = rd.consumed();
+    let cs = u64::from(rd.header().cluster_size);
+    let last_pos = rd.position();
+    if let Input::Checked(_) = rd.input() {
+        // Every chunk was checked before use.
+        if known.is_some_and(|t| t.data_len != data_len) {
+            return damaged_trailer(opts, "trailer does not start after the last record");
+        }
+        return Ok(());
+    }
+    json::phase("verify");
+    let owned;
+    let t = match known {
+        Some(t) => t,
+        None => match Trailer::parse(rd.read_tail()?) {
+            Ok(t) => {
+                owned = t;
+                &owned
+            }
+            Err(TrailerProblem::Absent) => {
+                not_verifiable();
+                return Ok(());
+            }
+            Err(TrailerProblem::Damaged(why)) => return damaged_trailer(opts, why),
+        },
+    };
+    if t.data_len != data_len {
+        return damaged_trailer(opts, "trailer does not start after the last record");
+    }
+    match rd.finish_checksums(t) {
+        None | Some(Ok(())) => {
+            if opts.no_action {
+                Report::err(format_args!(
+                    "Image checksums: ok ({} bytes in {} chunks verified)\n",
+                    data_len,
+                    t.crcs.len()
+                ));
+            }
+            Ok(())
+        }
+        Some(Err(bad)) => {
+            let verb = if opts.no_action {
+                "would be restored"
+            } else {
+                "were restored"
+            };
+            for m in &bad {
+                let (a, b) = map.clusters(*m, last_pos);
+                report.out(format_args!(
+                    "Damaged: image bytes {}..{} (0x{:x}..0x{:x}); volume clusters {a}..{b} \
+                     (bytes {}..{}) {verb} from them\n",
+                    m.start,
+                    m.end,
+                    m.start,
+                    m.end,
+                    a.saturating_mul(cs),
+                    b.saturating_add(1).saturating_mul(cs)
+                ));
+            }
+            let m = bad[0];
+            let (a, b) = map.clusters(m, last_pos);
+            Err(Error::own(format_args!(
+                "image checksum mismatch: {} damaged range(s), the first at image byte offset \
+                 {} (0x{:x}), volume clusters {a}..{b}",
+                bad.len(),
+                m.start,
+                m.start
+            )))
+        }
     }
 }
 

@@ -3,19 +3,26 @@
 //! nr_clusters (partial when the device ends inside that cluster), and with
 //! `--rescue --ignore-fs-check` the "extra" clusters first, followed by a negative gap.
 //! `--new-serial` is ignored here, as in the reference (the image keeps the source's serial).
+//!
+//! Unless `--no-checksum` is given, the integrity trailer ([`crate::image::trailer`]) follows
+//! the last record; the reference's restore never reads it. When the reader of a pipe closes it
+//! right after the last record (the reference restoring from stdin does), only the trailer is
+//! lost: that is a notice, not a failed save.
 use super::{advance, output, Source};
 use crate::cli::Options;
 use crate::copy::{chunk_clusters, chunks, VolumeReader};
 use crate::dev::fd::Fd;
 use crate::error::Result;
+use crate::image::writer::TrailerWrite;
 use crate::image::{Header, Writer};
-use crate::progress::Progress;
+use crate::progress::{json, Progress};
 use crate::report::Report;
 
 /// Runs `-s`.
 pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     let path = opts.output.as_deref().unwrap_or("-");
     let (out, kind) = output::open_image(path)?;
+    json::phase("scan");
     let scan = src.scan(opts, report)?;
     let boot = &src.vol.boot;
     let cs = boot.cluster_size;
@@ -25,11 +32,21 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     report.out(format_args!("Saving NTFS to image ...\n"));
 
     let header = Header::new(cs, src.device_size, nr, scan.inuse);
+    let last_size = header.record_size(nr).unwrap_or(0);
+    json::set_total(
+        scan.inuse
+            .saturating_mul(cs64)
+            .saturating_add(last_size as u64),
+    );
+    json::phase("save");
     let mut w = Writer::new(
         out,
         &header,
         crate::copy::CHUNK_BYTES + crate::copy::CHUNK_BYTES / 8,
     )?;
+    if !opts.no_checksum {
+        w = w.with_trailer(&header);
+    }
     let mut rd = VolumeReader::new(&src.dev, cs, boot.sector_size, opts.rescue, report);
     let bar = Progress::new(0, scan.inuse + 1, report);
     let mut done = 0u64;
@@ -45,6 +62,7 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
             }
             let data = rd.read(lcn * cs64, (n * cs64) as usize)?;
             w.clusters(data, cs as usize)?;
+            json::advance(n * cs64);
             cur = lcn + n;
         }
         if cur > 0 {
@@ -61,17 +79,30 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
         last_cl = lcn + n - 1;
         advance(&bar, done, done + n);
         done += n;
+        json::advance(n * cs64);
+        json::bad_sectors(rd.bad_sectors);
     }
     // Position nr_clusters: the backup boot sector, always saved (10.1).
     emit_gap(&mut w, nr, last_cl)?;
-    let size = header.record_size(nr).unwrap_or(0);
-    let data = rd.read(nr * cs64, size)?;
+    let data = rd.read(nr * cs64, last_size)?;
     w.cluster(data)?;
     advance(&bar, done, done + 1);
+    json::advance(last_size as u64);
+    json::bad_sectors(rd.bad_sectors);
 
-    let out: Fd = w.finish()?;
+    let (out, trailer): (Option<Fd>, _) = w.finish_with_trailer()?;
+    if trailer == TrailerWrite::ReaderGone {
+        json::warning();
+        Report::err(format_args!(
+            "NOTICE: the reader closed the pipe after the last record: the image is complete, \
+             only its checksum trailer was not delivered\n"
+        ));
+    }
     report.out(format_args!("Syncing ...\n"));
-    out.sync()
+    match out {
+        Some(out) => out.sync(),
+        None => Ok(()),
+    }
 }
 
 /// `CMD_GAP cl − last_cl − 1` when positive (the first cluster compares with last_cl = 0 too,
