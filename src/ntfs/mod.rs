@@ -13,6 +13,7 @@ pub mod mft_record;
 pub mod runlist;
 pub mod volume;
 pub mod walk;
+pub mod wipe;
 
 pub use boot_sector::BootSector;
 pub use volume::Volume;

@@ -1,0 +1,579 @@
+//! `-m` (metadata clone to a file or, with `--force`, a block device) and `-m -s` (metadata
+//! image): only the clusters of metadata are copied, with the wipe rules of
+//! [`crate::ntfs::wipe`] applied on the bytes, record by record and INDX block by INDX block,
+//! through fixed buffers (spec §4).
+//!
+//! One definition of the result for both: what the reference's `-m -s` followed by its `-r`
+//! gives. The reference's direct `-m` remounts the clone read-write and wipes through the
+//! file system (side effects, stale timestamps left in unused INDX blocks, and an unwiped
+//! clone reported as a success when the remount fails with `--full-logfile`); we never mount
+//! anything: the direct clone is the image stream written at its positions instead.
+//!
+//! The image is written in the reference's order (MFT walk order, negative gaps, some clusters
+//! twice), so that our `-m -s` image is the reference's byte for byte where the wipe rules
+//! agree; like the reference's, it restores to files and devices, not to stdout.
+//!
+//! Printed: the source lines, `Scanning volume ...`, `Accounting clusters ...`,
+//! `Space in use` (`-m -s`: the reference's metadata count, §1.5; `-m`: clusters in use + 1),
+//! a second `Scanning volume ...` with its progress (the wiping pass), the statistics of §4.5,
+//! and for `-m` `Syncing ...`. `-m` does not print the reference's remount lines (version,
+//! cluster size, volume size a second time, and its first `Syncing ...`): there is no remount.
+//! The statistics are counted the reference's way: `-m -s` counts the timestamps and resident
+//! data of the files twice (its walk, then its record wipes), `-m` once.
+use super::output::{ntfs_size, open_image, RawOut};
+use super::{backup_boot_offset_of, new_serial, patch_serials, print_usage, Msgs, Source};
+use crate::cli::Options;
+use crate::copy::{chunk_clusters, VolumeReader, CHUNK_BYTES};
+use crate::dev::fd::Fd;
+use crate::error::Result;
+use crate::image::header::cluster_record_size;
+use crate::image::{Header, Writer};
+use crate::ntfs::attribute::{Form, AT_BITMAP, AT_DATA, AT_INDEX_ALLOCATION, AT_INDEX_ROOT};
+use crate::ntfs::runlist::Run;
+use crate::ntfs::volume::{attr_value, extent_runs};
+use crate::ntfs::walk::Visit;
+use crate::ntfs::wipe::{self, Outcome, Stats, LAST_SYSTEM_RECORD};
+use crate::ntfs::{inode, Volume};
+use crate::report::Report;
+use crate::used::walk_volume;
+use std::prelude::v1::*;
+
+/// The first 16 KiB of `$LogFile` are copied (its two restart pages and more).
+const LOGFILE_HEAD_BYTES: u64 = 16384;
+/// The largest `$BITMAP:$I30` read to attribute wiped INDX blocks to the walk's statistics.
+const MAX_INDEX_BITMAP_BYTES: u64 = 1 << 20;
+
+/// Runs `-m` or `-m -s`.
+pub fn run(opts: &Options, report: Report) -> Result<()> {
+    let src = Source::open(opts, report)?;
+    let boot = &src.vol.boot;
+    let cs = boot.cluster_size;
+    let nr = boot.nr_clusters;
+    let path = opts.output.as_deref().unwrap_or("-");
+    let image = opts.metadata_image;
+    enum Opened {
+        Image(Fd),
+        Raw(RawOut),
+    }
+    let opened = if image {
+        Opened::Image(open_image(path)?.0)
+    } else {
+        Opened::Raw(RawOut::open(
+            path,
+            opts.overwrite,
+            ntfs_size(nr, cs),
+            report,
+        )?)
+    };
+
+    // Pass 1: the walk and the accounting, counting the reference's metadata `inuse`.
+    let mut count = 0u64;
+    let scan = src.scan_with(opts, report, &mut |v| {
+        count += metadata_count(&src.vol, v, opts.full_logfile)?;
+        Ok(())
+    })?;
+    let inuse = if image { count } else { scan.inuse + 1 };
+    print_usage(report, "Space in use       ", inuse, cs, nr);
+
+    let out = match opened {
+        Opened::Image(fd) => Out::Image(Writer::new(
+            fd,
+            &Header::new(cs, src.device_size, nr, count),
+            CHUNK_BYTES + CHUNK_BYTES / 8,
+        )?),
+        Opened::Raw(r) => Out::Raw(r),
+    };
+    let mut em = Emitter {
+        out,
+        cs: u64::from(cs),
+        current: 0,
+        serial: (opts.new_serial != 0).then(|| (opts.new_serial, new_serial())),
+        backup: backup_boot_offset_of(boot),
+        report,
+    };
+
+    // Pass 2: the wiping copy, in walk order.
+    report.out(format_args!("Scanning volume ...\n"));
+    let mut pass = Pass {
+        dev: &src.dev,
+        rd: VolumeReader::new(&src.dev, cs, boot.sector_size, opts.rescue, report),
+        w: Wiper {
+            vol: &src.vol,
+            keep_times: opts.preserve_timestamps,
+            walk: Stats::default(),
+            copy: Stats::default(),
+            used_records: 0,
+            dir: DirState::default(),
+        },
+        full_logfile: opts.full_logfile,
+        asm: Vec::new(),
+        segs: Vec::new(),
+        report,
+    };
+    let mut sink = Msgs { report, bar: None };
+    walk_volume(&src.vol, &src.dev, &mut sink, &mut |v, _| {
+        pass.visit(v, &mut em)
+    })?;
+
+    // "Extra" clusters ($Bitmap says used, no file owns them), as the reference copies them
+    // with --ignore-fs-check: from position 0, then back to 0.
+    if opts.ignore_fs_check && scan.extra.count() > 0 {
+        em.rewind()?;
+        for (lcn, n) in crate::copy::chunks(scan.extra.runs(), nr, chunk_clusters(cs)) {
+            let data = pass.rd.read(lcn * em.cs, (n * em.cs) as usize)?;
+            em.clusters(lcn, data)?;
+        }
+        em.rewind()?;
+    }
+    // Position nr_clusters: the backup boot sector (possibly a partial cluster).
+    let size = cluster_record_size(cs, src.device_size, nr).unwrap_or(0);
+    let data = pass.rd.read(nr * em.cs, size)?;
+    em.record(nr, data)?;
+
+    let Wiper {
+        walk,
+        copy,
+        used_records,
+        ..
+    } = pass.w;
+    let mut shown = walk;
+    if image {
+        shown.timestamps += copy.timestamps;
+        shown.resident_data += copy.resident_data;
+    }
+    // Slack and deleted records are counted once in both modes (by the record wipes).
+    shown.unused_mft = copy.unused_mft;
+    shown.deleted_mft = copy.deleted_mft;
+    let stat = |label: &str, n: u64| report.out(format_args!("{label} = {n:>10}\n"));
+    stat("Num of MFT records      ", src.vol.mft_records);
+    stat("Num of used MFT records ", used_records);
+    stat("Wiped unused MFT data   ", shown.unused_mft);
+    stat("Wiped deleted MFT data  ", shown.deleted_mft);
+    stat("Wiped resident user data", shown.resident_data);
+    stat("Wiped timestamp data    ", shown.timestamps);
+    stat("Wiped totally           ", shown.total());
+
+    match em.out {
+        Out::Image(w) => {
+            // The reference closes a metadata image without "Syncing ..."; we still fsync.
+            let fd = w.finish()?;
+            fd.sync()
+        }
+        Out::Raw(r) => r.sync(report),
+    }
+}
+
+/// The reference's pass-1 count for one attribute (§1.5): all clusters of the system files'
+/// attributes and of every non-`$DATA` attribute; of `$LogFile:$DATA` the copied head
+/// (counted per run from the first run, as the reference does) plus one per sample.
+fn metadata_count(vol: &Volume, v: &Visit, full_logfile: bool) -> Result<u64> {
+    let a = v.attr;
+    if !a.is_non_resident() || !is_critical(v) {
+        return Ok(0);
+    }
+    let cs = u64::from(vol.boot.cluster_size);
+    let mut runs = Vec::new();
+    extent_runs(a, vol.boot.cluster_size, &mut runs)?;
+    let real = runs.iter().filter(|r| r.lcn.is_some());
+    if v.inode == inode::LOGFILE && a.type_code == AT_DATA && !full_logfile {
+        let head = LOGFILE_HEAD_BYTES.div_ceil(cs);
+        let mut n: u64 = real.map(|r| r.len.min(head)).sum();
+        if a.lowest_vcn() == 0 {
+            n += logfile_samples(&runs, cs).count() as u64;
+        }
+        return Ok(n);
+    }
+    Ok(real.map(|r| r.len).sum())
+}
+
+/// Is this non-resident attribute copied at all? `$DATA` of files above 11 is not, nor
+/// `$BadClus:$DATA` (its runs are the bad clusters).
+fn is_critical(v: &Visit) -> bool {
+    let ty = v.attr.type_code;
+    !(ty == AT_DATA && (v.inode > LAST_SYSTEM_RECORD || v.inode == inode::BADCLUS))
+}
+
+/// The `$LogFile` samples: the clusters holding byte offsets 0, 256, 512, 1 KiB, … while the
+/// offset is mapped, as `(vcn, lcn)`.
+fn logfile_samples(runs: &[Run], cs: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let mut off = Some(0u64);
+    core::iter::from_fn(move || {
+        let o = off?;
+        let vcn = o / cs;
+        let lcn = lcn_of(runs, vcn);
+        off = if lcn.is_none() {
+            None
+        } else if o == 0 {
+            Some(256)
+        } else {
+            o.checked_mul(2)
+        };
+        lcn.map(|l| (vcn, l))
+    })
+}
+
+/// The LCN of `vcn` in `runs`, if mapped to clusters.
+fn lcn_of(runs: &[Run], vcn: u64) -> Option<u64> {
+    runs.iter()
+        .find(|r| r.vcn <= vcn && vcn < r.vcn + r.len)
+        .and_then(|r| r.lcn.map(|l| l + (vcn - r.vcn)))
+}
+
+/// Where the copied clusters go.
+enum Out {
+    Image(Writer<Fd>),
+    Raw(RawOut),
+}
+
+/// Writes clusters at their LCNs: image records relative to the current position (the
+/// reference's `current_lcn`), or positioned writes.
+struct Emitter {
+    out: Out,
+    cs: u64,
+    /// The position after the last cluster written.
+    current: u64,
+    /// `--new-serial`/`--new-half-serial`: (mode, serial).
+    serial: Option<(u8, u64)>,
+    backup: Option<(u64, usize)>,
+    report: Report,
+}
+
+impl Emitter {
+    /// Writes `data` (whole clusters) at cluster `lcn`.
+    fn clusters(&mut self, lcn: u64, data: &mut [u8]) -> Result<()> {
+        let offset = lcn * self.cs;
+        if let Some((mode, s)) = self.serial {
+            if patch_serials(data, offset, mode, s, self.backup) {
+                self.report
+                    .out(format_args!("New serial number      : 0x{s:x}\n"));
+            }
+        }
+        let n = (data.len() as u64).div_ceil(self.cs);
+        match &mut self.out {
+            Out::Image(w) => {
+                if lcn != self.current {
+                    w.gap(lcn as i64 - self.current as i64)?;
+                }
+                w.clusters(data, self.cs as usize)?;
+            }
+            Out::Raw(r) => r.write_at(data, offset)?,
+        }
+        self.current = lcn + n;
+        Ok(())
+    }
+
+    /// Writes the last record (the backup boot sector, `data` possibly shorter than a cluster).
+    fn record(&mut self, pos: u64, data: &mut [u8]) -> Result<()> {
+        if let Some((mode, s)) = self.serial {
+            patch_serials(data, pos * self.cs, mode, s, self.backup);
+        }
+        match &mut self.out {
+            Out::Image(w) => {
+                if pos != self.current {
+                    w.gap(pos as i64 - self.current as i64)?;
+                }
+                w.cluster(data)?;
+            }
+            Out::Raw(r) => r.write_at(data, pos * self.cs)?,
+        }
+        self.current = pos + 1;
+        Ok(())
+    }
+
+    /// Back to position 0 (a negative gap in an image).
+    fn rewind(&mut self) -> Result<()> {
+        if let Out::Image(w) = &mut self.out {
+            if self.current != 0 {
+                w.gap(-(self.current as i64))?;
+            }
+        }
+        self.current = 0;
+        Ok(())
+    }
+}
+
+/// What is known of the directory being walked: its index block size (from `$INDEX_ROOT`)
+/// and the timestamps wiped per INDX block (for the walk's statistics, which count only the
+/// blocks its `$BITMAP:$I30` marks in use).
+#[derive(Default)]
+struct DirState {
+    inode: u64,
+    block_size: Option<u32>,
+    block_times: Vec<u64>,
+}
+
+/// The wipe rules' side of the pass: options, counters, the directory being walked.
+struct Wiper<'a> {
+    vol: &'a Volume,
+    keep_times: bool,
+    /// What the reference's walk counts (its in-place wipes of each file).
+    walk: Stats,
+    /// What the record and block wipes count.
+    copy: Stats,
+    used_records: u64,
+    dir: DirState,
+}
+
+/// The state of the wiping pass.
+struct Pass<'a> {
+    dev: &'a Fd,
+    rd: VolumeReader<'a, Fd>,
+    w: Wiper<'a>,
+    full_logfile: bool,
+    /// A record or block spread over clusters that are not adjacent on disk.
+    asm: Vec<u8>,
+    segs: Vec<(u64, u64, usize)>,
+    report: Report,
+}
+
+/// The kind of unit [`Pass::copy_wipe`] wipes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    /// MFT records (of `$MFT` or `$MFTMirr`), numbered from the start of the attribute.
+    Mft,
+    /// INDX blocks of a directory index, of this size.
+    Indx(u32),
+}
+
+impl Wiper<'_> {
+    fn unit_bytes(&self, unit: Unit) -> usize {
+        match unit {
+            Unit::Mft => self.vol.record_size(),
+            Unit::Indx(bs) => bs as usize,
+        }
+    }
+
+    /// Adds the walk's count of the INDX blocks that `bits` marks in use.
+    fn count_used_blocks(&mut self, bits: &[u8]) {
+        for (i, &t) in self.dir.block_times.iter().enumerate() {
+            if bits.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 != 0) {
+                self.walk.timestamps += t;
+            }
+        }
+        self.dir.block_times.clear();
+    }
+
+    /// Wipes one set of whole units in `buf`, the first being unit number `first`.
+    fn wipe_set(&mut self, buf: &mut [u8], unit: Unit, first: u64, in_mft: bool) {
+        let ub = self.unit_bytes(unit);
+        for (k, u) in buf.chunks_exact_mut(ub).enumerate() {
+            let no = first + k as u64;
+            match unit {
+                Unit::Mft => {
+                    let mut s = Stats::default();
+                    let out = wipe::wipe_mft_record(u, no, self.keep_times, &mut s);
+                    if in_mft {
+                        // The reference counts the base records in use.
+                        let base = u.get(0x20..0x26).is_some_and(|b| b.iter().any(|&x| x != 0));
+                        let used = out == (Outcome::Wiped { in_use: true });
+                        if used && !base && no < self.vol.mft_records {
+                            self.used_records += 1;
+                        }
+                        self.copy.add(&s);
+                    } else {
+                        // $MFTMirr: its timestamps and data count, its slack not (the
+                        // reference's numbers, verified).
+                        self.copy.timestamps += s.timestamps;
+                        self.copy.resident_data += s.resident_data;
+                    }
+                }
+                Unit::Indx(bs) => {
+                    let before = self.copy.timestamps;
+                    wipe::wipe_indx_block(u, bs, self.keep_times, &mut self.copy);
+                    let t = self.copy.timestamps - before;
+                    let idx = no as usize;
+                    if self.dir.block_times.len() <= idx {
+                        self.dir.block_times.resize(idx + 1, 0);
+                    }
+                    self.dir.block_times[idx] = t;
+                }
+            }
+        }
+    }
+}
+
+impl Pass<'_> {
+    fn visit(&mut self, v: &Visit, em: &mut Emitter) -> Result<()> {
+        let a = v.attr;
+        if v.inode != self.w.dir.inode {
+            self.w.dir = DirState {
+                inode: v.inode,
+                ..DirState::default()
+            };
+        }
+        let Form::NonResident { lowest_vcn, .. } = a.form else {
+            if let Some(value) = a.value() {
+                wipe::count_attr(
+                    a.type_code,
+                    a.name_is("$Q"),
+                    value,
+                    v.inode,
+                    self.w.keep_times,
+                    &mut self.w.walk,
+                );
+                if a.type_code == AT_INDEX_ROOT && a.name_is("$I30") {
+                    self.w.dir.block_size = wipe::index_block_size(value);
+                }
+                if a.type_code == AT_BITMAP && a.name_is("$I30") {
+                    self.w.count_used_blocks(value);
+                }
+            }
+            return Ok(());
+        };
+        let cs = self.w.vol.boot.cluster_size;
+        if a.type_code == AT_BITMAP && a.name_is("$I30") {
+            if let Ok(bits) = attr_value(self.dev, cs, a, MAX_INDEX_BITMAP_BYTES) {
+                self.w.count_used_blocks(&bits);
+            }
+        }
+        if !is_critical(v) {
+            return Ok(());
+        }
+        let mut runs = Vec::new();
+        extent_runs(a, cs, &mut runs)?;
+        let ty = a.type_code;
+        let unnamed_data = ty == AT_DATA && a.name.is_empty();
+        if (v.inode == inode::MFT || v.inode == inode::MFTMIRR) && unnamed_data {
+            if lowest_vcn != 0 {
+                return Ok(()); // copied with the first extent, over the whole runlist
+            }
+            if v.inode == inode::MFT {
+                runs = self.w.vol.mft_runs.clone();
+            }
+            let in_mft = v.inode == inode::MFT;
+            return self.copy_wipe(&runs, Unit::Mft, in_mft, em);
+        }
+        if v.inode == inode::LOGFILE && unnamed_data && !self.full_logfile {
+            return self.logfile(&runs, lowest_vcn == 0, em);
+        }
+        if ty == AT_INDEX_ALLOCATION && a.name_is("$I30") {
+            let bs = self.w.dir.block_size;
+            if let Some(bs) = bs.filter(|b| b.is_power_of_two() && *b >= 512) {
+                return self.copy_wipe(&runs, Unit::Indx(bs), false, em);
+            }
+        }
+        self.dump(&runs, em)
+    }
+
+    /// Copies runs as they are.
+    fn dump(&mut self, runs: &[Run], em: &mut Emitter) -> Result<()> {
+        let max = chunk_clusters(self.w.vol.boot.cluster_size);
+        for r in runs {
+            let Some(lcn) = r.lcn else { continue };
+            let mut i = 0;
+            while i < r.len {
+                let n = (r.len - i).min(max);
+                let data = self.rd.read((lcn + i) * em.cs, (n * em.cs) as usize)?;
+                em.clusters(lcn + i, data)?;
+                i += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// `$LogFile`: its first 16 KiB, then the sampled clusters (re-emitted when not right
+    /// after the previous one, like the reference).
+    fn logfile(&mut self, runs: &[Run], first_extent: bool, em: &mut Emitter) -> Result<()> {
+        let cs = em.cs;
+        let head = LOGFILE_HEAD_BYTES.div_ceil(cs);
+        let mut head_runs = Vec::new();
+        for r in runs.iter().filter(|r| r.vcn < head) {
+            head_runs.push(Run {
+                len: r.len.min(head - r.vcn),
+                ..*r
+            });
+        }
+        self.dump(&head_runs, em)?;
+        if !first_extent {
+            return Ok(());
+        }
+        for (_, lcn) in logfile_samples(runs, cs) {
+            if lcn + 1 != em.current {
+                let data = self.rd.read(lcn * cs, cs as usize)?;
+                em.clusters(lcn, data)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies runs of `$MFT`/`$MFTMirr` or of a directory index, wiping every unit. Units
+    /// are taken in sets of max(cluster, unit) bytes; a set whose clusters are not adjacent
+    /// on disk is assembled in a small buffer, the others are wiped in the read buffer.
+    fn copy_wipe(
+        &mut self,
+        runs: &[Run],
+        unit: Unit,
+        in_mft: bool,
+        em: &mut Emitter,
+    ) -> Result<()> {
+        let cs = em.cs;
+        let unit_bytes = self.w.unit_bytes(unit) as u64;
+        let set = unit_bytes.max(cs);
+        let spc = set / cs; // clusters per set
+        let max = (chunk_clusters(self.w.vol.boot.cluster_size) / spc).max(1) * spc;
+        self.asm.clear();
+        self.asm.resize(set as usize, 0);
+        self.segs.clear();
+        let mut filled = 0u64; // clusters in the assembler
+        let mut set_vcn = 0u64;
+        for r in runs {
+            let Some(lcn) = r.lcn else {
+                self.flush_short(unit, em)?;
+                filled = 0;
+                continue;
+            };
+            let mut i = 0;
+            while i < r.len {
+                let vcn = r.vcn + i;
+                if filled == 0 && vcn % spc == 0 && r.len - i >= spc {
+                    let n = ((r.len - i).min(max) / spc) * spc;
+                    let data = self.rd.read((lcn + i) * cs, (n * cs) as usize)?;
+                    self.w.wipe_set(data, unit, vcn * cs / unit_bytes, in_mft);
+                    em.clusters(lcn + i, data)?;
+                    i += n;
+                    continue;
+                }
+                if filled == 0 {
+                    set_vcn = vcn;
+                }
+                let take = (r.len - i).min(spc - filled);
+                let at = (filled * cs) as usize;
+                let data = self.rd.read((lcn + i) * cs, (take * cs) as usize)?;
+                self.asm[at..at + data.len()].copy_from_slice(data);
+                self.segs.push((lcn + i, take, at));
+                filled += take;
+                i += take;
+                if filled == spc {
+                    self.w
+                        .wipe_set(&mut self.asm, unit, set_vcn * cs / unit_bytes, in_mft);
+                    for &(l, n, at) in &self.segs {
+                        em.clusters(l, &mut self.asm[at..at + (n * cs) as usize])?;
+                    }
+                    self.segs.clear();
+                    filled = 0;
+                }
+            }
+        }
+        self.flush_short(unit, em)
+    }
+
+    /// A set left incomplete at the end of a runlist: the reference's message, and the
+    /// clusters copied as they are (they hold no complete record or block).
+    fn flush_short(&mut self, unit: Unit, em: &mut Emitter) -> Result<()> {
+        if self.segs.is_empty() {
+            return Ok(());
+        }
+        self.report.out(format_args!(
+            "{}",
+            match unit {
+                Unit::Mft => "Short last MFT record\n",
+                Unit::Indx(_) => "Short last directory index record\n",
+            }
+        ));
+        for &(l, n, at) in &self.segs {
+            em.clusters(l, &mut self.asm[at..at + (n * em.cs) as usize])?;
+        }
+        self.segs.clear();
+        Ok(())
+    }
+}
