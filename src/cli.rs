@@ -633,6 +633,9 @@ fn print_error(e: &Error, msg_to_stderr: bool) {
     match e {
         Error::BrokenPipe | Error::Reported => {}
         Error::Usage(_) => Report::err(format_args!("{e}{USAGE}")),
+        // Our own messages (no reference text for the case) go to stderr, never mixed into
+        // the reference's lines on msg_out.
+        Error::Own(_) | Error::Corrupt { .. } => Report::err(format_args!("{e}")),
         _ => Report {
             msg_to_stderr,
             quiet: false,

@@ -2,15 +2,19 @@
 //! `/usr/sbin/ntfsclone` run with the same argv (argv[0] = "ntfsclone", getopt prints it), the
 //! same working directory and no stdin, and must give identical stdout, stderr and exit code.
 //!
-//! Only cases that end before the volume is opened are here (option parsing and the post-parse
-//! checks 1–12 of spec §2.2); what happens after belongs to the mode tests.
-use crate::common::{require, run, ours, TempDir};
+//! The cases end before the volume is opened: option parsing, the post-parse checks 1–12 of
+//! spec §2.2, and the routing of the first error of the run to msg_out; what happens after
+//! belongs to the mode tests.
+use crate::common::{ours, require, run, TempDir};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
 fn run_as_ntfsclone(bin: &Path, dir: &Path, args: &[&str]) -> Output {
-    run(Command::new(bin).arg0("ntfsclone").current_dir(dir).args(args))
+    run(Command::new(bin)
+        .arg0("ntfsclone")
+        .current_dir(dir)
+        .args(args))
 }
 
 /// A directory with an existing file `exists`, a block-device node `blk` and a source-less
@@ -18,8 +22,14 @@ fn run_as_ntfsclone(bin: &Path, dir: &Path, args: &[&str]) -> Output {
 fn fixture() -> TempDir {
     let t = TempDir::new("cli");
     std::fs::write(t.join("exists"), b"x").unwrap();
-    let st = run(Command::new(require("mknod")).arg(t.join("blk")).args(["b", "7", "0"]));
-    assert!(st.status.success(), "mknod: {}", String::from_utf8_lossy(&st.stderr));
+    let st = run(Command::new(require("mknod"))
+        .arg(t.join("blk"))
+        .args(["b", "7", "0"]));
+    assert!(
+        st.status.success(),
+        "mknod: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     t
 }
 
@@ -39,11 +49,23 @@ fn compare(cases: &[&[&str]]) {
     for args in cases {
         let want = run_as_ntfsclone(&reference, t.path(), args);
         let got = run_as_ntfsclone(Path::new(ours()), t.path(), args);
-        if (want.status.code(), &want.stdout, &want.stderr) != (got.status.code(), &got.stdout, &got.stderr) {
-            failures.push(format!("args {args:?}\n=== reference: {}\n=== ours: {}", show(&want), show(&got)));
+        if (want.status.code(), &want.stdout, &want.stderr)
+            != (got.status.code(), &got.stdout, &got.stderr)
+        {
+            failures.push(format!(
+                "args {args:?}\n=== reference: {}\n=== ours: {}",
+                show(&want),
+                show(&got)
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -174,7 +196,11 @@ fn extensions_parse() {
         let o = run_as_ntfsclone(Path::new(ours()), t.path(), args);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", show(&o));
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("ERROR: Output file 'exists' already exists."), "{args:?}: {}", show(&o));
+        assert!(
+            err.contains("ERROR: Output file 'exists' already exists."),
+            "{args:?}: {}",
+            show(&o)
+        );
     }
     let o = run_as_ntfsclone(Path::new(ours()), t.path(), &["--progress-fd", "x"]);
     assert_eq!(o.status.code(), Some(1));
@@ -187,4 +213,23 @@ fn extensions_parse() {
         "{}",
         show(&o)
     );
+}
+
+/// Errors of the run itself go to msg_out: stdout, or stderr when the output is `-`. These
+/// cases pass every option check and fail when the source is opened.
+#[test]
+fn run_errors_go_to_msg_out() {
+    compare(&[
+        &["-o", "x", "vol"],
+        &["-o", "-", "vol"],
+        &["-s", "-o", "-", "vol"],
+        &["-m", "-s", "-o", "-", "vol"],
+        &["-n", "-r", "vol"],
+        &["-r", "-o", "x", "vol"],
+        &["-r", "-o", "-", "vol"],
+        &["-o", "x", ""],
+        &["-O", "exists", "-s", "vol"],
+        &["--ignore-fs-check", "--rescue", "-o", "x", "vol"],
+        &["-m", "--ignore-fs-check", "-o", "x", "vol"],
+    ]);
 }

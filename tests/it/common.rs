@@ -82,13 +82,22 @@ pub fn run_ref(args: &[&str]) -> Output {
 
 /// Decompresses a `.zst` test volume into `dir` as a sparse file; returns its path.
 pub fn unzstd(src: &Path, dir: &Path) -> PathBuf {
-    let name = src.file_name().unwrap().to_str().unwrap().trim_end_matches(".zst");
+    let name = src
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_end_matches(".zst");
     let dst = dir.join(name);
     let st = run(Command::new(require("zstd"))
         .args(["-q", "-d", "-f", "--sparse", "-o"])
         .arg(&dst)
         .arg(src));
-    assert!(st.status.success(), "zstd -d {src:?}: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "zstd -d {src:?}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     dst
 }
 
@@ -121,7 +130,13 @@ pub struct VolSpec<'a> {
 
 impl Default for VolSpec<'_> {
     fn default() -> Self {
-        VolSpec { size: "64M", cluster: Some(4096), sector: 512, profile: "basic", volume_size: None }
+        VolSpec {
+            size: "64M",
+            cluster: Some(4096),
+            sector: 512,
+            profile: "basic",
+            volume_size: None,
+        }
     }
 }
 
@@ -132,9 +147,12 @@ pub fn mkvol_spec(dir: &Path, name: &str, spec: &VolSpec) -> PathBuf {
     require("mkntfs");
     require("ntfs-3g");
     let out = dir.join(name);
-    let cluster = spec.cluster.map_or("default".to_string(), |c| c.to_string());
+    let cluster = spec
+        .cluster
+        .map_or("default".to_string(), |c| c.to_string());
     let mut cmd = Command::new(root().join("tests/mkvol.sh"));
-    cmd.arg(&out).args([spec.size, &cluster, &spec.sector.to_string(), spec.profile]);
+    cmd.arg(&out)
+        .args([spec.size, &cluster, &spec.sector.to_string(), spec.profile]);
     if let Some(v) = spec.volume_size {
         cmd.arg(v.to_string());
     }
@@ -149,8 +167,25 @@ pub fn mkvol_spec(dir: &Path, name: &str, spec: &VolSpec) -> PathBuf {
 }
 
 /// [`mkvol_spec`] with the common parameters: `mkvol(dir, "v.img", "64M", Some(4096), 512, "basic")`.
-pub fn mkvol(dir: &Path, name: &str, size: &str, cluster: Option<u32>, sector: u32, profile: &str) -> PathBuf {
-    mkvol_spec(dir, name, &VolSpec { size, cluster, sector, profile, volume_size: None })
+pub fn mkvol(
+    dir: &Path,
+    name: &str,
+    size: &str,
+    cluster: Option<u32>,
+    sector: u32,
+    profile: &str,
+) -> PathBuf {
+    mkvol_spec(
+        dir,
+        name,
+        &VolSpec {
+            size,
+            cluster,
+            sector,
+            profile,
+            volume_size: None,
+        },
+    )
 }
 
 /// The volume generator works and makes what it promises, as the reference tools see it.
@@ -159,26 +194,60 @@ fn mkvol_makes_volumes_the_reference_accepts() {
     let t = TempDir::new("mkvol");
     let full = mkvol(t.path(), "full.img", "16M", Some(512), 512, "full");
     let st = run(Command::new(require("ntfsfix")).arg("-n").arg(&full));
-    assert!(st.status.success(), "ntfsfix -n: {}", String::from_utf8_lossy(&st.stdout));
-    let info = run(Command::new(require("ntfsinfo")).args(["-F", "/fragmented.bin"]).arg(&full));
+    assert!(
+        st.status.success(),
+        "ntfsfix -n: {}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    let info = run(Command::new(require("ntfsinfo"))
+        .args(["-F", "/fragmented.bin"])
+        .arg(&full));
     let info = String::from_utf8_lossy(&info.stdout);
-    assert!(info.contains("$ATTRIBUTE_LIST") && info.contains("SPARSE_FILE"), "{info}");
-    let info = run(Command::new(require("ntfsinfo")).args(["-F", "/small.txt"]).arg(&full));
-    assert!(String::from_utf8_lossy(&info.stdout).contains("'bigads'"), "no alternate data stream");
+    assert!(
+        info.contains("$ATTRIBUTE_LIST") && info.contains("SPARSE_FILE"),
+        "{info}"
+    );
+    let info = run(Command::new(require("ntfsinfo"))
+        .args(["-F", "/small.txt"])
+        .arg(&full));
+    assert!(
+        String::from_utf8_lossy(&info.stdout).contains("'bigads'"),
+        "no alternate data stream"
+    );
 
     // A device longer than its volume; a 64 GiB volume that costs little disk.
     let long = mkvol_spec(
         t.path(),
         "long.img",
-        &VolSpec { size: "64M", profile: "empty", volume_size: Some(50_000_000), ..VolSpec::default() },
+        &VolSpec {
+            size: "64M",
+            profile: "empty",
+            volume_size: Some(50_000_000),
+            ..VolSpec::default()
+        },
     );
     let big = mkvol(t.path(), "big.img", "64G", None, 512, "basic");
-    for (img, volume, device) in [(&long, "49995776", "67108864"), (&big, "68719472640", "68719476736")] {
-        let o = run(Command::new(require("ntfsclone")).args(["-s", "-O", "/dev/null"]).arg(img));
+    for (img, volume, device) in [
+        (&long, "49995776", "67108864"),
+        (&big, "68719472640", "68719476736"),
+    ] {
+        let o = run(Command::new(require("ntfsclone"))
+            .args(["-s", "-O", "/dev/null"])
+            .arg(img));
         let out = String::from_utf8_lossy(&o.stdout);
-        assert!(o.status.success(), "{img:?}: {out}{}", String::from_utf8_lossy(&o.stderr));
-        assert!(out.contains(&format!("Current volume size: {volume} bytes")), "{img:?}: {out}");
-        assert!(out.contains(&format!("Current device size: {device} bytes")), "{img:?}: {out}");
+        assert!(
+            o.status.success(),
+            "{img:?}: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            out.contains(&format!("Current volume size: {volume} bytes")),
+            "{img:?}: {out}"
+        );
+        assert!(
+            out.contains(&format!("Current device size: {device} bytes")),
+            "{img:?}: {out}"
+        );
     }
     let used_kib = run(Command::new("du").arg("-k").arg(&big));
     let used_kib: u64 = String::from_utf8_lossy(&used_kib.stdout)
@@ -186,5 +255,8 @@ fn mkvol_makes_volumes_the_reference_accepts() {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap();
-    assert!(used_kib < 256 * 1024, "64 GiB volume uses {used_kib} KiB on disk");
+    assert!(
+        used_kib < 256 * 1024,
+        "64 GiB volume uses {used_kib} KiB on disk"
+    );
 }
