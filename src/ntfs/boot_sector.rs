@@ -108,8 +108,9 @@ impl BootSector {
         let g16 = |o| le::u16(b, o).unwrap_or(0);
         let oem = le::bytes::<8>(b, OFF_OEM_ID).unwrap_or([0; 8]);
         if &oem == BITLOCKER_OEM_ID {
-            // Our own message: libntfs only says "NTFS signature is missing."
-            return Err(Error::own(format_args!(
+            // Our own line where libntfs only says "NTFS signature is missing."; the mount
+            // still fails with EINVAL, so the reference's ERROR line follows on msg_out.
+            return Err(inval(format_args!(
                 "The volume is encrypted with BitLocker (OEM id \"-FVE-FS-\"): unlock it first and clone the unlocked device"
             )));
         }

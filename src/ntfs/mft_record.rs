@@ -131,7 +131,10 @@ impl fmt::Display for FixupError {
             ),
             FixupError::Incomplete { magic, size, usa_ofs, usa_count, data, usn } => write!(
                 f,
-                "Incomplete multi-sector transfer: magic: 0x{magic:08x}  size: {size}  usa_ofs: {usa_ofs}  usa_count: {usa_count}  data: {data}  usn: {usn}: Input/output error"
+                "Incomplete multi-sector transfer: magic: 0x{magic:08x}  size: {size}  usa_ofs: {usa_ofs}  usa_count: {}  data: {data}  usn: {usn}: Input/output error",
+                // The reference prints the count of strides here, one less than the field
+                // (verified on the corrupted corpus: usa_count 3 is printed as 2).
+                usa_count.wrapping_sub(1)
             ),
         }
     }
@@ -333,7 +336,7 @@ pub(crate) mod tests {
         });
         assert_eq!(
             std::format!("{e}"),
-            "Incomplete multi-sector transfer: magic: 0x454c4946  size: 1024  usa_ofs: 48  usa_count: 3  data: 513  usn: 6: Input/output error"
+            "Incomplete multi-sector transfer: magic: 0x454c4946  size: 1024  usa_ofs: 48  usa_count: 2  data: 513  usn: 6: Input/output error"
         );
         // usa_count 2 for 1024 bytes, odd usa_ofs, array out of range.
         for (off, v) in [(6usize, 2u16), (4, 47), (4, 508), (6, 0)] {

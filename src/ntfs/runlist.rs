@@ -160,7 +160,7 @@ pub fn decode_extent(
     let end = it.end_vcn();
     // A zero highest_vcn is not checked (single-cluster attributes and old volumes).
     if highest_vcn != 0
-        && (allocated_clusters.is_some_and(|alloc| highest_vcn > alloc - 1)
+        && (allocated_clusters.is_some_and(|alloc| highest_vcn > alloc.saturating_sub(1))
             || end - 1 != highest_vcn)
     {
         return Err(RunlistError::VcnMismatch {

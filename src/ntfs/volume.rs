@@ -223,8 +223,15 @@ impl Volume {
                 format_args!("Failed to load $MFT: Input/output error"),
             ));
         }
-        if let Err(e) = post_read_fixup(&mut rec0) {
-            log.line(format_args!("{e}"));
+        match post_read_fixup(&mut rec0) {
+            Ok(()) => {}
+            Err(e @ super::mft_record::FixupError::Incomplete { .. }) => {
+                // libntfs marks a torn record "BAAD"; the check below then refuses it
+                // (black-box: "Record 0 has no FILE magic (0x44414142)").
+                log.line(format_args!("{e}"));
+                rec0[..4].copy_from_slice(&BAAD_MAGIC);
+            }
+            Err(e) => log.line(format_args!("{e}")),
         }
         if let Err(e) = check_record(0, &rec0) {
             log.line(format_args!("{e}"));
@@ -325,7 +332,22 @@ impl Volume {
                 return Err(load_failed(&mut log));
             }
         }
-        let initialized = initialized_size.max(0) as u64;
+        // The runs must cover exactly the allocated size, as the reference's $MFT load checks
+        // (black-box: its message, then "Failed to load $MFT"). This also bounds the walk.
+        let allocated = allocated_size.max(0) as u64;
+        let end_vcn = runs.last().map_or(0, |r| r.vcn + r.len);
+        let last_vcn = allocated / cs as u64;
+        if end_vcn != last_vcn {
+            log.line(format_args!(
+                "highest_vcn = 0x{:x}, last_vcn - 1 = 0x{:x}",
+                end_vcn as i64 - 1,
+                last_vcn as i64 - 1
+            ));
+            return Err(load_failed(&mut log));
+        }
+        // Records past the allocated size cannot be read (the reference tries each one and
+        // fails); never walk them, so that a huge initialized_size cannot stall the scan.
+        let initialized = (initialized_size.max(0) as u64).min(allocated);
         let mut vol = Volume {
             boot,
             version: (0, 0),

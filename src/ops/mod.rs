@@ -95,7 +95,9 @@ impl Source {
         };
         let dev = Fd::open_read(path).map_err(|e| open_failed(e.raw_os_error()))?;
         let device_size = dev.size()?;
-        let vol = match Volume::open(&dev, device_size) {
+        // libntfs's diagnostic lines (what exactly is wrong) go to stderr, as the reference's.
+        let mut diag = Msgs { report, bar: None };
+        let vol = match Volume::open_with_sink(&dev, device_size, &mut diag) {
             Ok(v) => v,
             Err(Error::Os { errno, .. }) => return Err(open_failed(errno)),
             Err(e) => return Err(e),

@@ -5,4 +5,6 @@ mod common;
 mod boot;
 mod cli;
 mod compat;
+mod fuzz;
 mod ntfs_scan;
+mod robust;

@@ -1,0 +1,432 @@
+//! A short, deterministic fuzz run of every parser of untrusted bytes, on the stable toolchain:
+//! the same target functions as the cargo-fuzz binaries (`fuzz/targets.rs`), driven by a small
+//! mutator with a fixed seed over seed inputs taken from real volumes and images. `make fuzz`
+//! runs the coverage-guided version for longer. A panic, a hang (an input taking more than a
+//! few seconds) or an abort fails the test and prints the input as hex; every crash found so
+//! far is kept as a regression input in `regressions()`.
+//!
+//! `NTFSCLONE_FUZZ_SCALE` multiplies the iteration counts (default 1).
+use crate::common::{testdata, unzstd, TempDir};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+#[path = "../../fuzz/targets.rs"]
+mod targets;
+
+/// xorshift64*: a fixed sequence, the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+}
+
+/// Values that sit on the edges parsers get wrong.
+const INTERESTING: [u64; 14] = [
+    0,
+    1,
+    2,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    0x7fff,
+    0x8000,
+    0xffff,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_ffff,
+    u64::MAX,
+];
+
+/// One random change to `v` in `lo..hi` (clipped); may grow or shrink `v` when `resize`.
+fn mutate(r: &mut Rng, v: &mut Vec<u8>, lo: usize, hi: usize, resize: bool) {
+    let hi = hi.min(v.len());
+    if hi <= lo {
+        v.push(r.next() as u8);
+        return;
+    }
+    let at = lo + r.below(hi - lo);
+    match r.below(if resize { 9 } else { 6 }) {
+        0 => v[at] ^= 1 << r.below(8),
+        1 => v[at] = r.next() as u8,
+        2 | 3 => {
+            let w = [1usize, 2, 4, 8][r.below(4)];
+            let mut x = INTERESTING[r.below(INTERESTING.len())];
+            if r.below(4) == 0 {
+                x = x.wrapping_neg();
+            }
+            if r.below(3) == 0 {
+                x = x.wrapping_add(r.below(5) as u64).wrapping_sub(2);
+            }
+            let b = x.to_le_bytes();
+            let end = (at + w).min(hi);
+            v[at..end].copy_from_slice(&b[..end - at]);
+        }
+        4 => {
+            // Copy a chunk from elsewhere (structures repeat inside records).
+            let n = 1 + r.below(16);
+            let src = lo + r.below(hi - lo);
+            for i in 0..n {
+                if at + i < hi && src + i < hi {
+                    v[at + i] = v[src + i];
+                }
+            }
+        }
+        5 => {
+            let n = 1 + r.below(8);
+            for b in v.iter_mut().skip(at).take(n.min(hi - at)) {
+                *b = 0;
+            }
+        }
+        6 => v.truncate(at),
+        7 => {
+            let n = 1 + r.below(32);
+            for _ in 0..n {
+                v.insert(at, r.next() as u8);
+            }
+        }
+        _ => {
+            let n = (1 + r.below(32)).min(v.len() - at);
+            v.drain(at..at + n);
+        }
+    }
+}
+
+/// Runs `f` on `input`, turning a panic or a slow input into a failure message with the input.
+fn check(name: &str, input: &[u8], f: &dyn Fn(&[u8])) -> Option<String> {
+    let t = Instant::now();
+    let r = catch_unwind(AssertUnwindSafe(|| f(input)));
+    let slow = t.elapsed() > Duration::from_secs(5);
+    if r.is_ok() && !slow {
+        return None;
+    }
+    let what = match &r {
+        Err(p) => p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default(),
+        Ok(()) => format!("took {:?}", t.elapsed()),
+    };
+    let hex: String = input.iter().take(600).map(|b| format!("{b:02x}")).collect();
+    Some(format!(
+        "{name}: {what}\n  input ({} bytes): {hex}",
+        input.len()
+    ))
+}
+
+/// Mutates each seed `iters` times in total (1-4 stacked changes each), runs `f` on each.
+fn fuzz(
+    name: &str,
+    seeds: &[Vec<u8>],
+    iters: usize,
+    resize: bool,
+    f: &dyn Fn(&[u8]),
+) -> Vec<String> {
+    let mut r = Rng(0x9E37_79B9_7F4A_7C15 ^ name.len() as u64);
+    let mut fails = Vec::new();
+    for s in seeds {
+        if let Some(e) = check(name, s, f) {
+            fails.push(e);
+        }
+    }
+    for _ in 0..iters * scale() {
+        let mut v = seeds[r.below(seeds.len())].clone();
+        for _ in 0..1 + r.below(4) {
+            let len = v.len();
+            mutate(&mut r, &mut v, 0, len, resize);
+        }
+        if let Some(e) = check(name, &v, f) {
+            fails.push(e);
+            if fails.len() >= 3 {
+                break;
+            }
+        }
+    }
+    fails
+}
+
+fn scale() -> usize {
+    std::env::var("NTFSCLONE_FUZZ_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The clean 10 MiB volume of the corrupted corpus (4 KiB clusters, $MFT at LCN 853).
+fn baseline(t: &TempDir) -> Vec<u8> {
+    let p = unzstd(
+        &testdata().join("corrupted/baseline-uncorrupted-ntfs-default_4k_10MiB.ntfs.zst"),
+        t.path(),
+    );
+    std::fs::read(p).unwrap()
+}
+
+struct Geometry {
+    cs: usize,
+    rs: usize,
+    mft: usize,
+    mirr: usize,
+}
+
+fn geometry(vol: &[u8]) -> Geometry {
+    let b = ntfsclone::ntfs::BootSector::from_bytes(vol).unwrap();
+    Geometry {
+        cs: b.cluster_size as usize,
+        rs: b.mft_record_size as usize,
+        mft: b.mft_lcn as usize * b.cluster_size as usize,
+        mirr: b.mftmirr_lcn as usize * b.cluster_size as usize,
+    }
+}
+
+/// Seed records (as stored, with their update sequence) and their pieces.
+fn record_seeds(vol: &[u8], g: &Geometry) -> Vec<Vec<u8>> {
+    (0..40)
+        .map(|i| vol[g.mft + i * g.rs..g.mft + (i + 1) * g.rs].to_vec())
+        .filter(|r| &r[..4] == b"FILE")
+        .collect()
+}
+
+/// Mapping pairs and attribute-list-like bytes found in the seed records.
+fn pieces(records: &[Vec<u8>]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    use ntfsclone::ntfs::attribute::{AttrIter, Form};
+    let mut mps = Vec::new();
+    let mut vals = Vec::new();
+    for r in records {
+        let mut r = r.clone();
+        if ntfsclone::ntfs::mft_record::post_read_fixup(&mut r).is_err() {
+            continue;
+        }
+        for a in AttrIter::new(&r).flatten() {
+            match a.form {
+                Form::NonResident {
+                    lowest_vcn,
+                    highest_vcn,
+                    mapping_pairs,
+                    allocated_size,
+                    ..
+                } => {
+                    let mut v = lowest_vcn.to_le_bytes().to_vec();
+                    v.extend_from_slice(&highest_vcn.to_le_bytes());
+                    v.extend_from_slice(&((allocated_size + 4095) / 4096).to_le_bytes());
+                    v.extend_from_slice(mapping_pairs);
+                    mps.push(v);
+                }
+                Form::Resident { value, .. } => vals.push(value.to_vec()),
+            }
+        }
+    }
+    (mps, vals)
+}
+
+/// An attribute list with three entries, built by hand (type, length, name, vcn, reference).
+fn attr_list_seed() -> Vec<u8> {
+    let mut v = Vec::new();
+    for (ty, vcn, rec) in [(0x10u32, 0u64, 5u64), (0x80, 0, 5), (0x80, 100, 17)] {
+        let mut e = vec![0u8; 0x20];
+        e[0..4].copy_from_slice(&ty.to_le_bytes());
+        e[4..6].copy_from_slice(&0x20u16.to_le_bytes());
+        e[6] = 0;
+        e[7] = 0x1A;
+        e[8..16].copy_from_slice(&vcn.to_le_bytes());
+        e[16..24].copy_from_slice(&(rec | 1 << 48).to_le_bytes());
+        v.extend_from_slice(&e);
+    }
+    v
+}
+
+/// Small images as the writer makes them (4 clusters of 512 bytes, a gap, a partial last one).
+fn image_seeds() -> Vec<Vec<u8>> {
+    use ntfsclone::dev::mem::MemDev;
+    use ntfsclone::image::{Header, Writer};
+    let mut out = Vec::new();
+    for (dev, nr) in [(8 * 512 + 100, 8u64), (8 * 512, 8), (4 * 4096 + 4096, 4)] {
+        let cs = if nr == 4 { 4096 } else { 512 };
+        let h = Header::new(cs, dev, nr, 3);
+        let mut w = Writer::new(MemDev::default(), &h, 0).unwrap();
+        w.cluster(&vec![1; cs as usize]).unwrap();
+        w.gap(2).unwrap();
+        w.cluster(&vec![3; cs as usize]).unwrap();
+        let last = h.record_size(nr).unwrap();
+        if nr > 4 {
+            w.gap(nr as i64 - 4).unwrap();
+        }
+        w.cluster(&vec![9; last]).unwrap();
+        out.push(w.finish().unwrap().data);
+    }
+    out
+}
+
+#[test]
+fn parsers_survive_mutated_input() {
+    let t = TempDir::new("fuzz");
+    let vol = baseline(&t);
+    let g = geometry(&vol);
+    let records = record_seeds(&vol, &g);
+    assert!(records.len() >= 20, "only {} seed records", records.len());
+    let (mps, vals) = pieces(&records);
+    let mut fails = Vec::new();
+
+    let boot = vec![vol[..512].to_vec()];
+    fails.extend(fuzz(
+        "boot_sector",
+        &boot,
+        40_000,
+        false,
+        &targets::boot_sector,
+    ));
+
+    let recs: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| {
+            let mut v = vec![((g.rs / 512).trailing_zeros()) as u8];
+            v.extend_from_slice(r);
+            v
+        })
+        .collect();
+    fails.extend(fuzz(
+        "mft_record",
+        &recs,
+        40_000,
+        false,
+        &targets::mft_record,
+    ));
+    fails.extend(fuzz("runlist", &mps, 40_000, true, &targets::runlist));
+    let mut lists = vals;
+    lists.push(attr_list_seed());
+    fails.extend(fuzz("attr_list", &lists, 20_000, true, &targets::attr_list));
+
+    let imgs = image_seeds();
+    let hdrs: Vec<Vec<u8>> = imgs.iter().map(|i| i[..56].to_vec()).collect();
+    fails.extend(fuzz(
+        "image_header",
+        &hdrs,
+        20_000,
+        false,
+        &targets::image_header,
+    ));
+    let streams: Vec<Vec<u8>> = imgs
+        .iter()
+        .flat_map(|i| (0..8u8).map(move |sel| [&[sel][..], i].concat()))
+        .collect();
+    fails.extend(fuzz(
+        "image_stream",
+        &streams,
+        20_000,
+        true,
+        &targets::image_stream,
+    ));
+
+    for r in regressions() {
+        if let Some(e) = check(r.0, &r.1, &|d| (r.2)(d)) {
+            fails.push(format!("regression {e}"));
+        }
+    }
+    assert!(
+        fails.is_empty(),
+        "{} failure(s):\n{}",
+        fails.len(),
+        fails.join("\n")
+    );
+}
+
+/// Whole-volume mutations of the baseline volume: the boot sector, and MFT records changed
+/// in their fixed-up form and protected again (so that the changes reach the attribute and
+/// runlist code instead of failing the fixup), mirrored into $MFTMirr for records 0-3.
+#[test]
+fn volume_scan_survives_mutated_metadata() {
+    use ntfsclone::dev::mem::MemDev;
+    use ntfsclone::ntfs::mft_record::{post_read_fixup, pre_write_fixup};
+    let t = TempDir::new("fuzz-vol");
+    let vol = baseline(&t);
+    let g = geometry(&vol);
+    let mut r = Rng(0xD1B5_4A32_D192_ED03);
+    let mut dev = MemDev::new(vol.clone());
+    let mut fails = Vec::new();
+    let iters = 1500 * scale();
+    for it in 0..iters {
+        // Patch, remembering what to restore.
+        let mut touched: Vec<(usize, usize)> = Vec::new();
+        let kind = r.below(10);
+        if kind == 0 {
+            let mut b = dev.data[..512].to_vec();
+            for _ in 0..1 + r.below(3) {
+                mutate(&mut r, &mut b, 0, 512, false);
+            }
+            dev.data[..512].copy_from_slice(&b);
+            touched.push((0, 512));
+        } else {
+            for _ in 0..1 + r.below(2) {
+                let n = if r.below(3) == 0 {
+                    r.below(4)
+                } else {
+                    r.below(40)
+                };
+                let off = g.mft + n * g.rs;
+                let mut rec = dev.data[off..off + g.rs].to_vec();
+                let fixed = post_read_fixup(&mut rec).is_ok();
+                // Mostly the attribute area; sometimes the header or the raw record.
+                let lo = if r.below(4) == 0 { 0 } else { 0x38 };
+                for _ in 0..1 + r.below(4) {
+                    mutate(&mut r, &mut rec, lo, g.rs, false);
+                }
+                if fixed && r.below(8) != 0 {
+                    let _ = pre_write_fixup(&mut rec);
+                }
+                dev.data[off..off + g.rs].copy_from_slice(&rec);
+                touched.push((off, g.rs));
+                if n < 4 && r.below(4) != 0 {
+                    let m = g.mirr + n * g.rs;
+                    dev.data[m..m + g.rs].copy_from_slice(&rec);
+                    touched.push((m, g.rs));
+                }
+            }
+        }
+        let snapshot: Vec<(usize, Vec<u8>)> = touched
+            .iter()
+            .map(|&(o, n)| (o, dev.data[o..o + n].to_vec()))
+            .collect();
+        if let Some(e) = check("volume", &[], &|_| targets::volume_dev(&dev)) {
+            let patches: String = snapshot
+                .iter()
+                .map(|(o, b)| {
+                    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                    format!("\n  at {o}: {hex}")
+                })
+                .collect();
+            fails.push(format!("iteration {it}: {e}{patches}"));
+            if fails.len() >= 3 {
+                break;
+            }
+        }
+        for (o, n) in touched {
+            dev.data[o..o + n].copy_from_slice(&vol[o..o + n]);
+        }
+        let _ = g.cs;
+    }
+    assert!(
+        fails.is_empty(),
+        "{} failure(s):\n{}",
+        fails.len(),
+        fails.join("\n")
+    );
+}
+
+type Target = fn(&[u8]);
+
+/// Inputs that crashed a target once (found by this run or by `make fuzz`), kept for good.
+fn regressions() -> Vec<(&'static str, Vec<u8>, Target)> {
+    vec![]
+}
