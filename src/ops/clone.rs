@@ -5,7 +5,7 @@
 use super::output::{ntfs_size, RawOut};
 use super::{advance, backup_boot_offset_of, new_serial, patch_serials, Source};
 use crate::cli::Options;
-use crate::copy::{chunk_clusters, chunks, merge_runs, VolumeReader};
+use crate::copy::{self, chunk_clusters, chunks, merge_runs, Encoding, VolumeReader};
 use crate::dev::fd::Fd;
 use crate::error::Result;
 use crate::image::header::cluster_record_size;
@@ -29,9 +29,10 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     }
     report.out(format_args!("Cloning NTFS ...\n"));
     // JSON progress (--progress-fd): cluster bytes of the whole clone.
-    let json_total = scan.inuse.saturating_mul(cs64).saturating_add(
-        cluster_record_size(cs, src.device_size, nr).unwrap_or(0) as u64,
-    );
+    let json_total = scan
+        .inuse
+        .saturating_mul(cs64)
+        .saturating_add(cluster_record_size(cs, src.device_size, nr).unwrap_or(0) as u64);
     crate::progress::json::set_total(json_total);
     crate::progress::json::phase("clone");
 
@@ -39,61 +40,82 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     let backup = backup_boot_offset_of(boot);
     let stream = out.is_stream();
     let bar = Progress::new(0, if stream { nr + 1 } else { scan.inuse + 1 }, report);
-    let mut rd = VolumeReader::new(&src.dev, cs, boot.sector_size, opts.rescue, report);
-    let mut in_kernel = !stream && !opts.rescue;
     let mut done = 0u64;
+    let size = cluster_record_size(cs, src.device_size, nr).unwrap_or(0);
 
     // "Extra" clusters are copied only with --rescue --ignore-fs-check; merged into the used
     // runs so that a stdout stream stays in order (the reference corrupts it, bug #16).
     let extra = opts.rescue && opts.ignore_fs_check;
-    let used = scan.used.runs();
-    let runs: Box<dyn Iterator<Item = (u64, u64)>> = if extra {
-        Box::new(merge_runs(used, scan.extra.runs()))
-    } else {
-        Box::new(used)
-    };
-    for (lcn, n) in chunks(runs, nr, chunk_clusters(cs)) {
-        let offset = lcn * cs64;
-        let len = n * cs64;
-        let touches_serial = serial.is_some()
-            && (lcn == 0 || backup.is_some_and(|(b, _)| b >= offset && b < offset + len));
-        let mut copied = false;
-        if in_kernel && !touches_serial {
-            match copy_in_kernel(&src.dev, &out.fd, offset, len) {
-                Ok(true) => copied = true,
-                Ok(false) => in_kernel = false,
-                Err(_) => {} // EIO and friends: the buffered path reports them properly
-            }
+    let runs = || -> Box<dyn Iterator<Item = (u64, u64)> + Send + '_> {
+        let used = scan.used.runs();
+        if extra {
+            Box::new(merge_runs(used, scan.extra.runs()))
+        } else {
+            Box::new(used)
         }
-        if !copied {
-            let data = rd.read(offset, len as usize)?;
-            if let Some(s) = serial {
-                if patch_serials(data, offset, opts.new_serial, s, backup) {
-                    report.out(format_args!("New serial number      : 0x{s:x}\n"));
+    };
+
+    // Files and devices: in-kernel copies of whole runs (copy_file_range), as long as the
+    // kernel can do it between these two; the rest goes through the pipeline from `resume`.
+    let mut resume = 0u64;
+    if !stream && !opts.rescue {
+        let mut rd = VolumeReader::new(&src.dev, cs, boot.sector_size, false, report);
+        for (lcn, n) in chunks(runs(), nr, (KERNEL_CHUNK / cs64).max(1)) {
+            let offset = lcn * cs64;
+            let len = n * cs64;
+            let touches_serial = serial.is_some()
+                && (lcn == 0 || backup.is_some_and(|(b, _)| b >= offset && b < offset + len));
+            let copied = !touches_serial
+                && match copy_in_kernel(&src.dev, &out.fd, offset, len) {
+                    Ok(true) => true,
+                    Ok(false) => {
+                        resume = lcn;
+                        break;
+                    }
+                    Err(_) => false, // EIO and friends: the buffered path reports them properly
+                };
+            if !copied {
+                for (l, k) in chunks(core::iter::once((lcn, n)), nr, chunk_clusters(cs)) {
+                    let off = l * cs64;
+                    let data = rd.read(off, (k * cs64) as usize)?;
+                    if let Some(s) = serial {
+                        if patch_serials(data, off, opts.new_serial, s, backup) {
+                            report.out(format_args!("New serial number      : 0x{s:x}\n"));
+                        }
+                    }
+                    out.write_at(data, off)?;
                 }
             }
-            out.write_at(data, offset)?;
+            advance(&bar, done, done + n);
+            done += n;
+            resume = lcn + n;
+            crate::progress::json::advance(len);
         }
-        let to = if stream { lcn + n } else { done + n };
-        advance(&bar, done, to);
-        done = to;
-        crate::progress::json::advance(len);
-        crate::progress::json::bad_sectors(rd.bad_sectors);
     }
 
-    // Position nr_clusters: the backup boot sector, possibly a partial cluster.
-    let size = cluster_record_size(cs, src.device_size, nr).unwrap_or(0);
-    let offset = nr * cs64;
-    let data = rd.read(offset, size)?;
-    if let Some(s) = serial {
-        patch_serials(data, offset, opts.new_serial, s, backup);
-    }
-    out.write_at(data, offset)?;
-    crate::progress::json::advance(size as u64);
-    let to = if stream { nr + 1 } else { done + 1 };
-    advance(&bar, done, to);
+    // Everything else (stdout, --rescue, no in-kernel copy, and the backup boot sector
+    // position): read by the pipeline's thread, written here.
+    let rd = VolumeReader::unbuffered(&src.dev, cs, boot.sector_size, opts.rescue, report);
+    let steps = copy::raw_steps(runs(), resume, nr, size);
+    copy::pipeline(rd, steps, Encoding::Raw, copy::block_bytes(cs), |b| {
+        let offset = b.offset;
+        if let Some(s) = serial {
+            if patch_serials(b.data_mut(), offset, opts.new_serial, s, backup) {
+                report.out(format_args!("New serial number      : 0x{s:x}\n"));
+            }
+        }
+        out.write_at(b.data(), offset)?;
+        crate::progress::json::advance(b.data().len() as u64);
+        let to = if stream { b.lcn_end } else { done + b.counted };
+        advance(&bar, done, to);
+        done = to;
+        Ok(())
+    })?;
     out.sync(report)
 }
+
+/// Bytes per in-kernel copy call (progress is reported between calls).
+const KERNEL_CHUNK: u64 = 64 << 20;
 
 /// Copies `len` bytes at `offset` from `src` to the same offset of `dst` in the kernel.
 /// `Ok(false)`: not supported between these two (fall back, nothing was written that matters).
