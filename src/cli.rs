@@ -707,7 +707,8 @@ mod tests {
 
     #[test]
     fn normalise_table() {
-        let cases: &[(&[&str], core::result::Result<Vec<String>, Exit>)] = &[
+        type Case<'a> = (&'a [&'a str], core::result::Result<Vec<String>, Exit>);
+        let cases: &[Case] = &[
             (&["-sqo", "x", "v"], ok(&["--save-image", "--quiet", "--output", "x", "--", "v"])),
             (&["-ox"], ok(&["--output", "x"])),
             (&["-o-"], ok(&["--output", "-"])),
