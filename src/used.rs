@@ -272,6 +272,18 @@ pub fn scan<D: ReadAt + ?Sized>(
     ignore_fs_check: bool,
     sink: &mut dyn Sink,
 ) -> Result<Scan> {
+    scan_with(vol, dev, ignore_fs_check, sink, &mut |_| Ok(()))
+}
+
+/// As [`scan`], also showing every visited attribute to `also` (the metadata mode counts
+/// its clusters during the same walk).
+pub fn scan_with<D: ReadAt + ?Sized>(
+    vol: &Volume,
+    dev: &D,
+    ignore_fs_check: bool,
+    sink: &mut dyn Sink,
+    also: &mut dyn FnMut(&Visit) -> Result<()>,
+) -> Result<Scan> {
     let nr = vol.boot.nr_clusters;
     let cs = vol.boot.cluster_size as u64;
     // Never allocate for a volume larger than its boot sector can describe on this device
@@ -281,6 +293,7 @@ pub fn scan<D: ReadAt + ?Sized>(
     used.set_range(nr, nbits - nr, true);
     let mut inuse = 0u64;
     walk_volume(vol, dev, sink, &mut |v, sink| {
+        also(v)?;
         let ty = v.attr.type_code;
         for_each_run(vol, v, &mut |lcn, len| {
             let end = lcn.checked_add(len).filter(|&e| e <= nbits).ok_or_else(|| {

@@ -32,7 +32,7 @@ use crate::ntfs::attribute::{Form, AT_BITMAP, AT_DATA, AT_INDEX_ALLOCATION, AT_I
 use crate::ntfs::runlist::Run;
 use crate::ntfs::volume::{attr_value, extent_runs};
 use crate::ntfs::walk::Visit;
-use crate::ntfs::wipe::{self, Outcome, Stats, LAST_SYSTEM_RECORD};
+use crate::ntfs::wipe::{self, Stats, LAST_SYSTEM_RECORD};
 use crate::ntfs::{inode, Volume};
 use crate::report::Report;
 use crate::used::walk_volume;
@@ -103,6 +103,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
             walk: Stats::default(),
             copy: Stats::default(),
             used_records: 0,
+            file: None,
             dir: DirState::default(),
         },
         full_logfile: opts.full_logfile,
@@ -297,7 +298,6 @@ impl Emitter {
 /// blocks its `$BITMAP:$I30` marks in use).
 #[derive(Default)]
 struct DirState {
-    inode: u64,
     block_size: Option<u32>,
     block_times: Vec<u64>,
 }
@@ -311,6 +311,8 @@ struct Wiper<'a> {
     /// What the record and block wipes count.
     copy: Stats,
     used_records: u64,
+    /// The file being walked.
+    file: Option<u64>,
     dir: DirState,
 }
 
@@ -361,14 +363,8 @@ impl Wiper<'_> {
             match unit {
                 Unit::Mft => {
                     let mut s = Stats::default();
-                    let out = wipe::wipe_mft_record(u, no, self.keep_times, &mut s);
+                    wipe::wipe_mft_record(u, no, self.keep_times, &mut s);
                     if in_mft {
-                        // The reference counts the base records in use.
-                        let base = u.get(0x20..0x26).is_some_and(|b| b.iter().any(|&x| x != 0));
-                        let used = out == (Outcome::Wiped { in_use: true });
-                        if used && !base && no < self.vol.mft_records {
-                            self.used_records += 1;
-                        }
                         self.copy.add(&s);
                     } else {
                         // $MFTMirr: its timestamps and data count, its slack not (the
@@ -395,11 +391,11 @@ impl Wiper<'_> {
 impl Pass<'_> {
     fn visit(&mut self, v: &Visit, em: &mut Emitter) -> Result<()> {
         let a = v.attr;
-        if v.inode != self.w.dir.inode {
-            self.w.dir = DirState {
-                inode: v.inode,
-                ..DirState::default()
-            };
+        if self.w.file != Some(v.inode) {
+            // A new file: the reference counts the in-use base records its walk opens.
+            self.w.file = Some(v.inode);
+            self.w.used_records += 1;
+            self.w.dir = DirState::default();
         }
         let Form::NonResident { lowest_vcn, .. } = a.form else {
             if let Some(value) = a.value() {

@@ -5,6 +5,7 @@
 //! source mount state, NTFS open, dirty flag, version and sizes, output creation,
 //! "Scanning volume", "Accounting clusters", "Space in use", free space, then the copy.
 pub mod clone;
+pub mod metadata;
 pub mod output;
 pub mod restore;
 pub mod save;
@@ -33,9 +34,7 @@ fn run_mode(opts: &Options) -> Result<()> {
         quiet: opts.quiet,
     };
     if opts.metadata || opts.metadata_image {
-        return Err(Error::own(format_args!(
-            "metadata cloning (-m) is not implemented yet"
-        )));
+        return metadata::run(opts, report);
     }
     if opts.restore_image {
         return restore::run(opts, report);
@@ -142,9 +141,7 @@ impl Source {
 
     /// Walks the MFT and checks $Bitmap, printing the reference's lines, then `Space in use`.
     pub fn scan(&self, opts: &Options, report: Report) -> Result<Scan> {
-        report.out(format_args!("Scanning volume ...\n"));
-        let mut sink = Msgs { report, bar: None };
-        let scan = used::scan(&self.vol, &self.dev, opts.ignore_fs_check, &mut sink)?;
+        let scan = self.scan_with(opts, report, &mut |_| Ok(()))?;
         print_usage(
             report,
             "Space in use       ",
@@ -153,6 +150,19 @@ impl Source {
             self.vol.boot.nr_clusters,
         );
         Ok(scan)
+    }
+
+    /// The walk and the accounting ("Scanning volume ...", "Accounting clusters ..."), without
+    /// the `Space in use` line; every visited attribute is also shown to `also`.
+    pub fn scan_with(
+        &self,
+        opts: &Options,
+        report: Report,
+        also: &mut dyn FnMut(&crate::ntfs::walk::Visit) -> Result<()>,
+    ) -> Result<Scan> {
+        report.out(format_args!("Scanning volume ...\n"));
+        let mut sink = Msgs { report, bar: None };
+        used::scan_with(&self.vol, &self.dev, opts.ignore_fs_check, &mut sink, also)
     }
 }
 
@@ -181,9 +191,9 @@ pub fn print_usage(report: Report, label: &str, inuse: u64, cluster_size: u32, n
 }
 
 /// The progress sink given to the scan.
-struct Msgs {
-    report: Report,
-    bar: Option<Progress>,
+pub(crate) struct Msgs {
+    pub(crate) report: Report,
+    pub(crate) bar: Option<Progress>,
 }
 
 impl used::Sink for Msgs {
