@@ -352,6 +352,10 @@ pub struct Block {
     pub counted: u64,
     /// Raw blocks: the cluster after the last one (the stream position after this block).
     pub lcn_end: u64,
+    /// Cluster bytes read from the volume into this block (all records, counted or not).
+    pub data_bytes: u64,
+    /// Sectors that could not be read so far in the whole copy (`--rescue`).
+    pub bad_sectors: u64,
 }
 
 impl Block {
@@ -397,14 +401,16 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
                 let mut b = self.free.recv().map_err(|_| Gone)?;
                 b.len = 0;
                 b.counted = 0;
+                b.data_bytes = 0;
                 Ok(b)
             }
         }
     }
 
     fn send(&mut self) -> core::result::Result<(), Gone> {
-        if let Some(b) = self.cur.take() {
+        if let Some(mut b) = self.cur.take() {
             if b.len > 0 {
+                b.bad_sectors = self.rd.bad_sectors;
                 self.full.send(Ok(b)).map_err(|_| Gone)?;
             } else {
                 self.cur = Some(b);
@@ -473,6 +479,7 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
                         if counted {
                             b.counted += k as u64;
                         }
+                        b.data_bytes += k as u64 * cs64;
                         let r = match enc {
                             Encoding::Image => self.rd.read_records(dst, offset),
                             Encoding::Raw => self.rd.read_into(dst, offset),
@@ -503,6 +510,7 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
                     b.len += head + len;
                     b.lcn_end = lcn + 1;
                     b.counted += 1;
+                    b.data_bytes += len as u64;
                     let r = self.rd.read_into(dst, offset);
                     self.cur = Some(b);
                     if let Err(e) = r {
@@ -542,6 +550,8 @@ where
             offset: 0,
             counted: 0,
             lcn_end: 0,
+            data_bytes: 0,
+            bad_sectors: 0,
         };
         // The channel holds BLOCKS blocks: never full here.
         let _ = free_tx.try_send(b);

@@ -115,6 +115,24 @@ impl<W: WriteStream> Writer<W> {
         Ok(())
     }
 
+    /// Appends records that are already encoded as the stream holds them (`CMD_GAP` + count,
+    /// `CMD_NEXT` + cluster): `-s` builds them in place in its read buffers (see
+    /// `copy::pipeline`). Large inputs go straight to the output after what is buffered;
+    /// the checksums see them like any other bytes.
+    pub fn encoded(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() <= self.buf.capacity() - self.buf.len() {
+            self.buf.extend_from_slice(bytes);
+            return Ok(());
+        }
+        self.flush_buf()?;
+        if let Some(s) = self.sums.as_mut() {
+            s.update(bytes);
+        }
+        self.out.write_all(bytes)?;
+        self.flushed += bytes.len() as u64;
+        Ok(())
+    }
+
     /// Appends one `CMD_NEXT` per `cluster_size` bytes of `data` (a run of adjacent clusters).
     pub fn clusters(&mut self, data: &[u8], cluster_size: usize) -> Result<()> {
         for c in data.chunks(cluster_size.max(1)) {

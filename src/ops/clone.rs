@@ -90,6 +90,7 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
             done += n;
             resume = lcn + n;
             crate::progress::json::advance(len);
+            crate::progress::json::advance(len);
         }
     }
 
@@ -109,6 +110,8 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
         let to = if stream { b.lcn_end } else { done + b.counted };
         advance(&bar, done, to);
         done = to;
+        crate::progress::json::advance(b.data_bytes);
+        crate::progress::json::bad_sectors(b.bad_sectors);
         Ok(())
     })?;
     out.sync(report)

@@ -10,7 +10,7 @@
 //! lost: that is a notice, not a failed save.
 use super::{advance, output, Source};
 use crate::cli::Options;
-use crate::copy::{chunk_clusters, chunks, VolumeReader};
+use crate::copy::{self, Encoding, VolumeReader};
 use crate::dev::fd::Fd;
 use crate::error::Result;
 use crate::image::writer::TrailerWrite;
@@ -39,56 +39,27 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
             .saturating_add(last_size as u64),
     );
     json::phase("save");
-    let mut w = Writer::new(
-        out,
-        &header,
-        crate::copy::CHUNK_BYTES + crate::copy::CHUNK_BYTES / 8,
-    )?;
+    // Records are built in place in the pipeline's blocks and written straight from there
+    // (`Writer::encoded`); the writer's own buffer only gathers the header and small blocks.
+    let mut w = Writer::new(out, &header, 64 << 10)?;
     if !opts.no_checksum {
         w = w.with_trailer(&header);
     }
-    let mut rd = VolumeReader::new(&src.dev, cs, boot.sector_size, opts.rescue, report);
+    let rd = VolumeReader::unbuffered(&src.dev, cs, boot.sector_size, opts.rescue, report);
     let bar = Progress::new(0, scan.inuse + 1, report);
     let mut done = 0u64;
-    let max = chunk_clusters(cs);
-
     // Extra clusters ($Bitmap says used, no file owns them): only with --rescue and
     // --ignore-fs-check, written first at their real positions, then a gap back to 0.
-    if opts.rescue && opts.ignore_fs_check {
-        let mut cur = 0u64;
-        for (lcn, n) in chunks(scan.extra.runs(), nr, max) {
-            if lcn > cur {
-                w.gap((lcn - cur) as i64)?;
-            }
-            let data = rd.read(lcn * cs64, (n * cs64) as usize)?;
-            w.clusters(data, cs as usize)?;
-            json::advance(n * cs64);
-            cur = lcn + n;
-        }
-        if cur > 0 {
-            w.gap(-(cur as i64))?;
-        }
-    }
-
-    // The reference's gap rule: gap = cl − last_cl − 1 with last_cl starting at 0.
-    let mut last_cl = 0u64;
-    for (lcn, n) in chunks(scan.used.runs(), nr, max) {
-        emit_gap(&mut w, lcn, last_cl)?;
-        let data = rd.read(lcn * cs64, (n * cs64) as usize)?;
-        w.clusters(data, cs as usize)?;
-        last_cl = lcn + n - 1;
-        advance(&bar, done, done + n);
-        done += n;
-        json::advance(n * cs64);
-        json::bad_sectors(rd.bad_sectors);
-    }
-    // Position nr_clusters: the backup boot sector, always saved (10.1).
-    emit_gap(&mut w, nr, last_cl)?;
-    let data = rd.read(nr * cs64, last_size)?;
-    w.cluster(data)?;
-    advance(&bar, done, done + 1);
-    json::advance(last_size as u64);
-    json::bad_sectors(rd.bad_sectors);
+    let extra = (opts.rescue && opts.ignore_fs_check).then_some(&scan.extra);
+    let steps = copy::save_steps(&scan.used, extra, nr, last_size);
+    copy::pipeline(rd, steps, Encoding::Image, copy::block_bytes(cs), |b| {
+        w.encoded(b.data())?;
+        advance(&bar, done, done + b.counted);
+        done += b.counted;
+        json::advance(b.data_bytes);
+        json::bad_sectors(b.bad_sectors);
+        Ok(())
+    })?;
 
     let (out, trailer): (Option<Fd>, _) = w.finish_with_trailer()?;
     if trailer == TrailerWrite::ReaderGone {
@@ -103,13 +74,4 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
         Some(out) => out.sync(),
         None => Ok(()),
     }
-}
-
-/// `CMD_GAP cl − last_cl − 1` when positive (the first cluster compares with last_cl = 0 too,
-/// as in the reference; LCN 0 is always used by $Boot, so this never matters).
-fn emit_gap<W: crate::dev::WriteStream>(w: &mut Writer<W>, cl: u64, last_cl: u64) -> Result<()> {
-    if cl > last_cl + 1 {
-        w.gap((cl - last_cl - 1) as i64)?;
-    }
-    Ok(())
 }
