@@ -102,6 +102,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
             keep_times: opts.preserve_timestamps,
             walk: Stats::default(),
             copy: Stats::default(),
+            mirror: Stats::default(),
             used_records: 0,
             file: None,
             dir: DirState::default(),
@@ -134,17 +135,20 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     let Wiper {
         walk,
         copy,
+        mirror,
         used_records,
         ..
     } = pass.w;
+    // The reference's -m -s counts the files' timestamps and resident data twice (its walk,
+    // then its record wipes) and the $MFTMirr records too; its -m counts the walk only.
     let mut shown = walk;
+    shown.unused_mft = copy.unused_mft;
+    shown.deleted_mft = copy.deleted_mft;
     if image {
         shown.timestamps += copy.timestamps;
         shown.resident_data += copy.resident_data;
+        shown.add(&mirror);
     }
-    // Slack and deleted records are counted once in both modes (by the record wipes).
-    shown.unused_mft = copy.unused_mft;
-    shown.deleted_mft = copy.deleted_mft;
     let stat = |label: &str, n: u64| report.out(format_args!("{label} = {n:>10}\n"));
     stat("Num of MFT records      ", src.vol.mft_records);
     stat("Num of used MFT records ", used_records);
@@ -176,8 +180,12 @@ fn metadata_count(vol: &Volume, v: &Visit, full_logfile: bool) -> Result<u64> {
     let mut runs = Vec::new();
     extent_runs(a, vol.boot.cluster_size, &mut runs)?;
     let real = runs.iter().filter(|r| r.lcn.is_some());
-    if v.inode == inode::LOGFILE && a.type_code == AT_DATA && !full_logfile {
-        let head = LOGFILE_HEAD_BYTES.div_ceil(cs);
+    if v.inode == inode::LOGFILE && a.type_code == AT_DATA {
+        let head = if full_logfile {
+            u64::MAX
+        } else {
+            LOGFILE_HEAD_BYTES.div_ceil(cs)
+        };
         let mut n: u64 = real.map(|r| r.len.min(head)).sum();
         if a.lowest_vcn() == 0 {
             n += logfile_samples(&runs, cs).count() as u64;
@@ -310,6 +318,8 @@ struct Wiper<'a> {
     walk: Stats,
     /// What the record and block wipes count.
     copy: Stats,
+    /// What the $MFTMirr record wipes count.
+    mirror: Stats,
     used_records: u64,
     /// The file being walked.
     file: Option<u64>,
@@ -367,10 +377,9 @@ impl Wiper<'_> {
                     if in_mft {
                         self.copy.add(&s);
                     } else {
-                        // $MFTMirr: its timestamps and data count, its slack not (the
-                        // reference's numbers, verified).
-                        self.copy.timestamps += s.timestamps;
-                        self.copy.resident_data += s.resident_data;
+                        // $MFTMirr: counted too (the reference's numbers, verified with
+                        // 64 KiB clusters, where the mirror holds 64 records).
+                        self.mirror.add(&s);
                     }
                 }
                 Unit::Indx(bs) => {
@@ -439,7 +448,7 @@ impl Pass<'_> {
             let in_mft = v.inode == inode::MFT;
             return self.copy_wipe(&runs, Unit::Mft, in_mft, em);
         }
-        if v.inode == inode::LOGFILE && unnamed_data && !self.full_logfile {
+        if v.inode == inode::LOGFILE && unnamed_data {
             return self.logfile(&runs, lowest_vcn == 0, em);
         }
         if ty == AT_INDEX_ALLOCATION && a.name_is("$I30") {
@@ -471,11 +480,16 @@ impl Pass<'_> {
     /// after the previous one, like the reference).
     fn logfile(&mut self, runs: &[Run], first_extent: bool, em: &mut Emitter) -> Result<()> {
         let cs = em.cs;
-        let head = LOGFILE_HEAD_BYTES.div_ceil(cs);
+        // With --full-logfile all of it, and the samples all the same (the reference's stream).
+        let head = if self.full_logfile {
+            u64::MAX
+        } else {
+            LOGFILE_HEAD_BYTES.div_ceil(cs)
+        };
         let mut head_runs = Vec::new();
         for r in runs.iter().filter(|r| r.vcn < head) {
             head_runs.push(Run {
-                len: r.len.min(head - r.vcn),
+                len: r.len.min(head.saturating_sub(r.vcn)),
                 ..*r
             });
         }

@@ -5,7 +5,6 @@ mod common;
 mod boot;
 mod cli;
 mod compat;
-mod integrity;
 mod fuzz;
 mod ntfs_scan;
 mod robust;
