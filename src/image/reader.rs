@@ -253,6 +253,46 @@ impl<R: ReadStream> Reader<R> {
         short(self.base, self.consumed + avail, what)
     }
 
+    /// A batch of up to `max` consecutive full-cluster `CMD_NEXT` records taken from what is
+    /// buffered (the buffer is refilled only when not even one record is there): the position
+    /// of the first and the encoded records (`CMD_NEXT` + `cluster_size` bytes each), so that
+    /// a restore writes them with one vectored write and no copy. `None` when the next record
+    /// is anything else (a gap, a partial cluster, the end, an error): use
+    /// [`Reader::next_record`], which also reports the errors.
+    pub fn next_clusters(&mut self, max: usize) -> Result<Option<(u64, &[u8])>> {
+        let cs = self.header.cluster_size as usize;
+        let stride = cs + 1;
+        if self.done || max == 0 || self.header.record_size(self.pos) != Some(cs) {
+            return Ok(None);
+        }
+        if !self.fill(stride)? {
+            return Ok(None);
+        }
+        let nr_clusters = self.header.nr_clusters;
+        let mut k = 0usize;
+        while k < max {
+            let at = self.start + k * stride;
+            let pos = self.pos + k as u64;
+            if at + stride > self.end
+                || self.buf[at] != CMD_NEXT
+                || pos > nr_clusters
+                || self.header.record_size(pos) != Some(cs)
+            {
+                break;
+            }
+            k += 1;
+        }
+        if k == 0 {
+            return Ok(None);
+        }
+        let s = self.start;
+        let pos = self.pos;
+        self.consume(k * stride);
+        self.pos += k as u64;
+        self.clusters_seen += k as u64;
+        Ok(Some((pos, &self.buf[s..s + k * stride])))
+    }
+
     /// The next record. After `End` (or an error) keeps returning `End`.
     pub fn next_record(&mut self) -> Result<Record<'_>> {
         let nr_clusters = self.header.nr_clusters;

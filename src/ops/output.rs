@@ -121,6 +121,23 @@ impl RawOut {
         Ok(())
     }
 
+    /// Writes `bufs` (consecutive volume bytes) at byte `offset` with one vectored write,
+    /// like [`RawOut::write_at`].
+    pub fn write_vectored_at(
+        &mut self,
+        bufs: &[rustix::io::IoSlice<'_>],
+        offset: u64,
+    ) -> Result<()> {
+        if self.kind != Kind::Stream {
+            return crate::copy::write_all_vectored_at(&self.fd, bufs, offset);
+        }
+        self.fill_to(offset)?;
+        let fd = &self.fd;
+        crate::copy::write_all_vectored(bufs, 0, |b, _| fd.writev(b))?;
+        self.stream_pos += bufs.iter().map(|b| b.len() as u64).sum::<u64>();
+        Ok(())
+    }
+
     /// Zero-fills a stream up to byte `offset` (nothing for files and devices).
     pub fn fill_to(&mut self, offset: u64) -> Result<()> {
         if self.kind != Kind::Stream {

@@ -258,8 +258,49 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     };
     // A stdout stream must also get the zeros of a gap that ends the image (version 10.0).
     let mut pending_zeros: Option<u64> = None;
+    // Fast path (no serial to patch): batches of full-cluster records written with one
+    // pwritev each, straight from the reader's buffer.
+    let fast = serial.is_none();
+    let stride = h.cluster_size as usize + 1;
     loop {
         let pos_before = rd.position();
+        let batch = if fast {
+            rd.next_clusters(crate::copy::IOV_MAX)
+        } else {
+            Ok(None)
+        };
+        match batch {
+            Ok(Some((pos, recs))) => {
+                let k = (recs.len() / stride) as u64;
+                if let Some(o) = out.as_mut() {
+                    stage.flush(o, serial, opts.new_serial, backup)?;
+                    let mut iov: heapless::Vec<rustix::io::IoSlice<'_>, { crate::copy::IOV_MAX }> =
+                        heapless::Vec::new();
+                    for r in recs.chunks_exact(stride) {
+                        // At most IOV_MAX records per batch: never full.
+                        let _ = iov.push(rustix::io::IoSlice::new(&r[1..]));
+                    }
+                    o.write_vectored_at(&iov, pos * cs)?;
+                }
+                json::advance(k * cs);
+                pending_zeros = None;
+                advance(&bar, done, done + k);
+                done += k;
+                map.record(pos_before, rd.consumed());
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                if let Some(o) = out.as_mut() {
+                    let _ = stage.flush(o, serial, opts.new_serial, backup);
+                }
+                let failed = match rd.input() {
+                    Input::Checked(c) => c.failed(),
+                    Input::Plain(_) => None,
+                };
+                return Err(checked_error(e, failed, rd.position(), cs));
+            }
+        }
         let rec = match rd.next_record() {
             Ok(r) => r,
             Err(e) => {
