@@ -361,6 +361,7 @@ fn json_progress_lines() {
         ("verify", format!("-r -n {}", s(&img))),
         ("clone", format!("-o {} {}", s(&t.join("c")), s(&vol))),
     ];
+    let mut totals = Vec::new();
     for (phase, args) in &runs {
         let o = bash(&format!("{} {args} --progress-fd 3 3>{}", ours(), s(&prog)));
         assert!(o.status.success(), "{phase}: {}", all(&o));
@@ -368,6 +369,12 @@ fn json_progress_lines() {
         assert!(
             !err && done == total && total > 0,
             "{phase}: {done} {total}"
+        );
+        // The same cluster bytes move in each mode (nothing counted twice).
+        totals.push(total);
+        assert!(
+            totals.iter().all(|&x| x == totals[0]),
+            "{phase}: totals {totals:?}"
         );
         let lines = fs::read_to_string(&prog).unwrap();
         assert!(lines.contains(&format!("\"phase\":\"{phase}\"")), "{lines}");
