@@ -90,7 +90,6 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
             done += n;
             resume = lcn + n;
             crate::progress::json::advance(len);
-            crate::progress::json::advance(len);
         }
     }
 
@@ -106,7 +105,6 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
             }
         }
         out.write_at(b.data(), offset)?;
-        crate::progress::json::advance(b.data().len() as u64);
         let to = if stream { b.lcn_end } else { done + b.counted };
         advance(&bar, done, to);
         done = to;
