@@ -588,7 +588,9 @@ where
         // Hang up both channels so that a reader still waiting returns, then wait for it.
         drop(full_rx);
         drop(free_tx);
-        let _ = reader.join();
+        if let Err(panic) = reader.join() {
+            std::panic::resume_unwind(panic);
+        }
         result
     });
     result.map(|()| rd.bad_sectors)
@@ -658,7 +660,7 @@ pub fn raw_steps(
         .filter_map(move |(lcn, n)| {
             let end = lcn + n;
             let lcn = lcn.max(from);
-            (lcn < end).then_some(Step::Clusters {
+            (lcn < end).then(|| Step::Clusters {
                 lcn,
                 n: end - lcn,
                 counted: true,
@@ -770,6 +772,215 @@ mod tests {
         );
         let mut rd = VolumeReader::new(&dev, 4096, 512, false, report);
         assert!(rd.read(8192, 8192).is_ok());
+    }
+
+    impl ReadVectoredAt for crate::dev::mem::MemDev {}
+
+    /// A volume of `n` clusters of 512 bytes, cluster `i` filled with byte `i`.
+    fn volume(n: usize, tail: usize) -> crate::dev::mem::MemDev {
+        let mut d: Vec<u8> = (0..n).flat_map(|i| [i as u8; 512]).collect();
+        d.extend(core::iter::repeat(0xEE).take(tail));
+        crate::dev::mem::MemDev::new(d)
+    }
+
+    fn quiet() -> Report {
+        Report {
+            msg_to_stderr: true,
+            quiet: true,
+        }
+    }
+
+    #[test]
+    fn save_plan_uses_the_reference_gap_rule() {
+        let mut used = UsedMap::new(24);
+        used.set_range(0, 2, true);
+        used.set_range(5, 1, true);
+        used.set_range(9, 3, true);
+        used.set_range(16, 8, true); // bits from nr_clusters on are preset, never copied as runs
+        let v: Vec<_> = save_steps(&used, None, 16, 100).collect();
+        let c = |lcn, n| Step::Clusters {
+            lcn,
+            n,
+            counted: true,
+        };
+        assert_eq!(
+            v,
+            [
+                c(0, 2),
+                Step::Gap(3),
+                c(5, 1),
+                Step::Gap(3),
+                c(9, 3),
+                Step::Gap(4),
+                Step::Tail { lcn: 16, len: 100 }
+            ]
+        );
+        let mut extra = UsedMap::new(24);
+        extra.set_range(3, 1, true);
+        extra.set_range(7, 2, true);
+        let v: Vec<_> = save_steps(&used, Some(&extra), 16, 0).take(6).collect();
+        let x = |lcn, n| Step::Clusters {
+            lcn,
+            n,
+            counted: false,
+        };
+        assert_eq!(
+            v,
+            [
+                Step::Gap(3),
+                x(3, 1),
+                Step::Gap(3),
+                x(7, 2),
+                Step::Gap(-9),
+                c(0, 2)
+            ]
+        );
+        let v: Vec<_> = raw_steps(used.runs(), 10, 16, 7).collect();
+        assert_eq!(v, [c(10, 2), Step::Tail { lcn: 16, len: 7 }]);
+    }
+
+    /// The pipeline's image blocks are the bytes the record-by-record writer produces, and its
+    /// raw blocks the volume bytes, whatever the block size (records split across blocks).
+    #[test]
+    fn pipeline_matches_the_writer() {
+        use crate::image::{Header, Writer};
+        let dev = volume(40, 300);
+        let mut used = UsedMap::new(48);
+        for (s, n) in [(0u64, 3u64), (4, 1), (10, 17), (39, 1)] {
+            used.set_range(s, n, true);
+        }
+        let h = Header::new(512, 40 * 512 + 300, 40, 22);
+        let mut w = Writer::new(crate::dev::mem::MemDev::default(), &h, 0).unwrap();
+        let mut last = 0u64;
+        for (lcn, n) in chunks(used.runs(), 40, u64::MAX) {
+            if lcn > last + 1 {
+                w.gap((lcn - last - 1) as i64).unwrap();
+            }
+            for l in lcn..lcn + n {
+                w.cluster(&dev.data[l as usize * 512..][..512]).unwrap();
+            }
+            last = lcn + n - 1;
+        }
+        w.cluster(&dev.data[40 * 512..]).unwrap();
+        let want = w.finish().unwrap().data;
+        for block in [block_bytes(512), 600, 2000, 5000] {
+            let rd = VolumeReader::unbuffered(&dev, 512, 512, false, quiet());
+            let mut got = h.to_bytes().to_vec();
+            let mut counted = 0;
+            pipeline(
+                rd,
+                save_steps(&used, None, 40, 300),
+                Encoding::Image,
+                block,
+                |b| {
+                    got.extend_from_slice(b.data());
+                    counted += b.counted;
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(got, want, "block size {block}");
+            assert_eq!(counted, 23);
+
+            let rd = VolumeReader::unbuffered(&dev, 512, 512, false, quiet());
+            let mut raw = vec![0u8; dev.data.len()];
+            pipeline(
+                rd,
+                raw_steps(used.runs(), 0, 40, 300),
+                Encoding::Raw,
+                block,
+                |b| {
+                    let o = b.offset as usize;
+                    raw[o..o + b.data().len()].copy_from_slice(b.data());
+                    Ok(())
+                },
+            )
+            .unwrap();
+            for (s, n) in [(0usize, 3usize), (4, 1), (10, 17), (39, 1)] {
+                assert_eq!(
+                    raw[s * 512..(s + n) * 512],
+                    dev.data[s * 512..(s + n) * 512]
+                );
+            }
+            assert_eq!(raw[40 * 512..], dev.data[40 * 512..]);
+            assert!(raw[3 * 512..4 * 512].iter().all(|&b| b == 0));
+        }
+    }
+
+    #[test]
+    fn pipeline_errors_stop_both_sides() {
+        let dev = Faulty {
+            data: vec![7u8; 64 * 1024],
+            bad: (5000, 5001),
+        };
+        let mut used = UsedMap::new(128);
+        used.set_range(0, 100, true);
+        let rd = VolumeReader::unbuffered(&dev, 512, 512, false, quiet());
+        let e = pipeline(
+            rd,
+            raw_steps(used.runs(), 0, 100, 0),
+            Encoding::Raw,
+            1024,
+            |_| Ok(()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            std::format!("{e}"),
+            "ERROR: Disk is faulty, can't make full backup!"
+        );
+        // The writing side fails: the reader thread stops too, the error is the writer's.
+        let rd = VolumeReader::unbuffered(&dev, 512, 512, true, quiet());
+        let e = pipeline(
+            rd,
+            raw_steps(used.runs(), 0, 100, 0),
+            Encoding::Raw,
+            1024,
+            |_| Err(Error::os("write_all", errno::ENOSPC)),
+        )
+        .unwrap_err();
+        assert_eq!(e.errno(), Some(errno::ENOSPC));
+        // With --rescue, the bad sector is filled in place inside a record.
+        let rd = VolumeReader::unbuffered(&dev, 512, 512, true, quiet());
+        let mut got = Vec::new();
+        let bad = pipeline(
+            rd,
+            save_steps(&used, None, 100, 0),
+            Encoding::Image,
+            4096,
+            |b| {
+                got.extend_from_slice(b.data());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(bad, 1);
+        // Sector 9 (bytes 4608..5120) is record 9: cmd byte at 9 * 513.
+        assert_eq!(&got[9 * 513 + 1..9 * 513 + 11], b"BadSectoR\0");
+        assert_eq!(got[10 * 513], CMD_NEXT);
+    }
+
+    #[test]
+    fn vectored_writes_finish_short_writes() {
+        let a = [1u8; 10];
+        let b = [2u8; 7];
+        let bufs = [IoSlice::new(&a), IoSlice::new(&b)];
+        let mut out = Vec::new();
+        // A writer that takes at most 4 bytes per call.
+        write_all_vectored(&bufs, 0, |bs, off| {
+            assert_eq!(off as usize, out.len());
+            let mut n = 0;
+            for s in bs {
+                let k = s.len().min(4 - n);
+                out.extend_from_slice(&s[..k]);
+                n += k;
+                if n == 4 {
+                    break;
+                }
+            }
+            Ok(n)
+        })
+        .unwrap();
+        assert_eq!(out, [&a[..], &b[..]].concat());
     }
 
     #[test]
