@@ -409,7 +409,9 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
 
     fn send(&mut self) -> core::result::Result<(), Gone> {
         if let Some(mut b) = self.cur.take() {
-            if b.len > 0 {
+            // A block that holds only an empty record (a raw tail of 0 bytes) still goes: it
+            // carries progress and, on a stream, the zeros up to its offset.
+            if b.len > 0 || b.counted > 0 {
                 b.bad_sectors = self.rd.bad_sectors;
                 self.full.send(Ok(b)).map_err(|_| Gone)?;
             } else {
@@ -837,6 +839,22 @@ mod tests {
         );
         let v: Vec<_> = raw_steps(used.runs(), 10, 16, 7).collect();
         assert_eq!(v, [c(10, 2), Step::Tail { lcn: 16, len: 7 }]);
+        // An empty tail (device ends exactly at the volume's end) is still delivered.
+        let dev = volume(16, 0);
+        let rd = VolumeReader::unbuffered(&dev, 512, 512, false, quiet());
+        let mut blocks = Vec::new();
+        pipeline(
+            rd,
+            raw_steps(used.runs(), 10, 16, 0),
+            Encoding::Raw,
+            4096,
+            |b| {
+                blocks.push((b.offset, b.data().len(), b.counted, b.lcn_end));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(blocks, [(10 * 512, 1024, 2, 12), (16 * 512, 0, 1, 17)]);
     }
 
     /// The pipeline's image blocks are the bytes the record-by-record writer produces, and its
