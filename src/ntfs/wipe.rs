@@ -160,13 +160,10 @@ fn protect_same_usn(buf: &mut [u8]) -> bool {
 fn wipe_fn_entries(b: &mut [u8], start: usize) -> u64 {
     let mut count = 0;
     let mut pos = start;
-    loop {
-        let (Some(len), Some(flags)) = (
-            le::u16(b, pos + OFF_IE_LENGTH),
-            le::u16(b, pos + OFF_IE_FLAGS),
-        ) else {
-            break;
-        };
+    while let (Some(len), Some(flags)) = (
+        le::u16(b, pos + OFF_IE_LENGTH),
+        le::u16(b, pos + OFF_IE_FLAGS),
+    ) {
         if flags & INDEX_ENTRY_END != 0 || (len as usize) < OFF_IE_KEY {
             break;
         }
@@ -184,14 +181,11 @@ fn wipe_fn_entries(b: &mut [u8], start: usize) -> u64 {
 fn wipe_quota_entries(b: &mut [u8], start: usize) -> u64 {
     let mut count = 0;
     let mut pos = start;
-    loop {
-        let (Some(data_ofs), Some(len), Some(flags)) = (
-            le::u16(b, pos),
-            le::u16(b, pos + OFF_IE_LENGTH),
-            le::u16(b, pos + OFF_IE_FLAGS),
-        ) else {
-            break;
-        };
+    while let (Some(data_ofs), Some(len), Some(flags)) = (
+        le::u16(b, pos),
+        le::u16(b, pos + OFF_IE_LENGTH),
+        le::u16(b, pos + OFF_IE_FLAGS),
+    ) {
         if flags & INDEX_ENTRY_END != 0 || (len as usize) < OFF_IE_KEY {
             break;
         }
@@ -343,15 +337,11 @@ fn wipe_attrs(rec: &mut [u8], mft_no: u64, keep_times: bool, stats: &mut Stats) 
             continue;
         };
         match type_code {
-            AT_STANDARD_INFORMATION if !keep_times => {
-                if epoch_times(v, 0) {
-                    stats.timestamps += COUNT_TIMES;
-                }
+            AT_STANDARD_INFORMATION if !keep_times && epoch_times(v, 0) => {
+                stats.timestamps += COUNT_TIMES;
             }
-            AT_FILE_NAME if !keep_times => {
-                if epoch_times(v, FN_TIMES) {
-                    stats.timestamps += COUNT_TIMES;
-                }
+            AT_FILE_NAME if !keep_times && epoch_times(v, FN_TIMES) => {
+                stats.timestamps += COUNT_TIMES;
             }
             AT_INDEX_ROOT if !keep_times => stats.timestamps += wipe_index_root(v, is_q),
             AT_DATA if mft_no > LAST_SYSTEM_RECORD => stats.resident_data += zero(v),
