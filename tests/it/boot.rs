@@ -101,14 +101,7 @@ fn sample_volume(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&st.stderr)
     );
     let mnt = dir.join("mnt");
-    fs::create_dir_all(&mnt).unwrap();
-    let st = run(Command::new(require("ntfs-3g")).arg(&vol).arg(&mnt));
-    assert!(
-        st.status.success(),
-        "ntfs-3g mount: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    let _mounted = Unmount(mnt.clone());
+    let mounted = FuseMount::new(&vol, &mnt);
     fs::write(mnt.join("hello.txt"), b"hello from the boot test\n").unwrap();
     fs::write(mnt.join("pattern.bin"), PATTERN.repeat(32768)).unwrap();
     fs::create_dir_all(mnt.join("dir/sub")).unwrap();
@@ -116,21 +109,8 @@ fn sample_volume(dir: &Path) -> PathBuf {
         let body: Vec<u8> = (0..(i * 1000 + 17)).map(|k| (k * 7 + i) as u8).collect();
         fs::write(mnt.join(format!("dir/sub/f{i}.dat")), body).unwrap();
     }
+    mounted.unmount();
     vol
-}
-
-/// Unmounts a FUSE mount on drop (on every path, also when an assertion fails).
-struct Unmount(PathBuf);
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
 }
 
 /// An empty (sparse, zero) disk of `VOL_BYTES`.

@@ -260,3 +260,97 @@ fn mkvol_makes_volumes_the_reference_accepts() {
         "64 GiB volume uses {used_kib} KiB on disk"
     );
 }
+
+/// An ntfs-3g FUSE mount of a volume file, unmounted on drop.
+///
+/// ntfs-3g runs as our child (`no_detach`), so that drop can wait until it has written the
+/// volume out and exited: a plain `umount` returns before the daemon is done, and FUSE keeps a
+/// mount busy for a while after the last close. Never leaves a mount behind.
+pub struct FuseMount {
+    pub mnt: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl FuseMount {
+    /// Mounts `vol` on `mnt` (created if missing), with ADS as `file:stream`.
+    pub fn new(vol: &Path, mnt: &Path) -> FuseMount {
+        std::fs::create_dir_all(mnt).unwrap();
+        let child = Command::new(require("ntfs-3g"))
+            .args(["-o", "no_detach,streams_interface=windows"])
+            .arg(vol)
+            .arg(mnt)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("ntfs-3g {vol:?}: {e}"));
+        let mut m = FuseMount { mnt: mnt.to_path_buf(), child: Some(child) };
+        for _ in 0..200 {
+            if is_mountpoint(mnt) {
+                return m;
+            }
+            if let Some(c) = m.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    m.child = None;
+                    panic!("ntfs-3g could not mount {vol:?}: {st}");
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("ntfs-3g did not mount {vol:?} within 10 s");
+    }
+
+    /// Unmounts now (also done on drop); panics if the volume cannot be released.
+    pub fn unmount(mut self) {
+        self.release();
+    }
+
+    fn release(&mut self) {
+        let mut ok = !is_mountpoint(&self.mnt);
+        for _ in 0..150 {
+            if ok {
+                break;
+            }
+            let _ = Command::new("umount").arg(&self.mnt).stderr(Stdio::null()).status();
+            ok = !is_mountpoint(&self.mnt);
+            if !ok {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        }
+        if let Some(mut c) = self.child.take() {
+            for _ in 0..200 {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            if !std::thread::panicking() {
+                panic!("ntfs-3g did not exit after unmounting {:?}", self.mnt);
+            }
+        }
+        if !ok && !std::thread::panicking() {
+            panic!("{:?} stayed busy; lazily unmounted", self.mnt);
+        }
+    }
+}
+
+impl Drop for FuseMount {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// True when `p` is a mount point (listed in /proc/self/mounts).
+pub fn is_mountpoint(p: &Path) -> bool {
+    let Ok(canon) = p.canonicalize() else { return false };
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1))
+        .any(|m| Path::new(&m.replace("\\040", " ")) == canon)
+}

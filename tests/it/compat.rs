@@ -117,13 +117,7 @@ fn mkntfs(path: &Path, size: u64, extra: &[&str]) {
 /// small files, and a deleted file (its clusters are stale data the clone must not copy).
 fn populate(vol: &Path, dir: &Path) {
     let mnt = dir.join("mnt");
-    fs::create_dir_all(&mnt).unwrap();
-    let st = run(Command::new(require("ntfs-3g")).arg(vol).arg(&mnt));
-    assert!(
-        st.status.success(),
-        "ntfs-3g: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    let m = FuseMount::new(vol, &mnt);
     let res = std::panic::catch_unwind(|| {
         fs::write(mnt.join("small.txt"), b"hello\n").unwrap();
         let big: Vec<u8> = (0..300_000u32)
@@ -137,12 +131,7 @@ fn populate(vol: &Path, dir: &Path) {
         fs::write(mnt.join("deleted.bin"), vec![0x5a; 100_000]).unwrap();
         fs::remove_file(mnt.join("deleted.bin")).unwrap();
     });
-    let um = run(Command::new("umount").arg(&mnt));
-    assert!(
-        um.status.success(),
-        "umount: {}",
-        String::from_utf8_lossy(&um.stderr)
-    );
+    m.unmount();
     res.unwrap();
 }
 
