@@ -5,6 +5,7 @@ mod common;
 mod boot;
 mod cli;
 mod compat;
+mod integrity;
 mod metadata;
 mod fuzz;
 mod ntfs_scan;
