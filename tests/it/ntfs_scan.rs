@@ -1,8 +1,8 @@
-//! The NTFS reader and the used-cluster map against the reference: for every real Windows
-//! volume in testdata (and mkntfs-made ones) our `used::scan` must give exactly the clusters
-//! the reference's `ntfsclone -s` writes as CMD_NEXT records, and the same header `inuse`.
-//! The corrupted corpus must never panic, and must be refused where the reference refuses.
-use crate::common::{require, run, testdata, testdata_volumes, unzstd, TempDir};
+//! The NTFS reader and the used-cluster map against the reference, at library level: on
+//! mkntfs-made volumes our `used::scan` must give exactly the clusters the reference's
+//! `ntfsclone -s` writes as CMD_NEXT records, and the same header `inuse`. (The Windows and
+//! corrupted volumes are run through the binary in `compat` and `robust`.)
+use crate::common::{require, run, TempDir};
 use ntfsclone::dev::ReadAt;
 use ntfsclone::ntfs::Volume;
 use ntfsclone::used::{scan, Scan, Sink};
@@ -185,42 +185,7 @@ fn parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) -> Option<Strin
     out.into_inner().unwrap()
 }
 
-fn selected(p: &Path) -> bool {
-    match std::env::var("NTFS_SCAN_ONLY") {
-        Ok(s) => p.to_string_lossy().contains(&s),
-        Err(_) => true,
-    }
-}
-
-#[test]
-fn windows_volumes_match_reference() {
-    let tmp = TempDir::new("ntfs-scan-win");
-    let vols: Vec<_> = testdata_volumes("windows")
-        .into_iter()
-        .filter(|p| selected(p))
-        .collect();
-    assert!(!vols.is_empty());
-    let fails = parallel(&vols, 3, |zst| {
-        let name = zst.file_name().unwrap().to_string_lossy().to_string();
-        let vol = unzstd(zst, tmp.path());
-        let res = if name.starts_with("INVALID_") {
-            match ours(&vol) {
-                Ok(_) => Some(format!("{name}: accepted, but the reference refuses it")),
-                Err(_) => None,
-            }
-        } else {
-            compare(&vol).err().map(|e| format!("{name}: {e}"))
-        };
-        let _ = std::fs::remove_file(&vol);
-        res
-    });
-    assert!(
-        fails.is_empty(),
-        "{} volume(s) differ:\n{}",
-        fails.len(),
-        fails.join("\n")
-    );
-}
+// The Windows volumes are compared through whole images in compat::windows_volumes_match_the_reference.
 
 /// Makes a volume with mkntfs and some files written through ntfs-3g.
 fn mkntfs_volume(dir: &Path, name: &str, size_mib: u64, mkntfs_args: &[&str]) -> std::path::PathBuf {
@@ -249,43 +214,5 @@ fn mkntfs_volumes_match_reference() {
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-/// Exit status of `ntfsclone -s` per corrupted volume, from the SOURCES.md table.
-fn reference_verdicts() -> Vec<(String, bool)> {
-    let t = std::fs::read_to_string(testdata().join("corrupted/SOURCES.md")).unwrap();
-    t.lines()
-        .filter_map(|l| {
-            let cols: Vec<&str> = l.split('|').map(str::trim).collect();
-            if cols.len() < 9 || !cols[2].ends_with(".ntfs.zst`") {
-                return None;
-            }
-            let refuses = cols[7].starts_with("**1**");
-            Some((cols[2].trim_matches('`').to_string(), refuses))
-        })
-        .collect()
-}
 
-#[test]
-fn corrupted_volumes_never_panic_and_are_refused_like_the_reference() {
-    let tmp = TempDir::new("ntfs-scan-bad");
-    let verdicts = reference_verdicts();
-    assert!(verdicts.len() >= 40, "SOURCES.md table not parsed: {}", verdicts.len());
-    let vols: Vec<_> = testdata_volumes("corrupted")
-        .into_iter()
-        .filter(|p| selected(p))
-        .collect();
-    let fails = parallel(&vols, 3, |zst| {
-        let name = zst.file_name().unwrap().to_string_lossy().to_string();
-        let vol = unzstd(zst, tmp.path());
-        let r = std::panic::catch_unwind(|| ours(&vol).map(|_| ()));
-        let _ = std::fs::remove_file(&vol);
-        let refuses = verdicts.iter().find(|(n, _)| *n == name).map(|x| x.1);
-        match (r, refuses) {
-            (Err(_), _) => Some(format!("{name}: PANIC")),
-            (_, None) => Some(format!("{name}: not in SOURCES.md")),
-            (Ok(Ok(())), Some(true)) => Some(format!("{name}: accepted, the reference refuses")),
-            (Ok(Err(e)), Some(false)) => Some(format!("{name}: refused ({e}), the reference accepts")),
-            _ => None,
-        }
-    });
-    assert!(fails.is_empty(), "{} difference(s):\n{}", fails.len(), fails.join("\n"));
-}
+// The corrupted corpus is run through the binary in robust::corrupted_volumes_are_handled_like_the_reference.
