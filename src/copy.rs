@@ -23,10 +23,13 @@ pub const CHUNK_BYTES: usize = 4 << 20;
 
 /// Bytes of one pipeline block. Three of them go round (one being read, one being written,
 /// one waiting), so the copy needs 3 × this much memory whatever the volume size.
-pub const BLOCK_BYTES: usize = 2 << 20;
+pub const BLOCK_BYTES: usize = 4 << 20;
 
 /// Blocks in the pipeline.
 pub const BLOCKS: usize = 3;
+
+/// Bytes announced to the kernel (`WILLNEED`) at the start of the next extent.
+const READAHEAD_BYTES: u64 = 4 << 20;
 
 /// Most buffers one vectored system call takes (Linux `UIO_MAXIOV`).
 pub const IOV_MAX: usize = 1024;
@@ -437,12 +440,11 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
         let cs64 = cs as u64;
         let mut steps = steps.peekable();
         while let Some(step) = steps.next() {
-            // Readahead for a cold cache: the kernel starts on the next extent while this one
-            // is copied.
+            // Readahead for a cold cache: the kernel starts on the start of the next extent
+            // while this one is copied (within an extent its own sequential readahead works).
             if let Some(Step::Clusters { lcn, n, .. }) = steps.peek() {
-                self.rd
-                    .dev
-                    .will_need(lcn.saturating_mul(cs64), n.saturating_mul(cs64));
+                let len = n.saturating_mul(cs64).min(READAHEAD_BYTES);
+                self.rd.dev.will_need(lcn.saturating_mul(cs64), len);
             }
             match (step, self.enc) {
                 (Step::Gap(_), Encoding::Raw) => {}

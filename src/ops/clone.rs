@@ -5,12 +5,13 @@
 use super::output::{ntfs_size, RawOut};
 use super::{advance, backup_boot_offset_of, new_serial, patch_serials, Source};
 use crate::cli::Options;
-use crate::copy::{self, chunk_clusters, chunks, merge_runs, Encoding, VolumeReader};
+use crate::copy::{self, chunks, merge_runs, Encoding, VolumeReader};
 use crate::dev::fd::Fd;
 use crate::error::Result;
 use crate::image::header::cluster_record_size;
 use crate::progress::Progress;
 use crate::report::Report;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use rustix::io::Errno;
 use std::prelude::v1::*;
 
@@ -55,48 +56,77 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
         }
     };
 
-    // Files and devices: in-kernel copies of whole runs (copy_file_range), as long as the
-    // kernel can do it between these two; the rest goes through the pipeline from `resume`.
-    let mut resume = 0u64;
+    // Files and devices: in-kernel copies (copy_file_range) of chunks of the runs, by this
+    // thread and a second one taking chunks in turn, so that one waits for the disk while the
+    // other copies (cold cache) or both copy (hot). Chunks the kernel cannot copy (no support
+    // between these two, a read error, a serial number to patch) are left to the pipeline.
+    let mut left: Option<Vec<(u64, u64)>> = None;
     if !stream && !opts.rescue {
-        let mut rd = VolumeReader::new(&src.dev, cs, boot.sector_size, false, report);
-        for (lcn, n) in chunks(runs(), nr, (KERNEL_CHUNK / cs64).max(1)) {
-            let offset = lcn * cs64;
-            let len = n * cs64;
-            let touches_serial = serial.is_some()
-                && (lcn == 0 || backup.is_some_and(|(b, _)| b >= offset && b < offset + len));
-            let copied = !touches_serial
+        let touches_serial = |offset: u64, len: u64| {
+            serial.is_some()
+                && (offset == 0 || backup.is_some_and(|(b, _)| b >= offset && b < offset + len))
+        };
+        let next = std::sync::Mutex::new(chunks(runs(), nr, (KERNEL_CHUNK / cs64).max(1)));
+        let stop = AtomicBool::new(false);
+        let copied = AtomicU64::new(0);
+        let rest = std::sync::Mutex::new(Vec::new());
+        let work = |on_chunk: &mut dyn FnMut()| loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let chunk = match next.lock() {
+                Ok(mut it) => it.next(),
+                Err(_) => None,
+            };
+            let Some((lcn, n)) = chunk else { break };
+            let (offset, len) = (lcn * cs64, n * cs64);
+            let ok = !touches_serial(offset, len)
                 && match copy_in_kernel(&src.dev, &out.fd, offset, len) {
                     Ok(true) => true,
                     Ok(false) => {
-                        resume = lcn;
-                        break;
+                        stop.store(true, Ordering::Relaxed);
+                        false
                     }
-                    Err(_) => false, // EIO and friends: the buffered path reports them properly
+                    Err(_) => false, // EIO and friends: the pipeline reports them properly
                 };
-            if !copied {
-                for (l, k) in chunks(core::iter::once((lcn, n)), nr, chunk_clusters(cs)) {
-                    let off = l * cs64;
-                    let data = rd.read(off, (k * cs64) as usize)?;
-                    if let Some(s) = serial {
-                        if patch_serials(data, off, opts.new_serial, s, backup) {
-                            report.out(format_args!("New serial number      : 0x{s:x}\n"));
-                        }
-                    }
-                    out.write_at(data, off)?;
-                }
+            if ok {
+                copied.fetch_add(n, Ordering::Relaxed);
+                crate::progress::json::advance(len);
+            } else if let Ok(mut r) = rest.lock() {
+                r.push((lcn, n));
             }
-            advance(&bar, done, done + n);
-            done += n;
-            resume = lcn + n;
-            crate::progress::json::advance(len);
+            on_chunk();
+        };
+        std::thread::scope(|sc| {
+            let helper = sc.spawn(|| work(&mut || {}));
+            work(&mut || {
+                let to = copied.load(Ordering::Relaxed);
+                advance(&bar, done, to);
+                done = done.max(to);
+            });
+            if let Err(panic) = helper.join() {
+                std::panic::resume_unwind(panic);
+            }
+        });
+        let to = copied.load(Ordering::Relaxed);
+        advance(&bar, done, to);
+        done = done.max(to);
+        let mut rest = rest.into_inner().unwrap_or_default();
+        if let Ok(it) = next.into_inner() {
+            rest.extend(it); // after a stop: everything not started
         }
+        rest.sort_unstable();
+        left = Some(rest);
     }
 
-    // Everything else (stdout, --rescue, no in-kernel copy, and the backup boot sector
-    // position): read by the pipeline's thread, written here.
+    // Everything else (stdout, --rescue, what the kernel did not copy, and the backup boot
+    // sector position): read by the pipeline's thread, written here.
     let rd = VolumeReader::unbuffered(&src.dev, cs, boot.sector_size, opts.rescue, report);
-    let steps = copy::raw_steps(runs(), resume, nr, size);
+    let todo: Box<dyn Iterator<Item = (u64, u64)> + Send + '_> = match left {
+        Some(v) => Box::new(v.into_iter()),
+        None => runs(),
+    };
+    let steps = copy::raw_steps(todo, 0, nr, size);
     copy::pipeline(rd, steps, Encoding::Raw, copy::block_bytes(cs), |b| {
         let offset = b.offset;
         if let Some(s) = serial {
