@@ -96,11 +96,16 @@ impl Builder {
             self.in_chunk += n as u64;
             data = &data[n..];
             if self.in_chunk == self.chunk_size {
-                let done = core::mem::replace(&mut self.chunk, crc32fast::Hasher::new());
-                self.overflow |= self.crcs.push(done.finalize()).is_err();
-                self.in_chunk = 0;
+                self.close_chunk();
             }
         }
+    }
+
+    /// Ends the current chunk (the last one may be short).
+    fn close_chunk(&mut self) {
+        let done = core::mem::replace(&mut self.chunk, crc32fast::Hasher::new());
+        self.overflow |= self.crcs.push(done.finalize()).is_err();
+        self.in_chunk = 0;
     }
 
     /// Stream bytes seen so far.
@@ -116,8 +121,7 @@ impl Builder {
     /// The finished trailer bytes. Fails only if the stream outgrew the chunk size chosen for it.
     pub fn finish(mut self) -> Result<heapless::Vec<u8, MAX_LEN>> {
         if self.in_chunk > 0 {
-            let last = core::mem::replace(&mut self.chunk, crc32fast::Hasher::new());
-            self.overflow |= self.crcs.push(last.finalize()).is_err();
+            self.close_chunk();
         }
         if self.overflow {
             return Err(Error::own(format_args!(
@@ -262,15 +266,11 @@ impl Trailer {
     }
 }
 
-/// Checks a stream against a trailer as the bytes go by.
+/// Checks a stream against a trailer as the bytes go by: the same sums as [`Builder`],
+/// compared at the end.
 #[derive(Debug, Clone)]
 pub struct Verifier {
-    chunk_size: u64,
-    whole: crc32fast::Hasher,
-    chunk: crc32fast::Hasher,
-    in_chunk: u64,
-    total: u64,
-    crcs: heapless::Vec<u32, MAX_CHUNKS>,
+    sums: Builder,
 }
 
 /// A chunk whose checksum did not match: bytes `[start, end)` of the image stream.
@@ -286,67 +286,47 @@ impl Verifier {
     /// A verifier that computes chunk CRCs with `chunk_size` (compare them later with
     /// [`Verifier::check`]).
     pub fn new(chunk_size: u64) -> Self {
-        Verifier {
-            chunk_size: chunk_size.max(1),
-            whole: crc32fast::Hasher::new(),
-            chunk: crc32fast::Hasher::new(),
-            in_chunk: 0,
-            total: 0,
-            crcs: heapless::Vec::new(),
-        }
+        Verifier { sums: Builder::new(chunk_size) }
     }
 
     /// Adds stream bytes.
-    pub fn update(&mut self, mut data: &[u8]) {
-        self.whole.update(data);
-        self.total += data.len() as u64;
-        while !data.is_empty() {
-            let room = (self.chunk_size - self.in_chunk) as usize;
-            let n = room.min(data.len());
-            self.chunk.update(&data[..n]);
-            self.in_chunk += n as u64;
-            data = &data[n..];
-            if self.in_chunk == self.chunk_size {
-                let done = core::mem::replace(&mut self.chunk, crc32fast::Hasher::new());
-                let _ = self.crcs.push(done.finalize());
-                self.in_chunk = 0;
-            }
-        }
+    pub fn update(&mut self, data: &[u8]) {
+        self.sums.update(data);
     }
 
     /// Stream bytes seen.
     pub fn len(&self) -> u64 {
-        self.total
+        self.sums.total
     }
 
     /// The chunk size.
     pub fn chunk_size(&self) -> u64 {
-        self.chunk_size
+        self.sums.chunk_size
     }
 
     /// True when nothing was added.
     pub fn is_empty(&self) -> bool {
-        self.total == 0
+        self.sums.total == 0
     }
 
     /// Compares everything seen with `t`; returns the damaged chunks (up to 16) or Ok.
     /// When `t` uses another chunk size than this verifier, only the whole-stream value is
     /// compared (the damage is then reported as the whole stream).
-    pub fn check(mut self, t: &Trailer) -> core::result::Result<(), heapless::Vec<Mismatch, 16>> {
-        if self.in_chunk > 0 {
-            let last = core::mem::replace(&mut self.chunk, crc32fast::Hasher::new());
-            let _ = self.crcs.push(last.finalize());
+    pub fn check(self, t: &Trailer) -> core::result::Result<(), heapless::Vec<Mismatch, 16>> {
+        let mut s = self.sums;
+        if s.in_chunk > 0 {
+            s.close_chunk();
         }
         let mut bad: heapless::Vec<Mismatch, 16> = heapless::Vec::new();
-        if t.chunk_size == self.chunk_size {
+        if t.chunk_size == s.chunk_size {
             for (i, want) in t.crcs.iter().enumerate() {
-                if self.crcs.get(i) != Some(want) {
+                if s.crcs.get(i) != Some(want) {
                     let (start, end) = t.chunk_range(i);
                     let _ = bad.push(Mismatch { start, end });
                 }
             }
         }
-        if bad.is_empty() && (self.total != t.data_len || self.whole.finalize() != t.whole_crc) {
+        if bad.is_empty() && (s.total != t.data_len || s.whole.finalize() != t.whole_crc) {
             let _ = bad.push(Mismatch {
                 start: 0,
                 end: t.data_len,
