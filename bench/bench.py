@@ -2,19 +2,26 @@
 """make bench: ours vs ntfsclone vs partclone.ntfs vs the dd ceiling, side by side in one run.
 
 Cases (each run alternates the tools, ROUNDS rounds, medians reported):
-  hot  : volume and outputs on tmpfs (/dev/shm), page cache warm
-  cold : volume on the project disk (target/bench), caches dropped before every run
-  big  : 64 GiB near-empty volume, save only
-Prints a table with medians, ratios (tool time / ours) and peak RSS, and writes it to
-target/bench/results.md. Benchmark volumes are cached in target/bench/.
+  hot  : volume and outputs on tmpfs (/dev/shm), page cache warm; ceiling: dd bs=4M of the image
+  cold : volume on the project disk (target/bench), caches dropped before every run; ceiling:
+         reading the used bytes of the volume once with 4 MiB preads ("read ceiling")
+  big  : 64 GiB near-empty volume, save and clone
+Prints a table with medians of wall time and of CPU time (user+sys), ratios (tool / ours), peak
+RSS, then the issue's targets with their verdicts, and writes it all to target/bench/results.md.
+Benchmark volumes are cached in target/bench/ (`bench.py --volumes` only makes them).
+Wall times are only meaningful on an otherwise idle machine: the load average is printed too.
+
+Environment: ROUNDS (default 3), CARGO_TARGET_DIR, BENCH_CACHE, OURS (binary to measure).
 """
-import os, shutil, statistics, subprocess, sys, tempfile, time
+import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE = os.path.join(ROOT, "target", "bench")
-OURS = os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "release", "ntfsclone")
+TARGET = os.path.abspath(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"))
+CACHE = os.environ.get("BENCH_CACHE") or os.path.join(TARGET, "bench")
+OURS = os.environ.get("OURS") or os.path.join(TARGET, "x86_64-unknown-linux-musl", "release", "ntfsclone")
 REF = "/usr/sbin/ntfsclone"
 PC = "/usr/sbin/partclone.ntfs"
+TIME = "/usr/bin/time"
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 MiB = 1 << 20
 
@@ -65,16 +72,78 @@ def drop_caches():
 
 
 def timed(cmd, cold):
-    """Runs cmd (list); returns (seconds, peak RSS in KiB)."""
+    """Runs cmd (list); returns (wall seconds, CPU seconds, peak RSS in KiB). A command whose
+    stdout starts with "elapsed=" reports its own wall time (the read ceiling, so that the
+    Python start-up is not counted against it).
+
+    The peak RSS comes from /usr/bin/time, not from our own wait4: Linux counts the memory a
+    process had before exec in its peak, and a child forked from this Python process starts
+    with Python's. time(1) is small, so its child's peak is the command's own."""
     if cold:
         drop_caches()
+    fd, rss_file = tempfile.mkstemp(prefix="ntfsclone-bench-rss-")
+    os.close(fd)
+    full = [TIME, "-f", "%M", "-o", rss_file] + cmd
+    try:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        out = p.stdout.read()
+        _, status, ru = os.wait4(p.pid, 0)
+        dt = time.perf_counter() - t0
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit("benchmark command failed: %s" % " ".join(cmd))
+        rss = int(open(rss_file).read().split()[-1])
+    finally:
+        os.unlink(rss_file)
+    if out.startswith(b"elapsed="):
+        dt = float(out.split(b"=")[1].split()[0])
+    return dt, ru.ru_utime + ru.ru_stime, rss
+
+
+def used_runs(image):
+    """Byte runs [offset, length] of the volume that an ntfsclone image holds (its CMD_NEXT
+    records, merged), read from the image's records."""
+    runs = []
+    with open(image, "rb") as f:
+        hdr = f.read(56)
+        cs = int.from_bytes(hdr[18:22], "little")
+        dev = int.from_bytes(hdr[22:30], "little")
+        nr = int.from_bytes(hdr[30:38], "little", signed=True)
+        f.seek(int.from_bytes(hdr[46:50], "little"))
+        pos = 0
+        while pos <= nr:
+            c = f.read(1)
+            if not c:
+                break
+            if c == b"\0":
+                pos += int.from_bytes(f.read(8), "little", signed=True)
+                continue
+            size = cs if (pos + 1) * cs < dev else dev - pos * cs
+            f.seek(size, 1)
+            if runs and runs[-1][0] + runs[-1][1] == pos * cs:
+                runs[-1][1] += size
+            else:
+                runs.append([pos * cs, size])
+            pos += 1
+    return runs
+
+
+def read_ceiling(vol, runs_file):
+    """Child process: reads the runs of `vol` once with 4 MiB preads; prints elapsed=SECONDS."""
+    runs = json.load(open(runs_file))
+    buf = bytearray(4 * MiB)
+    mv = memoryview(buf)
+    fd = os.open(vol, os.O_RDONLY)
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, ru = os.wait4(p.pid, 0)
-    dt = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("benchmark command failed: %s" % " ".join(cmd))
-    return dt, ru.ru_maxrss
+    for off, length in runs:
+        while length > 0:
+            k = min(length, 4 * MiB)
+            n = os.preadv(fd, [mv[:k]], off)
+            if n <= 0:
+                raise SystemExit("short read at %d" % off)
+            off += n
+            length -= n
+    print("elapsed=%.6f" % (time.perf_counter() - t0))
 
 
 def rm(*paths):
@@ -84,13 +153,27 @@ def rm(*paths):
 
 
 def bench_set(label, vol, work, cold, ops=("save", "restore", "clone")):
-    """Returns rows: (label, op, tool, median s, peak RSS KiB)."""
+    """Returns rows: (label, op, tool, median wall s, median CPU s, peak RSS KiB)."""
     ref_img = os.path.join(work, "ref.img")
     pc_img = os.path.join(work, "pc.img")
-    sh([REF, "-q", "-s", "-O", ref_img, vol], stdout=subprocess.DEVNULL)
+    runs_file = os.path.join(work, "runs.json")
+    out = os.path.join(work, "out")
+    ours_img = os.path.join(work, "ours.img")
+    sh([REF, "-q", "-s", "-O", ref_img, vol], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Restores read our image (with its checksum trailer, which ours verifies and ntfsclone
+    # ignores), so that the measurement includes the integrity check.
+    sh([OURS, "-q", "-s", "-O", ours_img, vol], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(runs_file, "w") as f:
+        json.dump(used_runs(ref_img), f)
+    # The ceiling of each case: dd of the same bytes (hot), one read of the used bytes (cold).
+    if cold:
+        ceiling = ("read ceiling", lambda: [sys.executable, os.path.abspath(__file__),
+                                            "--read-ceiling", vol, runs_file], lambda: None)
+    else:
+        ceiling = ("dd", lambda: ["dd", "if=" + ref_img, "of=" + out, "bs=4M", "status=none"],
+                   lambda: rm(out))
     if "restore" in ops:
         sh([PC, "-c", "-q", "-s", vol, "-O", pc_img], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    out = os.path.join(work, "out")
     size = os.path.getsize(vol)
 
     def restore_target():
@@ -102,48 +185,128 @@ def bench_set(label, vol, work, cold, ops=("save", "restore", "clone")):
             ("ours", lambda: [OURS, "-q", "-s", "-O", out, vol], lambda: rm(out)),
             ("ntfsclone", lambda: [REF, "-q", "-s", "-O", out, vol], lambda: rm(out)),
             ("partclone", lambda: [PC, "-c", "-q", "-s", vol, "-O", out], lambda: rm(out)),
-            ("dd", lambda: ["dd", "if=" + ref_img, "of=" + out, "bs=4M", "status=none"], lambda: rm(out)),
+            ceiling,
         ],
         "restore": [
-            ("ours", lambda: [OURS, "-q", "-r", "-O", out, ref_img], restore_target),
-            ("ntfsclone", lambda: [REF, "-q", "-r", "-O", out, ref_img], restore_target),
+            ("ours", lambda: [OURS, "-q", "-r", "-O", out, ours_img], restore_target),
+            ("ntfsclone", lambda: [REF, "-q", "-r", "-O", out, ours_img], restore_target),
             ("partclone", lambda: [PC, "-r", "-q", "-s", pc_img, "-O", out], restore_target),
-            ("dd", lambda: ["dd", "if=" + ref_img, "of=" + out, "bs=4M", "status=none"], lambda: rm(out)),
+            ceiling,
         ],
         "clone": [
             ("ours", lambda: [OURS, "-q", "-O", out, vol], lambda: rm(out)),
             ("ntfsclone", lambda: [REF, "-q", "-O", out, vol], lambda: rm(out)),
             ("partclone", lambda: [PC, "-b", "-q", "-s", vol, "-O", out], restore_target),
-            ("dd", lambda: ["dd", "if=" + ref_img, "of=" + out, "bs=4M", "status=none"], lambda: rm(out)),
+            ceiling,
         ],
     }
     rows = []
     for op in ops:
         times = {name: [] for name, _, _ in tools[op]}
+        cpu = {name: [] for name, _, _ in tools[op]}
         rss = {name: 0 for name, _, _ in tools[op]}
         for _ in range(ROUNDS):
             for name, cmd, prep in tools[op]:
                 prep()
-                dt, r = timed(cmd(), cold)
+                dt, c, r = timed(cmd(), cold)
                 times[name].append(dt)
+                cpu[name].append(c)
                 rss[name] = max(rss[name], r)
         rm(out)
         for name, _, _ in tools[op]:
-            rows.append((label, op, name, statistics.median(times[name]), rss[name]))
-    rm(ref_img, pc_img)
+            rows.append((label, op, name, statistics.median(times[name]),
+                         statistics.median(cpu[name]), rss[name]))
+    rm(ref_img, ours_img, pc_img, runs_file)
     return rows
 
 
-def main():
-    for tool in (OURS, REF, PC):
-        if not os.path.exists(tool):
-            raise SystemExit("missing %s (make bench builds ours; make deps installs the others)" % tool)
+def verdicts(rows, nr_clusters_2g, nr_clusters_64g):
+    """The issue's targets, each with the measured ratio and PASS/FAIL."""
+    t = {(c, o, n): (w, u, r) for c, o, n, w, u, r in rows}
+    out = []
+
+    def check(text, ok):
+        out.append("- %s: %s" % (text, "PASS" if ok else "FAIL"))
+
+    for op in ("save", "restore", "clone"):
+        key = ("hot (tmpfs)", op)
+        ours = t.get(key + ("ours",))
+        if not ours:
+            continue
+        for name, limit, how in (("dd", 1.15, "within 15 %% of dd bs=4M"),
+                                 ("ntfsclone", None, ">= 1.5x faster than ntfsclone"),
+                                 ("partclone", None, ">= 3x faster than partclone.ntfs")):
+            other = t.get(key + (name,))
+            if not other:
+                continue
+            ratio = ours[0] / other[0]
+            cpu_ratio = ours[1] / other[1] if other[1] else float("nan")
+            if name == "dd":
+                lim = 1.0 if op == "clone" else 1.15
+                text = ("hot %s: ours/dd = %.2f wall, %.2f CPU (target <= %.2f)"
+                        % (op, ratio, cpu_ratio, lim))
+                check(text, ratio <= lim)
+            else:
+                need = 1.5 if name == "ntfsclone" else 3.0
+                check("hot %s: %s/ours = %.2f (target >= %.1f)" % (op, name, 1 / ratio, need),
+                      1 / ratio >= need)
+    for op in ("save", "clone"):
+        ours = t.get(("cold (disk)", op, "ours"))
+        ceil = t.get(("cold (disk)", op, "read ceiling"))
+        if ours and ceil:
+            check("cold %s: ours/read ceiling = %.2f (target <= 1.15)" % (op, ours[0] / ceil[0]),
+                  ours[0] / ceil[0] <= 1.15)
+    for op in ("save", "clone"):
+        ours = t.get(("64 GiB empty", op, "ours"))
+        ref = t.get(("64 GiB empty", op, "ntfsclone"))
+        if ours and ref:
+            check("64 GiB %s: ours/ntfsclone = %.2f (target <= 1.0)" % (op, ours[0] / ref[0]),
+                  ours[0] <= ref[0])
+    for case, nr in (("hot (tmpfs)", nr_clusters_2g), ("cold (disk)", nr_clusters_2g),
+                     ("64 GiB empty", nr_clusters_64g)):
+        peaks = [r for (c, o, n), (_, _, r) in t.items() if c == case and n == "ours"]
+        if peaks:
+            limit = 16 * 1024 + (nr + 1) / 8 / 1024
+            check("%s peak RSS: %.1f MiB (target <= 16 MiB + 1 bit/cluster = %.1f MiB)"
+                  % (case, max(peaks) / 1024, limit / 1024), max(peaks) <= limit)
+    return out
+
+
+def nr_clusters(vol):
+    """(nr_clusters, used bytes) from the header of the reference's image of `vol` (only the
+    header is read from its pipe)."""
+    p = subprocess.Popen([REF, "-s", "-o", "-", vol], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    hdr = p.stdout.read(56)
+    p.kill()
+    p.wait()
+    cs = int.from_bytes(hdr[18:22], "little")
+    return (int.from_bytes(hdr[30:38], "little", signed=True),
+            int.from_bytes(hdr[38:46], "little") * cs)
+
+
+def volumes():
     os.makedirs(CACHE, exist_ok=True)
     vol_disk = os.path.join(CACHE, "vol2g.img")
     big = os.path.join(CACHE, "vol64g.img")
     make_volume(vol_disk, 2 << 30, True)
     make_volume(big, 64 << 30, False)
-    used = int(subprocess.run([REF, "-s", "-o", "-", vol_disk], capture_output=True).stdout[38:46][::-1].hex(), 16) * 4096
+    return vol_disk, big
+
+
+def main():
+    if sys.argv[1:2] == ["--read-ceiling"]:
+        return read_ceiling(sys.argv[2], sys.argv[3])
+    if sys.argv[1:2] == ["--volumes"]:
+        volumes()
+        return
+    for tool in (OURS, REF, PC, TIME):
+        if not os.path.exists(tool):
+            raise SystemExit("missing %s (make bench builds ours; make deps installs the others; "
+                             "apt-get install time)" % tool)
+    vol_disk, big = volumes()
+    load0 = os.getloadavg()[0]
+    used = nr_clusters(vol_disk)[1]
     rows = []
     shm = tempfile.mkdtemp(prefix="ntfsclone-bench-", dir="/dev/shm")
     try:
@@ -151,17 +314,25 @@ def main():
         shutil.copyfile(vol_disk, vol_shm)
         rows += bench_set("hot (tmpfs)", vol_shm, shm, False)
         rm(vol_shm)
-        rows += bench_set("cold (disk)", vol_disk, shm, True)
+        rows += bench_set("cold (disk)", vol_disk, shm, True, ops=("save", "clone"))
         rows += bench_set("64 GiB empty", big, shm, False, ops=("save", "clone"))
     finally:
         shutil.rmtree(shm, ignore_errors=True)
-    lines = ["Machine: %d cores, %s; volume 2 GiB with %.2f GB used (4 KiB clusters), %d rounds, medians."
-             % (os.cpu_count(), open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": "),
-                used / 1e9, ROUNDS), "",
-             "| case | op | tool | median s | vs ours | peak RSS MiB |", "|---|---|---|---|---|---|"]
-    ours_t = {(c, o): t for c, o, n, t, _ in rows if n == "ours"}
-    for c, o, n, t, r in rows:
-        lines.append("| %s | %s | %s | %.3f | %.2fx | %.1f |" % (c, o, n, t, t / ours_t[(c, o)], r / 1024))
+    cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
+    mem = int(open("/proc/meminfo").read().split()[1]) // 1024 // 1024
+    lines = ["Machine: %d cores (%s), %d GiB RAM, kernel %s; load average %.1f before, %.1f after."
+             % (os.cpu_count(), cpu, mem, os.uname().release, load0, os.getloadavg()[0]),
+             "Volume: 2 GiB with %.2f GB used (4 KiB clusters); %d rounds, medians. "
+             "Ratios are tool / ours (above 1: ours is faster)." % (used / 1e9, ROUNDS), "",
+             "| case | op | tool | wall s | vs ours | CPU s | vs ours | peak RSS MiB |",
+             "|---|---|---|---|---|---|---|---|"]
+    ours_t = {(c, o): (w, u) for c, o, n, w, u, _ in rows if n == "ours"}
+    for c, o, n, w, u, r in rows:
+        ow, ou = ours_t[(c, o)]
+        lines.append("| %s | %s | %s | %.3f | %.2fx | %.3f | %.2fx | %.1f |"
+                     % (c, o, n, w, w / ow, u, u / ou if ou else float("nan"), r / 1024))
+    lines += ["", "Targets (issue #5):"]
+    lines += verdicts(rows, nr_clusters(vol_disk)[0], nr_clusters(big)[0])
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(CACHE, "results.md"), "w") as f:
