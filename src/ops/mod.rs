@@ -162,7 +162,9 @@ impl Source {
     ) -> Result<Scan> {
         report.out(format_args!("Scanning volume ...\n"));
         let mut sink = Msgs { report, bar: None };
-        used::scan_with(&self.vol, &self.dev, opts.ignore_fs_check, &mut sink, also)
+        // MFT records and $Bitmap pieces are read through a 1 MiB window (one pread per window).
+        let dev = crate::copy::ReadAhead::new(&self.dev, crate::copy::SCAN_WINDOW_BYTES);
+        used::scan_with(&self.vol, &dev, opts.ignore_fs_check, &mut sink, also)
     }
 }
 
