@@ -25,7 +25,11 @@ pub enum Error {
     Usage(Text),
     /// Untrusted bytes are wrong: `what` is wrong at byte offset `at` of `place`
     /// (e.g. "MFT record 5", "image", "boot sector").
-    Corrupt { place: Text, what: &'static str, at: u64 },
+    Corrupt {
+        place: Text,
+        what: &'static str,
+        at: u64,
+    },
     /// Our own one-line message for a case the reference does not handle well (stderr).
     Own(Text),
     /// A pipe we write to was closed by the reader (EPIPE): exit quietly with status 1.
@@ -55,7 +59,10 @@ macro_rules! text {
 impl Error {
     /// `perr_exit` shape with a static description.
     pub fn os(what: &str, errno: i32) -> Self {
-        Error::Os { what: text(format_args!("{what}")), errno }
+        Error::Os {
+            what: text(format_args!("{what}")),
+            errno,
+        }
     }
     /// `err_exit` shape.
     pub fn fatal(args: fmt::Arguments) -> Self {
@@ -63,7 +70,11 @@ impl Error {
     }
     /// Corruption at a byte offset of a named place.
     pub fn corrupt(place: fmt::Arguments, what: &'static str, at: u64) -> Self {
-        Error::Corrupt { place: text(place), what, at }
+        Error::Corrupt {
+            place: text(place),
+            what,
+            at,
+        }
     }
     /// Our own message.
     pub fn own(args: fmt::Arguments) -> Self {

@@ -5,8 +5,8 @@
 //! optional integrity trailer (our extension).
 pub mod header;
 pub mod reader;
-pub mod writer;
 pub mod trailer;
+pub mod writer;
 
 pub use header::Header;
 pub use reader::{Reader, Record};

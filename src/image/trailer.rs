@@ -286,7 +286,9 @@ impl Verifier {
     /// A verifier that computes chunk CRCs with `chunk_size` (compare them later with
     /// [`Verifier::check`]).
     pub fn new(chunk_size: u64) -> Self {
-        Verifier { sums: Builder::new(chunk_size) }
+        Verifier {
+            sums: Builder::new(chunk_size),
+        }
     }
 
     /// Adds stream bytes.

@@ -284,7 +284,10 @@ impl FuseMount {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("ntfs-3g {vol:?}: {e}"));
-        let mut m = FuseMount { mnt: mnt.to_path_buf(), child: Some(child) };
+        let mut m = FuseMount {
+            mnt: mnt.to_path_buf(),
+            child: Some(child),
+        };
         for _ in 0..200 {
             if is_mountpoint(mnt) {
                 return m;
@@ -311,7 +314,10 @@ impl FuseMount {
             if ok {
                 break;
             }
-            let _ = Command::new("umount").arg(&self.mnt).stderr(Stdio::null()).status();
+            let _ = Command::new("umount")
+                .arg(&self.mnt)
+                .stderr(Stdio::null())
+                .status();
             ok = !is_mountpoint(&self.mnt);
             if !ok {
                 std::thread::sleep(std::time::Duration::from_millis(200));
@@ -347,7 +353,9 @@ impl Drop for FuseMount {
 
 /// True when `p` is a mount point (listed in /proc/self/mounts).
 pub fn is_mountpoint(p: &Path) -> bool {
-    let Ok(canon) = p.canonicalize() else { return false };
+    let Ok(canon) = p.canonicalize() else {
+        return false;
+    };
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     mounts
         .lines()
@@ -362,7 +370,9 @@ pub fn data_extents(f: &std::fs::File) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
     let mut pos = 0u64;
     while pos < len {
-        let Ok(start) = seek(f, SeekFrom::Data(pos)) else { break };
+        let Ok(start) = seek(f, SeekFrom::Data(pos)) else {
+            break;
+        };
         let end = seek(f, SeekFrom::Hole(start)).unwrap_or(len);
         out.push((start, end));
         pos = end;
@@ -397,7 +407,11 @@ pub fn same_sparse(a: &Path, b: &Path) {
             fa.read_exact_at(&mut ba[..n], off).unwrap();
             fb.read_exact_at(&mut bb[..n], off).unwrap();
             if ba[..n] != bb[..n] {
-                let i = ba[..n].iter().zip(&bb[..n]).position(|(x, y)| x != y).unwrap();
+                let i = ba[..n]
+                    .iter()
+                    .zip(&bb[..n])
+                    .position(|(x, y)| x != y)
+                    .unwrap();
                 panic!("{a:?} and {b:?} differ at byte {}", off + i as u64);
             }
             off += n as u64;

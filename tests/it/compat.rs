@@ -29,7 +29,7 @@ fn both(dir: &Path, tag: &str, args: &[&str]) -> (PathBuf, PathBuf, Output) {
         "exit status of {args:?}: {}",
         norm(&ours.stdout, &o)
     );
-    if !args.contains(&"-") || args.iter().any(|a| *a == "-n") {
+    if !args.contains(&"-") || args.contains(&"-n") {
         assert_eq!(
             norm(&ours.stdout, &o),
             norm(&refr.stdout, &r),
@@ -265,7 +265,11 @@ fn device_smaller_or_larger_than_the_volume() {
 #[test]
 fn windows_volumes_match_the_reference() {
     let vols = testdata_volumes("windows");
-    assert!(vols.len() >= 28, "only {} Windows volumes found", vols.len());
+    assert!(
+        vols.len() >= 28,
+        "only {} Windows volumes found",
+        vols.len()
+    );
     let fails = parallel_map(&vols, 2, |zst| {
         let name = zst.file_name().unwrap().to_string_lossy().into_owned();
         let t = TempDir::new("compat-win");
@@ -284,7 +288,10 @@ fn windows_volumes_match_the_reference() {
         let _ = fs::remove_file(&r_o);
         let cross = t.join("cross");
         let st = run_ref(&["-r", "-o", s(&cross), s(&img_o)]);
-        assert!(st.status.success(), "{name}: the reference cannot restore our image");
+        assert!(
+            st.status.success(),
+            "{name}: the reference cannot restore our image"
+        );
         same_sparse(&cross, &r_r);
         let _ = fs::remove_file(&cross);
         // Raw clone: a sparse file equal to the restored volume.
@@ -292,7 +299,12 @@ fn windows_volumes_match_the_reference() {
         same_sparse(&c_o, &r_r);
         same_sparse(&c_r, &r_r);
     });
-    assert!(fails.is_empty(), "{} volume(s) differ:\n{}", fails.len(), fails.join("\n"));
+    assert!(
+        fails.is_empty(),
+        "{} volume(s) differ:\n{}",
+        fails.len(),
+        fails.join("\n")
+    );
 }
 
 /// A saved 64 MiB volume image, the index of its first gap record, and the parsed header.

@@ -122,14 +122,16 @@ fn ours(vol: &Path) -> Result<(Scan, Collect, u64), String> {
     let size = f.metadata().unwrap().len();
     let dev = Dev(f);
     let mut sink = Collect::default();
-    let v = Volume::open_with_sink(&dev, size, &mut sink).map_err(|e| format!("open: {e} [{}]", sink.warn.trim()))?;
+    let v = Volume::open_with_sink(&dev, size, &mut sink)
+        .map_err(|e| format!("open: {e} [{}]", sink.warn.trim()))?;
     if v.is_dirty() {
         return Err("dirty".into());
     }
     if size < v.boot.volume_size() {
         return Err("volume bigger than device".into());
     }
-    let s = scan(&v, &dev, false, &mut sink).map_err(|e| format!("scan: {e} [{}]", sink.msg.trim()))?;
+    let s =
+        scan(&v, &dev, false, &mut sink).map_err(|e| format!("scan: {e} [{}]", sink.msg.trim()))?;
     Ok((s, sink, v.boot.nr_clusters))
 }
 
@@ -137,7 +139,8 @@ fn ours(vol: &Path) -> Result<(Scan, Collect, u64), String> {
 /// every difference.
 fn compare(vol: &Path) -> Result<(), String> {
     let r = reference_image(vol)?;
-    let (s, _sink, nrc) = ours(vol).map_err(|e| format!("we refuse, the reference does not: {e}"))?;
+    let (s, _sink, nrc) =
+        ours(vol).map_err(|e| format!("we refuse, the reference does not: {e}"))?;
     let mine: Vec<(u64, u64)> = s
         .used
         .runs()
@@ -168,7 +171,11 @@ fn compare(vol: &Path) -> Result<(), String> {
 }
 
 /// Runs `f` over `items` on a few threads; collects the failures.
-fn parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) -> Option<String> + Sync) -> Vec<String> {
+fn parallel<T: Sync>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> Option<String> + Sync,
+) -> Vec<String> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let out = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|sc| {
@@ -188,7 +195,12 @@ fn parallel<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) -> Option<Strin
 // The Windows volumes are compared through whole images in compat::windows_volumes_match_the_reference.
 
 /// Makes a volume with mkntfs and some files written through ntfs-3g.
-fn mkntfs_volume(dir: &Path, name: &str, size_mib: u64, mkntfs_args: &[&str]) -> std::path::PathBuf {
+fn mkntfs_volume(
+    dir: &Path,
+    name: &str,
+    size_mib: u64,
+    mkntfs_args: &[&str],
+) -> std::path::PathBuf {
     let p = dir.join(name);
     let f = File::create(&p).unwrap();
     f.set_len(size_mib << 20).unwrap();
@@ -197,7 +209,11 @@ fn mkntfs_volume(dir: &Path, name: &str, size_mib: u64, mkntfs_args: &[&str]) ->
         .args(["-F", "-f", "-q"])
         .args(mkntfs_args)
         .arg(&p));
-    assert!(st.status.success(), "mkntfs: {}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "mkntfs: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     p
 }
 
@@ -210,9 +226,10 @@ fn mkntfs_volumes_match_reference() {
         mkntfs_volume(tmp.path(), "c64k.img", 128, &["-c", "65536"]),
         mkntfs_volume(tmp.path(), "s4k.img", 64, &["-s", "4096"]),
     ];
-    let fails = parallel(&vols, 2, |v| compare(v).err().map(|e| format!("{v:?}: {e}")));
+    let fails = parallel(&vols, 2, |v| {
+        compare(v).err().map(|e| format!("{v:?}: {e}"))
+    });
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
-
 
 // The corrupted corpus is run through the binary in robust::corrupted_volumes_are_handled_like_the_reference.
