@@ -29,7 +29,7 @@ pub const BLOCK_BYTES: usize = 4 << 20;
 pub const BLOCKS: usize = 3;
 
 /// Bytes announced to the kernel (`WILLNEED`) at the start of the next extent.
-const READAHEAD_BYTES: u64 = 4 << 20;
+const READAHEAD_BYTES: u64 = 8 << 20;
 
 /// Most buffers one vectored system call takes (Linux `UIO_MAXIOV`).
 pub const IOV_MAX: usize = 1024;
@@ -559,6 +559,13 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
                             b.counted += k as u64;
                         }
                         b.data_bytes += k as u64 * cs64;
+                        // Keep the disk busy ahead of this thread within the extent (a cold
+                        // cache): the next READAHEAD_BYTES after this piece.
+                        let rest = (n - k as u64) * cs64;
+                        if rest > 0 {
+                            let next = offset + k as u64 * cs64;
+                            self.rd.dev.will_need(next, rest.min(READAHEAD_BYTES));
+                        }
                         let r = match enc {
                             Encoding::Image => self.rd.read_records(dst, offset),
                             Encoding::Raw => self.rd.read_into(dst, offset),
