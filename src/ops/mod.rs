@@ -4,6 +4,7 @@
 //! The order of the checks and every line printed follow the reference (spec §2.3–2.8):
 //! source mount state, NTFS open, dirty flag, version and sizes, output creation,
 //! "Scanning volume", "Accounting clusters", "Space in use", free space, then the copy.
+mod ahead;
 pub mod clone;
 pub mod metadata;
 pub mod output;

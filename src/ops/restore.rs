@@ -10,6 +10,7 @@
 //! is written. Otherwise (stdin, pipes, `-r -n`) the stream is checksummed as it is read and
 //! compared with the trailer that follows the last record. Images without a trailer restore
 //! as before, with a notice on stderr; a damaged trailer stops the restore unless `--force`.
+use super::ahead::CheckedAhead;
 use super::output::{ntfs_size, RawOut};
 use super::{advance, backup_boot_offset, new_serial, patch_serials, print_size, print_usage};
 use crate::cli::Options;
@@ -27,13 +28,28 @@ use std::prelude::v1::*;
 /// The image input: plain, or checked chunk by chunk against a trailer read first.
 enum Input {
     Plain(Fd),
+    /// Checked by a second thread ahead of the restore (the normal case).
+    Ahead(Box<CheckedAhead<Fd>>),
+    /// Checked chunk by chunk on this thread (no thread could be started).
     Checked(Box<Prechecked<Fd, Fd>>),
+}
+
+impl Input {
+    /// The first damaged chunk met by a checked input.
+    fn failed(&self) -> Option<Mismatch> {
+        match self {
+            Input::Plain(_) => None,
+            Input::Ahead(c) => c.failed(),
+            Input::Checked(c) => c.failed(),
+        }
+    }
 }
 
 impl ReadStream for Input {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         match self {
             Input::Plain(f) => f.read(buf),
+            Input::Ahead(c) => c.read(buf),
             Input::Checked(c) => c.read(buf),
         }
     }
@@ -178,13 +194,16 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                     let Input::Plain(fd) = input else {
                         unreachable!()
                     };
-                    input = Input::Checked(Box::new(Prechecked::new(
-                        fd,
-                        aux,
-                        (*t).clone(),
-                        b,
-                        1 << 20,
-                    )));
+                    input = match CheckedAhead::start(fd, aux, (*t).clone(), b) {
+                        Ok(c) => Input::Ahead(Box::new(c)),
+                        Err((fd, aux)) => Input::Checked(Box::new(Prechecked::new(
+                            fd,
+                            aux,
+                            (*t).clone(),
+                            b,
+                            1 << 20,
+                        ))),
+                    };
                     known = Some(t);
                 }
                 Found::Damaged(why) => {
@@ -294,10 +313,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                 if let Some(o) = out.as_mut() {
                     let _ = stage.flush(o, serial, opts.new_serial, backup);
                 }
-                let failed = match rd.input() {
-                    Input::Checked(c) => c.failed(),
-                    Input::Plain(_) => None,
-                };
+                let failed = rd.input().failed();
                 return Err(checked_error(e, failed, rd.position(), cs));
             }
         }
@@ -309,10 +325,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                 if let Some(o) = out.as_mut() {
                     let _ = stage.flush(o, serial, opts.new_serial, backup);
                 }
-                let failed = match rd.input() {
-                    Input::Checked(c) => c.failed(),
-                    Input::Plain(_) => None,
-                };
+                let failed = rd.input().failed();
                 return Err(checked_error(e, failed, rd.position(), cs));
             }
         };
@@ -405,7 +418,7 @@ fn finish_verification(
     let data_len = rd.consumed();
     let cs = u64::from(rd.header().cluster_size);
     let last_pos = rd.position();
-    if let Input::Checked(_) = rd.input() {
+    if let Input::Ahead(_) | Input::Checked(_) = rd.input() {
         // Every chunk was checked before use.
         if known.is_some_and(|t| t.data_len != data_len) {
             return damaged_trailer(opts, "trailer does not start after the last record");
