@@ -18,7 +18,8 @@ JOB         ?=
 
 .PHONY: initramfs iso pxe demo boot-test boot-clean
 
-initramfs: $(BOOT_OUT)/initramfs.img
+# Each entry point first installs what a fresh machine lacks (make deps: quick when present).
+initramfs: deps $(BOOT_OUT)/initramfs.img
 
 # Always asks cargo (it knows when the binary is stale); the script rewrites the image only when
 # its bytes change, so ISO and PXE are rebuilt only then.
@@ -35,20 +36,20 @@ $(BOOT_OUT)/job.stamp: boot-force
 	@mkdir -p $(@D)
 	@printf '%s\n' '$(JOB)' | cmp -s - $@ || printf '%s\n' '$(JOB)' >$@
 
-iso: $(BOOT_ISO)
+iso: deps $(BOOT_ISO)
 
 $(BOOT_ISO): $(BOOT_OUT)/initramfs.img $(BOOT_OUT)/job.stamp boot/mkiso.sh
 	sh boot/mkiso.sh $(BOOT_OUT) $@ "$$(cat $(BOOT_OUT)/job.stamp)"
 
-pxe: $(BOOT_OUT)/pxe/pxelinux.cfg/default
+pxe: deps $(BOOT_OUT)/pxe/pxelinux.cfg/default
 
 $(BOOT_OUT)/pxe/pxelinux.cfg/default: $(BOOT_OUT)/initramfs.img $(BOOT_OUT)/job.stamp boot/mkpxe.sh
 	sh boot/mkpxe.sh $(BOOT_OUT) $(BOOT_OUT)/pxe "$$(cat $(BOOT_OUT)/job.stamp)"
 
-demo: initramfs
+demo: deps initramfs
 	sh boot/demo.sh $(BOOT_OUT)
 
-boot-test:
+boot-test: deps
 	cargo test --test it boot:: -- --nocapture
 
 boot-clean:
