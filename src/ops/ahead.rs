@@ -23,9 +23,12 @@ use std::thread::JoinHandle;
 const CHECK_BUF_BYTES: usize = 1 << 20;
 
 /// How far (in stream bytes) the verifier may start a chunk ahead of the stream position:
-/// one chunk, and at least 16 MiB so that small chunks do not cut the stream reads short.
+/// one chunk (it checks the next chunk while this one is restored), and at least 4 MiB so that
+/// 1 MiB chunks do not cut the stream reads short. Measured on tmpfs: a lead of 4 MiB chunks is
+/// ~5 % faster than 16–32 MiB (the restore reads bytes the verifier just brought into the CPU
+/// cache).
 fn lead_bytes(chunk_size: u64) -> u64 {
-    chunk_size.max(16 << 20)
+    chunk_size.max(4 << 20)
 }
 
 /// What the two threads share.
