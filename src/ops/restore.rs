@@ -6,7 +6,7 @@
 //!
 //! Integrity (unless `--no-checksum`): from an image file whose trailer footer is found at its
 //! end, the trailer is read first and every chunk is checked before any of its records is
-//! used (by a second thread one chunk ahead, [`CheckedAhead`]; [`Prechecked`] on this thread
+//! used (by a second thread one chunk ahead, `CheckedAhead`; [`Prechecked`] on this thread
 //! if none can be started), so a damaged image stops at the first bad chunk and nothing from
 //! it is written. Otherwise (stdin, pipes, `-r -n`) the stream is checksummed as it is read and
 //! compared with the trailer that follows the last record. Images without a trailer restore
