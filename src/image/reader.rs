@@ -187,6 +187,38 @@ impl<R: ReadStream> Reader<R> {
         Ok(&self.buf[self.start..self.start + n])
     }
 
+    /// Reads the input to its end (after `End` and [`Reader::read_tail`]) and returns its last
+    /// [`trailer::FOOTER_LEN`] bytes, if there are that many after the last record. Used when the
+    /// bytes after the last record are not a trailer: a stream that still ends with a trailer
+    /// footer is one of our images whose records were damaged (they ended early).
+    pub fn drain_footer(&mut self) -> Result<Option<[u8; trailer::FOOTER_LEN]>> {
+        const F: usize = trailer::FOOTER_LEN;
+        let mut last = [0u8; F];
+        let mut seen = 0u64;
+        let keep = |bytes: &[u8], last: &mut [u8; F], seen: &mut u64| {
+            for &b in bytes {
+                last.copy_within(1.., 0);
+                last[F - 1] = b;
+            }
+            *seen += bytes.len() as u64;
+        };
+        let from = self.start.max(self.end.saturating_sub(F));
+        seen += (from - self.start) as u64;
+        keep(&self.buf[from..self.end], &mut last, &mut seen);
+        self.start = self.end;
+        loop {
+            let got = self.input.read(&mut self.buf[..])?;
+            if got == 0 {
+                break;
+            }
+            // Only the last F bytes of each read can end up in the footer window.
+            let from = got.saturating_sub(F);
+            seen += from as u64;
+            keep(&self.buf[from..got], &mut last, &mut seen);
+        }
+        Ok((seen >= F as u64).then_some(last))
+    }
+
     /// Compares the checksums of the consumed stream with `t`: `Ok` or the damaged chunks.
     /// `None` when the reader was opened without checksums.
     pub fn finish_checksums(

@@ -100,12 +100,16 @@ pub fn read_runs<D: ReadAt + ?Sized>(
     while done < buf.len() {
         let pos = offset + done as u64;
         let vcn = pos / cs;
-        let idx = runs.partition_point(|r| r.vcn + r.len <= vcn);
+        let idx = runs.partition_point(|r| r.vcn.saturating_add(r.len) <= vcn);
         let r = runs
             .get(idx)
             .filter(|r| r.vcn <= vcn)
             .ok_or_else(|| Error::os("read_runs: unmapped VCN", errno::EIO))?;
-        let run_end = (r.vcn + r.len) * cs;
+        let run_end = r
+            .vcn
+            .checked_add(r.len)
+            .and_then(|e| e.checked_mul(cs))
+            .ok_or_else(|| Error::os("read_runs: offset overflow", errno::EIO))?;
         let n = ((run_end - pos).min((buf.len() - done) as u64)) as usize;
         let out = &mut buf[done..done + n];
         match r.lcn {

@@ -436,6 +436,22 @@ fn finish_verification(
                 &owned
             }
             Err(TrailerProblem::Absent) => {
+                // Bytes after the last record that are not a trailer: garbage appended to a
+                // reference image (which restores, as with the reference), unless the stream
+                // still ends with our trailer's footer: then the records ended early because
+                // the image is damaged.
+                let tail_len = rd.read_tail()?.len();
+                if tail_len > 0 {
+                    if let Some(footer) = rd.drain_footer()? {
+                        if Trailer::len_from_footer(&footer).is_some() {
+                            return Err(Error::own(format_args!(
+                                "image is damaged: its records end at image byte {data_len} \
+                                 (volume cluster {last_pos}), but its checksum trailer is \
+                                 further on; the restored data cannot be trusted"
+                            )));
+                        }
+                    }
+                }
                 not_verifiable();
                 return Ok(());
             }

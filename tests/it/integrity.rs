@@ -414,3 +414,57 @@ fn closed_or_bad_progress_fd_does_not_fail_the_run() {
         assert!(run_ours(&["-r", "-n", s(&img)]).status.success());
     }
 }
+
+/// A damaged gap count can make the records end early (the position jumps to the last
+/// cluster): read from a pipe, the bytes after that "last record" are not a trailer, but the
+/// stream still ends with our trailer's footer, so the image is reported damaged (exit 1) rather
+/// than restored as an unverifiable reference image. Garbage after a reference image still
+/// restores (as with the reference), with the notice.
+#[test]
+fn records_ending_early_in_a_stream_are_reported() {
+    let t = TempDir::new("integrity-early-end");
+    let vol = volume(&t);
+    let img = t.join("img");
+    save(&vol, &img, &[]);
+    let mut d = fs::read(&img).unwrap();
+    // Walk the records; enlarge a gap in the middle so that it lands just before the last cluster.
+    let u32_at = |d: &[u8], o: usize| u32::from_le_bytes(d[o..o + 4].try_into().unwrap()) as u64;
+    let u64_at = |d: &[u8], o: usize| u64::from_le_bytes(d[o..o + 8].try_into().unwrap());
+    let (cs, dev, nrc) = (u32_at(&d, 18), u64_at(&d, 22), u64_at(&d, 30));
+    let (mut p, mut pos, mut gaps) = (u32_at(&d, 46) as usize, 0u64, Vec::new());
+    while pos <= nrc {
+        if d[p] == 0 {
+            let g = u64_at(&d, p + 1);
+            gaps.push((p, pos));
+            pos += g;
+            p += 9;
+        } else {
+            let size = if (pos + 1) * cs < dev {
+                cs
+            } else {
+                dev - pos * cs
+            };
+            p += 1 + size as usize;
+            pos += 1;
+        }
+    }
+    assert!(gaps.len() >= 2, "test image has too few gaps");
+    let (gp, gpos) = gaps[gaps.len() / 2];
+    d[gp + 1..gp + 9].copy_from_slice(&(nrc - gpos - 1).to_le_bytes());
+    let bad = t.join("bad");
+    fs::write(&bad, &d).unwrap();
+    let out = t.join("out");
+    let o = ours_from_pipe(&["-r", "-O", s(&out), "-"], &bad);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(all(&o).contains("image is damaged"), "{}", all(&o));
+
+    // A reference image (no trailer) with garbage appended: restores, with the notice.
+    let plain = t.join("plain");
+    save(&vol, &plain, &["--no-checksum"]);
+    let mut p = fs::read(&plain).unwrap();
+    p.extend((0..10_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8));
+    fs::write(&plain, &p).unwrap();
+    let o = ours_from_pipe(&["-r", "-O", s(&out), "-"], &plain);
+    assert!(o.status.success(), "{}", all(&o));
+    assert!(text(&o.stderr).contains("NOTICE"), "{}", all(&o));
+}
