@@ -43,6 +43,8 @@ struct State {
     error: Option<Error>,
     /// The stream side is gone: the verifier stops.
     stop: bool,
+    /// The verifier thread has ended (however it ended).
+    done: bool,
 }
 
 struct Shared {
@@ -91,6 +93,7 @@ impl<R: ReadStream> CheckedAhead<R> {
                 failed: None,
                 error: None,
                 stop: false,
+                done: false,
             }),
             cond: Condvar::new(),
         });
@@ -101,6 +104,16 @@ impl<R: ReadStream> CheckedAhead<R> {
         let spawned = std::thread::Builder::new()
             .name("verify".into())
             .spawn(move || {
+                // Marks the thread ended on every path, so that the stream side never waits
+                // for a verifier that is gone.
+                struct Done<'a>(&'a Shared);
+                impl Drop for Done<'_> {
+                    fn drop(&mut self) {
+                        self.0.lock().done = true;
+                        self.0.cond.notify_all();
+                    }
+                }
+                let _done = Done(&s);
                 let aux = a.lock().ok().and_then(|mut g| g.take());
                 if let Some(aux) = aux {
                     verify(&s, &aux, &trailer, base);
@@ -148,6 +161,12 @@ impl<R: ReadStream> CheckedAhead<R> {
             }
             if let Some(e) = g.error.take() {
                 return Err(e);
+            }
+            if g.done {
+                return Err(Error::own(format_args!(
+                    "image checksum verification stopped before image byte {}",
+                    self.pos
+                )));
             }
             g = self.shared.wait(g);
         }
