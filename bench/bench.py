@@ -205,8 +205,11 @@ def bench_set(label, vol, work, cold, ops=("save", "restore", "clone")):
         times = {name: [] for name, _, _ in tools[op]}
         cpu = {name: [] for name, _, _ in tools[op]}
         rss = {name: 0 for name, _, _ in tools[op]}
-        for _ in range(ROUNDS):
-            for name, cmd, prep in tools[op]:
+        for r in range(ROUNDS):
+            # Rotate the order each round: on a cold cache the position in the round matters
+            # (the run after another one finds the disk and page cache in another state).
+            k = r % len(tools[op])
+            for name, cmd, prep in tools[op][k:] + tools[op][:k]:
                 prep()
                 dt, c, r = timed(cmd(), cold)
                 times[name].append(dt)

@@ -270,7 +270,13 @@ impl<'a, D: ReadAt> VolumeReader<'a, D> {
     /// Reads `len` bytes (at most [`VolumeReader::capacity`]) at byte `offset` into the
     /// reader's buffer. See [`VolumeReader::read_into`].
     pub fn read(&mut self, offset: u64, len: usize) -> Result<&mut [u8]> {
-        let len = len.min(self.buf.len());
+        if len > self.buf.len() {
+            // A caller bug, never input: refuse rather than return fewer bytes than asked.
+            return Err(Error::own(format_args!(
+                "internal error: read of {len} bytes into a {}-byte buffer",
+                self.buf.len()
+            )));
+        }
         let mut buf = core::mem::take(&mut self.buf);
         let r = self.read_into(&mut buf[..len], offset);
         self.buf = buf;
