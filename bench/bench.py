@@ -205,16 +205,20 @@ def bench_set(label, vol, work, cold, ops=("save", "restore", "clone")):
         times = {name: [] for name, _, _ in tools[op]}
         cpu = {name: [] for name, _, _ in tools[op]}
         rss = {name: 0 for name, _, _ in tools[op]}
-        for r in range(ROUNDS):
+        for rnd in range(ROUNDS):
             # Rotate the order each round: on a cold cache the position in the round matters
             # (the run after another one finds the disk and page cache in another state).
-            k = r % len(tools[op])
+            k = rnd % len(tools[op])
             for name, cmd, prep in tools[op][k:] + tools[op][:k]:
                 prep()
-                dt, c, r = timed(cmd(), cold)
+                dt, c, peak = timed(cmd(), cold)
                 times[name].append(dt)
+                # Every round is logged (target/bench/rounds.log) so that outliers can be seen.
+                with open(os.path.join(CACHE, "rounds.log"), "a") as log:
+                    log.write("%s %s round %d %s: %.3f s wall, %.3f s CPU\n"
+                              % (label, op, rnd, name, dt, c))
                 cpu[name].append(c)
-                rss[name] = max(rss[name], r)
+                rss[name] = max(rss[name], peak)
         rm(out)
         for name, _, _ in tools[op]:
             rows.append((label, op, name, statistics.median(times[name]),
