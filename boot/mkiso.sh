@@ -13,7 +13,6 @@ in=${1:?usage: mkiso.sh INDIR OUT.iso JOB}
 dst=${2:?usage: mkiso.sh INDIR OUT.iso JOB}
 job=${3:-}
 volid=NTFSCLONE_RESCUE # /init recognises the boot medium by this ISO 9660 volume id
-cmdline="console=tty0 console=ttyS0,115200 quiet"
 timeout_s=3
 
 die() { echo "mkiso: $*" >&2; exit 1; }
@@ -38,16 +37,8 @@ cp "$in/initramfs.img" "$iso/boot/initrd.img"
 cp $isolinux $c32/ldlinux.c32 $c32/menu.c32 $c32/libutil.c32 $c32/libcom32.c32 "$iso/isolinux/"
 echo "$volid" >"$iso/ntfsclone-rescue.id"
 
-# Menu entries: the build-time job first (the default), then a plain shell.
-if [ -n "$job" ]; then
-	title1="ntfsclone rescue: $job"
-	args1="$cmdline $job"
-else
-	title1="ntfsclone rescue (shell)"
-	args1="$cmdline"
-fi
-title2="ntfsclone rescue: shell, no job"
-args2="$cmdline ntfsclone.mode=shell"
+# Kernel command line and menu entries (shared with the other boot menu).
+. "$(dirname "$0")/menu.sh"
 
 # BIOS: isolinux menu (TIMEOUT is in tenths of a second).
 cat >"$iso/isolinux/isolinux.cfg" <<CFG

@@ -12,7 +12,6 @@ set -eu
 in=${1:?usage: mkpxe.sh INDIR OUTDIR JOB}
 dst=${2:?usage: mkpxe.sh INDIR OUTDIR JOB}
 job=${3:-}
-cmdline="console=tty0 console=ttyS0,115200 quiet"
 timeout_s=3
 
 die() { echo "mkpxe: $*" >&2; exit 1; }
@@ -29,15 +28,8 @@ cp $pxelinux $c32/ldlinux.c32 $c32/menu.c32 $c32/libutil.c32 $c32/libcom32.c32 "
 cp "$in/vmlinuz" "$dst/vmlinuz"
 cp "$in/initramfs.img" "$dst/initrd.img"
 
-if [ -n "$job" ]; then
-	title1="ntfsclone rescue: $job"
-	args1="$cmdline $job"
-else
-	title1="ntfsclone rescue (shell)"
-	args1="$cmdline"
-fi
-title2="ntfsclone rescue: shell, no job"
-args2="$cmdline ntfsclone.mode=shell"
+# Kernel command line and menu entries (shared with the other boot menu).
+. "$(dirname "$0")/menu.sh"
 
 # BIOS: pxelinux menu (paths relative to the TFTP root; TIMEOUT in tenths of a second).
 cat >"$dst/pxelinux.cfg/default" <<CFG

@@ -282,6 +282,16 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     // pwritev each, straight from the reader's buffer.
     let fast = serial.is_none();
     let stride = h.cluster_size as usize + 1;
+    // A read error: like the reference, leave what was restored so far on the output (with a
+    // checked input: only bytes of chunks that passed their check), then report.
+    macro_rules! fail {
+        ($e:expr) => {{
+            if let Some(o) = out.as_mut() {
+                let _ = stage.flush(o, serial, opts.new_serial, backup);
+            }
+            return Err(checked_error($e, rd.input().failed(), rd.position(), cs));
+        }};
+    }
     loop {
         let pos_before = rd.position();
         let batch = if fast {
@@ -310,25 +320,11 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                 continue;
             }
             Ok(None) => {}
-            Err(e) => {
-                if let Some(o) = out.as_mut() {
-                    let _ = stage.flush(o, serial, opts.new_serial, backup);
-                }
-                let failed = rd.input().failed();
-                return Err(checked_error(e, failed, rd.position(), cs));
-            }
+            Err(e) => fail!(e),
         }
         let rec = match rd.next_record() {
             Ok(r) => r,
-            Err(e) => {
-                // Like the reference, leave what was restored so far on the output (with a
-                // checked input: only bytes of chunks that passed their check).
-                if let Some(o) = out.as_mut() {
-                    let _ = stage.flush(o, serial, opts.new_serial, backup);
-                }
-                let failed = rd.input().failed();
-                return Err(checked_error(e, failed, rd.position(), cs));
-            }
+            Err(e) => fail!(e),
         };
         match rec {
             Record::Cluster { pos, data } => {
