@@ -11,7 +11,8 @@ RSS, then the issue's targets with their verdicts, and writes it all to target/b
 Benchmark volumes are cached in target/bench/ (`bench.py --volumes` only makes them).
 Wall times are only meaningful on an otherwise idle machine: the load average is printed too.
 
-Environment: ROUNDS (default 3), CARGO_TARGET_DIR, BENCH_CACHE, OURS (binary to measure).
+Environment: ROUNDS (default 3), CARGO_TARGET_DIR, BENCH_CACHE, OURS (binary to measure),
+ONLY (comma-separated case:op filters, e.g. ONLY=hot:clone,cold:save; default: everything).
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -152,6 +153,19 @@ def rm(*paths):
             os.unlink(p)
 
 
+def wanted(label, op):
+    """ONLY=hot:clone,cold,big: a case (hot, cold or big) with an optional op."""
+    only = os.environ.get("ONLY")
+    if not only:
+        return True
+    case = {"64": "big"}.get(label.split()[0], label.split()[0])
+    for item in only.split(","):
+        c, _, o = item.partition(":")
+        if c == case and o in ("", op):
+            return True
+    return False
+
+
 def bench_set(label, vol, work, cold, ops=("save", "restore", "clone")):
     """Returns rows: (label, op, tool, median wall s, median CPU s, peak RSS KiB)."""
     ref_img = os.path.join(work, "ref.img")
@@ -202,6 +216,8 @@ def bench_set(label, vol, work, cold, ops=("save", "restore", "clone")):
     }
     rows = []
     for op in ops:
+        if not wanted(label, op):
+            continue
         times = {name: [] for name, _, _ in tools[op]}
         cpu = {name: [] for name, _, _ in tools[op]}
         rss = {name: 0 for name, _, _ in tools[op]}

@@ -11,7 +11,6 @@ use crate::error::Result;
 use crate::image::header::cluster_record_size;
 use crate::progress::Progress;
 use crate::report::Report;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use rustix::io::Errno;
 use std::prelude::v1::*;
 
@@ -57,65 +56,47 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     };
 
     // Files and devices: in-kernel copies (copy_file_range) of chunks of the runs, by this
-    // thread and a second one taking chunks in turn, so that one waits for the disk while the
-    // other copies (cold cache) or both copy (hot). Chunks the kernel cannot copy (no support
-    // between these two, a read error, a serial number to patch) are left to the pipeline.
+    // thread, with the next chunk announced to the kernel (WILLNEED) before each copy so that
+    // a cold disk reads ahead while the kernel copies. One thread only: two writers of the same
+    // file serialise on its inode lock and spin on it (measured: 4x the CPU, 3x the wall time
+    // on tmpfs). Chunks the kernel cannot copy (no support between these two, a read error, a
+    // serial number to patch) are left to the pipeline.
     let mut left: Option<Vec<(u64, u64)>> = None;
     if !stream && !opts.rescue {
         let touches_serial = |offset: u64, len: u64| {
             serial.is_some()
                 && (offset == 0 || backup.is_some_and(|(b, _)| b >= offset && b < offset + len))
         };
-        let next = std::sync::Mutex::new(chunks(runs(), nr, (KERNEL_CHUNK / cs64).max(1)));
-        let stop = AtomicBool::new(false);
-        let copied = AtomicU64::new(0);
-        let rest = std::sync::Mutex::new(Vec::new());
-        let work = |on_chunk: &mut dyn FnMut()| loop {
-            if stop.load(Ordering::Relaxed) {
-                break;
+        let mut next = chunks(runs(), nr, (KERNEL_CHUNK / cs64).max(1)).peekable();
+        let mut rest = Vec::new();
+        let mut copied = 0u64;
+        if let Some(&(lcn, n)) = next.peek() {
+            src.dev.will_need(lcn * cs64, n * cs64);
+        }
+        while let Some((lcn, n)) = next.next() {
+            if let Some(&(l, k)) = next.peek() {
+                src.dev.will_need(l * cs64, k * cs64);
             }
-            let chunk = match next.lock() {
-                Ok(mut it) => it.next(),
-                Err(_) => None,
-            };
-            let Some((lcn, n)) = chunk else { break };
             let (offset, len) = (lcn * cs64, n * cs64);
             let ok = !touches_serial(offset, len)
                 && match copy_in_kernel(&src.dev, &out.fd, offset, len) {
                     Ok(true) => true,
                     Ok(false) => {
-                        stop.store(true, Ordering::Relaxed);
-                        false
+                        rest.push((lcn, n));
+                        rest.extend(next); // not supported here: everything else too
+                        break;
                     }
                     Err(_) => false, // EIO and friends: the pipeline reports them properly
                 };
             if ok {
-                copied.fetch_add(n, Ordering::Relaxed);
+                copied += n;
                 crate::progress::json::advance(len);
-            } else if let Ok(mut r) = rest.lock() {
-                r.push((lcn, n));
+                advance(&bar, done, copied);
+                done = copied;
+            } else {
+                rest.push((lcn, n));
             }
-            on_chunk();
-        };
-        std::thread::scope(|sc| {
-            let helper = sc.spawn(|| work(&mut || {}));
-            work(&mut || {
-                let to = copied.load(Ordering::Relaxed);
-                advance(&bar, done, to);
-                done = done.max(to);
-            });
-            if let Err(panic) = helper.join() {
-                std::panic::resume_unwind(panic);
-            }
-        });
-        let to = copied.load(Ordering::Relaxed);
-        advance(&bar, done, to);
-        done = done.max(to);
-        let mut rest = rest.into_inner().unwrap_or_default();
-        if let Ok(it) = next.into_inner() {
-            rest.extend(it); // after a stop: everything not started
         }
-        rest.sort_unstable();
         left = Some(rest);
     }
 
@@ -145,8 +126,9 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     out.sync(report)
 }
 
-/// Bytes per in-kernel copy call (progress is reported between calls).
-const KERNEL_CHUNK: u64 = 64 << 20;
+/// Bytes per in-kernel copy call (progress is reported between calls, and the next chunk is
+/// announced to the kernel's read-ahead before each).
+const KERNEL_CHUNK: u64 = 16 << 20;
 
 /// Copies `len` bytes at `offset` from `src` to the same offset of `dst` in the kernel.
 /// `Ok(false)`: not supported between these two (fall back, nothing was written that matters).
