@@ -13,6 +13,7 @@ use crate::error::{errno, Error, Result};
 use crate::image::writer::{CMD_GAP, CMD_NEXT};
 use crate::report::Report;
 use crate::used::UsedMap;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use rustix::io::{IoSlice, IoSliceMut};
 use std::prelude::v1::*;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -28,8 +29,18 @@ pub const BLOCK_BYTES: usize = 4 << 20;
 /// Blocks in the pipeline.
 pub const BLOCKS: usize = 3;
 
-/// Bytes announced to the kernel (`WILLNEED`) at the start of the next extent.
-const READAHEAD_BYTES: u64 = 8 << 20;
+/// How far (bytes of the plan) the prefetch thread keeps the kernel reading ahead of the
+/// reader. Measured on a virtio disk, cold cache: one thread reading 4 MiB at a time waits for
+/// every read (0.6-1.3 s for 0.84 GB); with 64 MiB announced ahead by another thread the same
+/// reads take 0.35-0.43 s. Page cache only: the process's memory does not grow.
+const PREFETCH_AHEAD: u64 = 64 << 20;
+
+/// Bytes per `WILLNEED` call of the prefetch thread.
+const PREFETCH_PIECE: u64 = 8 << 20;
+
+/// Ranges closer than this are announced as one (reading a little unused space costs less
+/// than another request for the disk).
+const PREFETCH_MERGE_GAP: u64 = 256 << 10;
 
 /// Most buffers one vectored system call takes (Linux `UIO_MAXIOV`).
 pub const IOV_MAX: usize = 1024;
@@ -117,6 +128,12 @@ pub trait ReadVectoredAt: ReadAt {
 
     /// Hint that `len` bytes at `offset` will be read soon. Default: nothing.
     fn will_need(&self, _offset: u64, _len: u64) {}
+
+    /// Whether a [`Prefetch`] thread pays for this device (the kernel reads ahead on
+    /// [`ReadVectoredAt::will_need`]). Default: no.
+    fn prefetches(&self) -> bool {
+        false
+    }
 }
 
 impl ReadVectoredAt for Fd {
@@ -127,6 +144,10 @@ impl ReadVectoredAt for Fd {
     fn will_need(&self, offset: u64, len: u64) {
         Fd::will_need(self, offset, len)
     }
+
+    fn prefetches(&self) -> bool {
+        true
+    }
 }
 
 impl<T: ReadVectoredAt + ?Sized> ReadVectoredAt for &T {
@@ -136,6 +157,128 @@ impl<T: ReadVectoredAt + ?Sized> ReadVectoredAt for &T {
 
     fn will_need(&self, offset: u64, len: u64) {
         (**self).will_need(offset, len)
+    }
+
+    fn prefetches(&self) -> bool {
+        (**self).prefetches()
+    }
+}
+
+/// Read-ahead from a thread of its own: walks the byte ranges that a reader will read, in the
+/// reader's order, and announces them to the kernel (`WILLNEED`) up to [`PREFETCH_AHEAD`]
+/// bytes ahead of what the reader has consumed, so that a cold disk always has requests
+/// queued while the reader copies. The announcing is off the reader's thread: a `WILLNEED`
+/// call itself takes time (page allocation, request submission: 0.5 ms per 8 MiB measured).
+///
+/// The reader calls [`Prefetch::consumed`] after each read; [`Prefetch::stop`] ends the
+/// thread early (an error). Nothing here changes what is read: only when the kernel reads it.
+pub struct Prefetch {
+    consumed: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Default for Prefetch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Stops a [`Prefetch`] thread when dropped (whatever way its reader ends).
+pub struct StopOnDrop<'a>(pub &'a Prefetch, pub Option<std::thread::Thread>);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.stop(self.1.as_ref());
+    }
+}
+
+impl Prefetch {
+    /// Nothing consumed yet.
+    pub const fn new() -> Self {
+        Prefetch {
+            consumed: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// The reader has consumed `bytes` more of the ranges; `thread` is the prefetch thread
+    /// (woken if it waits).
+    pub fn consumed(&self, bytes: u64, thread: Option<&std::thread::Thread>) {
+        self.consumed.fetch_add(bytes, Ordering::Release);
+        if let Some(t) = thread {
+            t.unpark();
+        }
+    }
+
+    /// Ends the prefetch thread at its next step.
+    pub fn stop(&self, thread: Option<&std::thread::Thread>) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = thread {
+            t.unpark();
+        }
+    }
+
+    /// The prefetch thread's body: announces `ranges` (byte offset, length) of `dev`.
+    pub fn run<D: ReadVectoredAt + ?Sized>(
+        &self,
+        dev: &D,
+        ranges: impl Iterator<Item = (u64, u64)>,
+    ) {
+        // `issued`: bytes of the ranges announced or held in `pending` (the span not yet
+        // announced, which may include small gaps between ranges).
+        let mut issued = 0u64;
+        let mut pending: Option<(u64, u64)> = None;
+        for (mut off, mut len) in ranges {
+            while len > 0 {
+                let k = len.min(PREFETCH_PIECE);
+                match pending {
+                    Some((po, pl))
+                        if off >= po + pl
+                            && off - (po + pl) <= PREFETCH_MERGE_GAP
+                            && off + k - po <= PREFETCH_PIECE =>
+                    {
+                        pending = Some((po, off + k - po));
+                    }
+                    _ => {
+                        if let Some((po, pl)) = pending {
+                            if !self.announce(dev, po, pl, issued) {
+                                return;
+                            }
+                        }
+                        pending = Some((off, k));
+                    }
+                }
+                issued += k;
+                off += k;
+                len -= k;
+            }
+        }
+        if let Some((po, pl)) = pending {
+            self.announce(dev, po, pl, issued);
+        }
+    }
+
+    /// Waits until the reader is within [`PREFETCH_AHEAD`] of `issued`, then announces the
+    /// span. False: stopped.
+    fn announce<D: ReadVectoredAt + ?Sized>(
+        &self,
+        dev: &D,
+        off: u64,
+        len: u64,
+        issued: u64,
+    ) -> bool {
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                return false;
+            }
+            if issued.saturating_sub(self.consumed.load(Ordering::Acquire)) <= PREFETCH_AHEAD {
+                break;
+            }
+            // Woken by `consumed`; the timeout only bounds a missed wake-up.
+            std::thread::park_timeout(core::time::Duration::from_millis(50));
+        }
+        dev.will_need(off, len);
+        true
     }
 }
 
@@ -471,6 +614,8 @@ struct Producer<'r, 'a, D: ReadVectoredAt> {
     full: SyncSender<Result<Block>>,
     free: Receiver<Block>,
     cur: Option<Block>,
+    /// The prefetch thread, told what has been read.
+    ahead: Option<(&'r Prefetch, std::thread::Thread)>,
 }
 
 /// The consumer has gone away (it failed): stop quietly, its error is the one reported.
@@ -519,14 +664,7 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
     fn run(&mut self, steps: impl Iterator<Item = Step>) -> core::result::Result<Result<()>, Gone> {
         let cs = self.rd.cluster_size;
         let cs64 = cs as u64;
-        let mut steps = steps.peekable();
-        while let Some(step) = steps.next() {
-            // Readahead for a cold cache: the kernel starts on the start of the next extent
-            // while this one is copied (within an extent its own sequential readahead works).
-            if let Some(Step::Clusters { lcn, n, .. }) = steps.peek() {
-                let len = n.saturating_mul(cs64).min(READAHEAD_BYTES);
-                self.rd.dev.will_need(lcn.saturating_mul(cs64), len);
-            }
+        for step in steps {
             match (step, self.enc) {
                 (Step::Gap(_), Encoding::Raw) => {}
                 (Step::Gap(count), Encoding::Image) => {
@@ -565,17 +703,13 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
                             b.counted += k as u64;
                         }
                         b.data_bytes += k as u64 * cs64;
-                        // Keep the disk busy ahead of this thread within the extent (a cold
-                        // cache): the next READAHEAD_BYTES after this piece.
-                        let rest = (n - k as u64) * cs64;
-                        if rest > 0 {
-                            let next = offset + k as u64 * cs64;
-                            self.rd.dev.will_need(next, rest.min(READAHEAD_BYTES));
-                        }
                         let r = match enc {
                             Encoding::Image => self.rd.read_records(dst, offset),
                             Encoding::Raw => self.rd.read_into(dst, offset),
                         };
+                        if let Some((p, t)) = &self.ahead {
+                            p.consumed(k as u64 * cs64, Some(t));
+                        }
                         self.cur = Some(b);
                         if let Err(e) = r {
                             return Ok(Err(e));
@@ -616,13 +750,16 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
     }
 }
 
-/// Runs `steps` through the two-thread pipeline: a reader thread fills blocks of
-/// `block_bytes` (see [`block_bytes`]) encoded as `enc`, and `sink` is called on this thread
+/// Runs the plan made by `steps` through the two-thread pipeline: a reader thread fills blocks
+/// of `block_bytes` (see [`block_bytes`]) encoded as `enc`, and `sink` is called on this thread
 /// with each block in order. The first error of either side stops both and is returned.
 /// Returns the bad sectors met (`--rescue`).
+///
+/// `steps` is called twice when the device pays for it ([`ReadVectoredAt::prefetches`], not
+/// with `--rescue`): a third thread walks the second plan ahead of the reader ([`Prefetch`]).
 pub fn pipeline<D, I, F>(
     rd: VolumeReader<'_, D>,
-    steps: I,
+    steps: impl Fn() -> I,
     enc: Encoding,
     block_bytes: usize,
     mut sink: F,
@@ -633,6 +770,18 @@ where
     F: FnMut(&mut Block) -> Result<()>,
 {
     let mut rd = rd;
+    let prefetch = Prefetch::new();
+    let cs64 = rd.cluster_size as u64;
+    let ranges = (rd.dev.prefetches() && !rd.rescue).then(|| {
+        steps().filter_map(move |step| match step {
+            Step::Clusters { lcn, n, .. } => {
+                Some((lcn.saturating_mul(cs64), n.saturating_mul(cs64)))
+            }
+            _ => None,
+        })
+    });
+    let steps = steps();
+    let dev = rd.dev;
     let (full_tx, full_rx) = sync_channel::<Result<Block>>(BLOCKS);
     let (free_tx, free_rx) = sync_channel::<Block>(BLOCKS);
     for _ in 0..BLOCKS {
@@ -649,14 +798,20 @@ where
         let _ = free_tx.try_send(b);
     }
     let rd_ref = &mut rd;
+    let prefetch = &prefetch;
     let result = std::thread::scope(|s| {
+        let ahead = ranges.map(|r| s.spawn(move || prefetch.run(dev, r)));
+        let ahead_thread = ahead.as_ref().map(|h| h.thread().clone());
         let reader = s.spawn(move || {
+            // Done, failed or panicked: the prefetch thread has nothing left to do.
+            let _stop = StopOnDrop(prefetch, ahead_thread.clone());
             let mut p = Producer {
                 rd: rd_ref,
                 enc,
                 full: full_tx,
                 free: free_rx,
                 cur: None,
+                ahead: ahead_thread.clone().map(|t| (prefetch, t)),
             };
             if let Ok(Err(e)) = p.run(steps) {
                 let _ = p.full.send(Err(e));
@@ -682,6 +837,11 @@ where
         drop(free_tx);
         if let Err(panic) = reader.join() {
             std::panic::resume_unwind(panic);
+        }
+        if let Some(h) = ahead {
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
+            }
         }
         result
     });
@@ -935,7 +1095,7 @@ mod tests {
         let mut blocks = Vec::new();
         pipeline(
             rd,
-            raw_steps(used.runs(), 10, 16, 0),
+            || raw_steps(used.runs(), 10, 16, 0),
             Encoding::Raw,
             4096,
             |b| {
@@ -977,7 +1137,7 @@ mod tests {
             let mut counted = 0;
             pipeline(
                 rd,
-                save_steps(&used, None, 40, 300),
+                || save_steps(&used, None, 40, 300),
                 Encoding::Image,
                 block,
                 |b| {
@@ -994,7 +1154,7 @@ mod tests {
             let mut raw = vec![0u8; dev.data.len()];
             pipeline(
                 rd,
-                raw_steps(used.runs(), 0, 40, 300),
+                || raw_steps(used.runs(), 0, 40, 300),
                 Encoding::Raw,
                 block,
                 |b| {
@@ -1026,7 +1186,7 @@ mod tests {
         let rd = VolumeReader::unbuffered(&dev, 512, 512, false, quiet());
         let e = pipeline(
             rd,
-            raw_steps(used.runs(), 0, 100, 0),
+            || raw_steps(used.runs(), 0, 100, 0),
             Encoding::Raw,
             1024,
             |_| Ok(()),
@@ -1040,7 +1200,7 @@ mod tests {
         let rd = VolumeReader::unbuffered(&dev, 512, 512, true, quiet());
         let e = pipeline(
             rd,
-            raw_steps(used.runs(), 0, 100, 0),
+            || raw_steps(used.runs(), 0, 100, 0),
             Encoding::Raw,
             1024,
             |_| Err(Error::os("write_all", errno::ENOSPC)),
@@ -1052,7 +1212,7 @@ mod tests {
         let mut got = Vec::new();
         let bad = pipeline(
             rd,
-            save_steps(&used, None, 100, 0),
+            || save_steps(&used, None, 100, 0),
             Encoding::Image,
             4096,
             |b| {
@@ -1139,5 +1299,74 @@ mod tests {
         assert_eq!(v, [(0, 3), (5, 3), (10, 3), (20, 1)]);
         let v: Vec<_> = merge_runs(core::iter::empty(), b.iter().copied()).collect();
         assert_eq!(v, b);
+    }
+
+    /// Records what a prefetch thread announces.
+    struct Announced(std::sync::Mutex<Vec<(u64, u64)>>);
+
+    impl ReadAt for Announced {
+        fn read_at(&self, _buf: &mut [u8], _offset: u64) -> Result<usize> {
+            Ok(0)
+        }
+    }
+
+    impl ReadVectoredAt for Announced {
+        fn will_need(&self, offset: u64, len: u64) {
+            self.0.lock().unwrap().push((offset, len));
+        }
+    }
+
+    #[test]
+    fn prefetch_stays_ahead_by_a_bounded_amount_and_merges_close_ranges() {
+        const M: u64 = 1 << 20;
+        let dev = Announced(std::sync::Mutex::new(Vec::new()));
+        // 40 runs of 3 MiB, each 64 KiB after the previous one (merged in pairs: a third one
+        // would make the span longer than a piece), then a far run (not merged).
+        let mut ranges: Vec<(u64, u64)> =
+            (0..40).map(|i| (i * (3 * M + 64 * 1024), 3 * M)).collect();
+        ranges.push((1 << 40, M));
+        let total: u64 = ranges.iter().map(|r| r.1).sum();
+        let p = Prefetch::new();
+        let announced =
+            |dev: &Announced| -> u64 { dev.0.lock().unwrap().iter().map(|r| r.1).sum() };
+        std::thread::scope(|s| {
+            let h = s.spawn(|| p.run(&dev, ranges.iter().copied()));
+            // Nothing consumed: it announces up to PREFETCH_AHEAD (one piece's slack) and waits.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let first = announced(&dev);
+            assert!(first >= PREFETCH_AHEAD / 2, "{first}");
+            assert!(first <= PREFETCH_AHEAD + 2 * PREFETCH_PIECE, "{first}");
+            // Everything consumed: the rest comes.
+            p.consumed(total, Some(h.thread()));
+            h.join().unwrap();
+        });
+        let v = dev.0.into_inner().unwrap();
+        assert_eq!(v.last(), Some(&(1 << 40, M)));
+        // Merged spans: 6 MiB + the 64 KiB between the pair's two runs.
+        assert_eq!(v[0], (0, 6 * M + 64 * 1024));
+        assert_eq!(v.len(), 21);
+        // In order, each span covering its runs.
+        for r in &ranges {
+            assert!(
+                v.iter().any(|&(o, l)| o <= r.0 && r.0 + r.1 <= o + l),
+                "{r:?}"
+            );
+        }
+        assert!(v.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0));
+    }
+
+    #[test]
+    fn prefetch_stops_when_told() {
+        let dev = Announced(std::sync::Mutex::new(Vec::new()));
+        let p = Prefetch::new();
+        let ranges = (0..1000u64).map(|i| (i << 30, 8 << 20));
+        std::thread::scope(|s| {
+            let h = s.spawn(|| p.run(&dev, ranges));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(StopOnDrop(&p, Some(h.thread().clone())));
+            h.join().unwrap();
+        });
+        let n = dev.0.into_inner().unwrap().len();
+        assert!(n > 0 && n < 20, "{n}");
     }
 }

@@ -5,7 +5,7 @@
 use super::output::{ntfs_size, RawOut};
 use super::{advance, backup_boot_offset_of, new_serial, patch_serials, Source};
 use crate::cli::Options;
-use crate::copy::{self, chunks, merge_runs, Encoding, VolumeReader};
+use crate::copy::{self, chunks, merge_runs, Encoding, ReadVectoredAt, VolumeReader};
 use crate::dev::fd::Fd;
 use crate::error::Result;
 use crate::image::header::cluster_record_size;
@@ -56,58 +56,64 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     };
 
     // Files and devices: in-kernel copies (copy_file_range) of chunks of the runs, by this
-    // thread, with the next chunk announced to the kernel (WILLNEED) before each copy so that
-    // a cold disk reads ahead while the kernel copies. One thread only: two writers of the same
-    // file serialise on its inode lock and spin on it (measured: 4x the CPU, 3x the wall time
-    // on tmpfs). Chunks the kernel cannot copy (no support between these two, a read error, a
-    // serial number to patch) are left to the pipeline.
+    // thread, while a prefetch thread keeps the kernel reading ahead on a cold disk. One
+    // copying thread only: two writers of the same file serialise on its inode lock and spin
+    // on it (measured: 3x the wall time, 6x the CPU on tmpfs). Chunks the kernel cannot copy
+    // (no support between these two, a read error, a serial number to patch) are left to the
+    // pipeline.
     let mut left: Option<Vec<(u64, u64)>> = None;
     if !stream && !opts.rescue {
         let touches_serial = |offset: u64, len: u64| {
             serial.is_some()
                 && (offset == 0 || backup.is_some_and(|(b, _)| b >= offset && b < offset + len))
         };
-        let mut next = chunks(runs(), nr, (KERNEL_CHUNK / cs64).max(1)).peekable();
+        let kernel_chunks = || chunks(runs(), nr, (KERNEL_CHUNK / cs64).max(1));
+        let prefetch = copy::Prefetch::new();
         let mut rest = Vec::new();
-        let mut copied = 0u64;
-        if let Some(&(lcn, n)) = next.peek() {
-            src.dev.will_need(lcn * cs64, n * cs64);
-        }
-        while let Some((lcn, n)) = next.next() {
-            if let Some(&(l, k)) = next.peek() {
-                src.dev.will_need(l * cs64, k * cs64);
+        std::thread::scope(|sc| {
+            let ahead = src.dev.prefetches().then(|| {
+                let ranges = kernel_chunks().map(|(lcn, n)| (lcn * cs64, n * cs64));
+                sc.spawn(|| prefetch.run(&src.dev, ranges))
+            });
+            let _stop = copy::StopOnDrop(&prefetch, ahead.as_ref().map(|h| h.thread().clone()));
+            let thread = _stop.1.clone();
+            let mut next = kernel_chunks();
+            while let Some((lcn, n)) = next.next() {
+                let (offset, len) = (lcn * cs64, n * cs64);
+                let ok = !touches_serial(offset, len)
+                    && match copy_in_kernel(&src.dev, &out.fd, offset, len) {
+                        Ok(true) => true,
+                        Ok(false) => {
+                            rest.push((lcn, n));
+                            rest.extend(next); // not supported here: everything else too
+                            break;
+                        }
+                        Err(_) => false, // EIO and friends: the pipeline reports them properly
+                    };
+                prefetch.consumed(len, thread.as_ref());
+                if ok {
+                    let to = done + n;
+                    crate::progress::json::advance(len);
+                    advance(&bar, done, to);
+                    done = to;
+                } else {
+                    rest.push((lcn, n));
+                }
             }
-            let (offset, len) = (lcn * cs64, n * cs64);
-            let ok = !touches_serial(offset, len)
-                && match copy_in_kernel(&src.dev, &out.fd, offset, len) {
-                    Ok(true) => true,
-                    Ok(false) => {
-                        rest.push((lcn, n));
-                        rest.extend(next); // not supported here: everything else too
-                        break;
-                    }
-                    Err(_) => false, // EIO and friends: the pipeline reports them properly
-                };
-            if ok {
-                copied += n;
-                crate::progress::json::advance(len);
-                advance(&bar, done, copied);
-                done = copied;
-            } else {
-                rest.push((lcn, n));
-            }
-        }
+        });
         left = Some(rest);
     }
 
     // Everything else (stdout, --rescue, what the kernel did not copy, and the backup boot
     // sector position): read by the pipeline's thread, written here.
     let rd = VolumeReader::unbuffered(&src.dev, cs, boot.sector_size, opts.rescue, report);
-    let todo: Box<dyn Iterator<Item = (u64, u64)> + Send + '_> = match left {
-        Some(v) => Box::new(v.into_iter()),
-        None => runs(),
+    let todo = || -> Box<dyn Iterator<Item = (u64, u64)> + Send + '_> {
+        match &left {
+            Some(v) => Box::new(v.iter().copied()),
+            None => runs(),
+        }
     };
-    let steps = copy::raw_steps(todo, 0, nr, size);
+    let steps = || copy::raw_steps(todo(), 0, nr, size);
     copy::pipeline(rd, steps, Encoding::Raw, copy::block_bytes(cs), |b| {
         let offset = b.offset;
         if let Some(s) = serial {
@@ -126,8 +132,7 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     out.sync(report)
 }
 
-/// Bytes per in-kernel copy call (progress is reported between calls, and the next chunk is
-/// announced to the kernel's read-ahead before each).
+/// Bytes per in-kernel copy call (progress is reported between calls).
 const KERNEL_CHUNK: u64 = 16 << 20;
 
 /// Copies `len` bytes at `offset` from `src` to the same offset of `dst` in the kernel.

@@ -51,7 +51,7 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     // Extra clusters ($Bitmap says used, no file owns them): only with --rescue and
     // --ignore-fs-check, written first at their real positions, then a gap back to 0.
     let extra = (opts.rescue && opts.ignore_fs_check).then_some(&scan.extra);
-    let steps = copy::save_steps(&scan.used, extra, nr, last_size);
+    let steps = || copy::save_steps(&scan.used, extra, nr, last_size);
     copy::pipeline(rd, steps, Encoding::Image, copy::block_bytes(cs), |b| {
         w.encoded(b.data())?;
         advance(&bar, done, done + b.counted);
