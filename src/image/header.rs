@@ -152,6 +152,9 @@ impl Header {
     }
 
     /// Rejects headers no NTFS volume can have (the reference trusts them and misbehaves).
+    ///
+    /// A negative `nr_clusters` (the field is signed) is accepted, as the reference accepts it:
+    /// its restore loop (`while pos <= nr_clusters`) then reads no record at all.
     pub fn check(&self) -> Result<()> {
         let cs = self.cluster_size;
         if cs == 0 || !cs.is_power_of_two() || cs > MAX_CLUSTER_SIZE {
@@ -159,9 +162,11 @@ impl Header {
                 "Corrupt image header: cluster size {cs} is not a power of two between 1 and {MAX_CLUSTER_SIZE} bytes"
             )));
         }
+        let Some(last) = self.last_position() else {
+            return Ok(());
+        };
         // Positions 0..=nr_clusters must be byte offsets below 2^63.
-        let fits = self
-            .nr_clusters
+        let fits = last
             .checked_add(1)
             .and_then(|n| n.checked_mul(u64::from(cs)))
             .is_some_and(|b| b <= i64::MAX as u64);
@@ -174,18 +179,26 @@ impl Header {
         Ok(())
     }
 
-    /// Reads the `offset_to_image_data` field (bytes 46..50 of a version 10 image) and returns
-    /// how many bytes to skip after it to reach the stream (offsets below 50 skip nothing).
-    pub fn set_offset(&mut self, field: [u8; 4]) -> u32 {
-        self.offset_to_data = u32::from_le_bytes(field);
-        self.offset_to_data
-            .saturating_sub(HEADER_FIELDS_SIZE as u32)
+    /// The last cluster position of the stream (`nr_clusters`, the backup boot sector), or None
+    /// when the signed field is negative: then the stream has no position at all.
+    pub fn last_position(&self) -> Option<u64> {
+        (self.nr_clusters as i64 >= 0).then_some(self.nr_clusters)
     }
 
-    /// Bytes of the volume: nr_clusters × cluster_size (cannot overflow after [`Header::check`]).
-    pub fn volume_size(&self) -> u64 {
-        self.nr_clusters
-            .saturating_mul(u64::from(self.cluster_size))
+    /// Reads the `offset_to_image_data` field (bytes 46..50 of a version 10 image) and returns
+    /// how many bytes to skip after it to reach the stream. As in the reference (black-box), the
+    /// skip is `offset − 50` taken as a signed 32-bit number: offsets below 50 and from
+    /// 2^31 + 50 up skip nothing (the stream is then read from byte 50).
+    pub fn set_offset(&mut self, field: [u8; 4]) -> u32 {
+        self.offset_to_data = u32::from_le_bytes(field);
+        let skip = self.offset_to_data.wrapping_sub(HEADER_FIELDS_SIZE as u32) as i32;
+        skip.max(0) as u32
+    }
+
+    /// Bytes of the volume: nr_clusters × cluster_size, as the reference's signed 64-bit product
+    /// (cannot overflow after [`Header::check`]; negative for a negative `nr_clusters`).
+    pub fn volume_size(&self) -> i64 {
+        (self.nr_clusters as i64).wrapping_mul(i64::from(self.cluster_size))
     }
 
     /// Bytes of the `CMD_NEXT` record at position `pos` (`copy_cluster`'s rule): a full cluster,
@@ -276,7 +289,7 @@ mod tests {
             (0u32, 1u64),
             (3, 1),
             (4 << 20, 1),
-            (4096, u64::MAX),
+            (4096, i64::MAX as u64),
             (4096, 1 << 51),
             (512, u64::MAX / 2),
         ] {
@@ -285,6 +298,12 @@ mod tests {
         }
         let b = Header::new(2 << 20, 1, (1 << 42) - 2, 0).to_bytes();
         assert!(Header::parse_start(&start(&b)).is_ok());
+        // Negative cluster counts are read as the reference reads them: no positions.
+        for nr in [u64::MAX, 1 << 63] {
+            let b = Header::new(4096, 1, nr, 0).to_bytes();
+            let (h, _) = Header::parse_start(&start(&b)).unwrap();
+            assert_eq!(h.last_position(), None);
+        }
     }
 
     #[test]
@@ -294,6 +313,10 @@ mod tests {
         assert_eq!(h.set_offset(56u32.to_le_bytes()), 6);
         assert_eq!(h.set_offset(10u32.to_le_bytes()), 0);
         assert_eq!(h.offset_to_data, 10);
+        // Signed 32-bit skip (black-box): 2^31 + 49 still skips, 2^31 + 50 and up do not.
+        assert_eq!(h.set_offset(0x8000_0031u32.to_le_bytes()), 0x7fff_ffff);
+        assert_eq!(h.set_offset(0x8000_0032u32.to_le_bytes()), 0);
+        assert_eq!(h.set_offset(u32::MAX.to_le_bytes()), 0);
     }
 
     #[test]

@@ -251,6 +251,18 @@ impl<R: ReadStream> Reader<R> {
         }
     }
 
+    /// A forward gap to stdout that ends past position nr_clusters (at position `to`): the
+    /// reference does not check these, writes the zeros and ends the restore there (its loop
+    /// condition). We do the same while the output stays within the size the header describes
+    /// (the larger of the device and nr_clusters + 1 clusters); beyond that the reference
+    /// writes zeros without bound, and we report the gap as corrupt, as for a file.
+    fn stdout_overshoot(&self, to: i128) -> bool {
+        let cs = i128::from(self.header.cluster_size);
+        let volume = (i128::from(self.header.nr_clusters) + 1) * cs;
+        let limit = volume.max(i128::from(self.header.device_size));
+        self.to_stdout && to * cs <= limit
+    }
+
     /// Makes at least `n` unconsumed bytes available; false if the input ends first.
     fn fill(&mut self, n: usize) -> Result<bool> {
         if self.end - self.start >= n {
@@ -300,7 +312,9 @@ impl<R: ReadStream> Reader<R> {
         if !self.fill(stride)? {
             return Ok(None);
         }
-        let nr_clusters = self.header.nr_clusters;
+        let Some(nr_clusters) = self.header.last_position() else {
+            return Ok(None);
+        };
         let mut k = 0usize;
         while k < max {
             let at = self.start + k * stride;
@@ -327,13 +341,14 @@ impl<R: ReadStream> Reader<R> {
 
     /// The next record. After `End` (or an error) keeps returning `End`.
     pub fn next_record(&mut self) -> Result<Record<'_>> {
-        let nr_clusters = self.header.nr_clusters;
-        if self.done || self.pos > nr_clusters {
+        // A negative cluster count: the reference's loop reads no record.
+        let nr_clusters = self.header.last_position();
+        let Some(nr_clusters) = nr_clusters.filter(|&n| !self.done && self.pos <= n) else {
             self.done = true;
             return Ok(Record::End {
                 backup_boot_missing: false,
             });
-        }
+        };
         if !self.fill(1)? {
             if self.pos == nr_clusters {
                 self.done = true;
@@ -366,7 +381,7 @@ impl<R: ReadStream> Reader<R> {
                     )));
                 }
                 let to = i128::from(self.pos) + i128::from(count);
-                if to < 0 || to > i128::from(nr_clusters) {
+                if to < 0 || (to > i128::from(nr_clusters) && !self.stdout_overshoot(to)) {
                     return Err(fatal(format_args!(
                         "restore_image: corrupt image at input offset {at}\n"
                     )));

@@ -12,7 +12,7 @@
 //! compared with the trailer that follows the last record. Images without a trailer restore
 //! as before, with a notice on stderr; a damaged trailer stops the restore unless `--force`.
 use super::ahead::CheckedAhead;
-use super::output::{ntfs_size, RawOut};
+use super::output::RawOut;
 use super::{advance, backup_boot_offset, new_serial, patch_serials, print_size, print_usage};
 use crate::cli::Options;
 use crate::copy::CHUNK_BYTES;
@@ -228,7 +228,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         (Some(path), false) => Some(RawOut::open(
             path,
             opts.overwrite,
-            ntfs_size(h.nr_clusters, h.cluster_size),
+            restore_ntfs_size(&h),
             report,
         )?),
         _ => None,
@@ -242,7 +242,17 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         "Cluster size           : {} bytes\n",
         h.cluster_size
     ));
-    print_size(report, "Image volume size      ", h.volume_size());
+    match u64::try_from(h.volume_size()) {
+        Ok(bytes) => print_size(report, "Image volume size      ", bytes),
+        // A negative cluster count, printed as the reference's %lld.
+        Err(_) => {
+            let bytes = h.volume_size();
+            report.out(format_args!(
+                "Image volume size      : {bytes} bytes ({} MB)\n",
+                bytes.wrapping_add(999_999) / 1_000_000
+            ));
+        }
+    }
     report.out(format_args!(
         "Image device size      : {} bytes\n",
         h.device_size
@@ -261,9 +271,9 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     report.out(format_args!("Restoring NTFS from image ...\n"));
 
     let stop = if to_stdout {
-        h.nr_clusters + 1
+        h.nr_clusters.saturating_add(1)
     } else {
-        h.inuse + 1
+        h.inuse.saturating_add(1)
     };
     json::set_total(stop.saturating_mul(cs));
     json::phase(if opts.no_action { "verify" } else { "restore" });
@@ -288,6 +298,10 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         ($e:expr) => {{
             if let Some(o) = out.as_mut() {
                 let _ = stage.flush(o, serial, opts.new_serial, backup);
+                // The reference wrote the zeros of a gap to stdout when it read the gap.
+                if let Some(z) = pending_zeros {
+                    let _ = o.fill_to(z);
+                }
             }
             return Err(checked_error($e, rd.input().failed(), rd.position(), cs));
         }};
@@ -386,6 +400,13 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         Some(o) => o.sync(report),
         None => Ok(()),
     }
+}
+
+/// The reference's `ntfs_size` for a restore: nr_clusters × cluster_size + 512 in signed 64-bit
+/// arithmetic. For a negative cluster count this can be negative: the output file is then
+/// refused by `ftruncate` (EINVAL), as with the reference.
+fn restore_ntfs_size(h: &crate::image::Header) -> u64 {
+    h.volume_size().wrapping_add(512) as u64
 }
 
 /// The message for an error met while reading a checked image: a damaged chunk names the
