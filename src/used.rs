@@ -296,6 +296,18 @@ pub fn scan_with<D: ReadAt + ?Sized>(
         also(v)?;
         let ty = v.attr.type_code;
         for_each_run(vol, v, &mut |lcn, len| {
+            // A run that starts inside the reference's bitmap and runs past it first meets
+            // the preset bits from nr_clusters on: the reference stops there with "referenced
+            // twice" (black-box, differential tests), so the duplicates inside the map are
+            // reported first; only then is the part outside the volume refused.
+            let inside_end = lcn.saturating_add(len).min(nbits);
+            if !ignore_fs_check && lcn < inside_end {
+                if let Some(dup) = used.next_set(lcn, inside_end) {
+                    return Err(Error::fatal(format_args!(
+                        "Cluster {dup} referenced twice!\nYou didn't shutdown your Windows properly?\n"
+                    )));
+                }
+            }
             let end = lcn.checked_add(len).filter(|&e| e <= nbits).ok_or_else(|| {
                 Error::own(format_args!(
                     "Corrupt runlist in inode {} attr {:x}: clusters {}..{} are outside the volume ({} clusters)",
@@ -378,7 +390,9 @@ fn ignore_bad_clusters<D: ReadAt + ?Sized>(
 }
 
 /// Reads `$Bitmap:$DATA` in 8 KiB chunks and compares it with the walk's map.
-fn compare_bitmaps<D: ReadAt + ?Sized>(
+/// Prints the mismatches (the first 10) and returns the "extra" clusters and the count; fails
+/// on a mismatch unless `ignore_fs_check`. Also used by the metadata image, which repeats it.
+pub fn compare_bitmaps<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
     used: &UsedMap,

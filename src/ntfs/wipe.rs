@@ -18,10 +18,12 @@
 use super::attribute::{AttrIter, Form, AT_DATA, AT_FILE_NAME, AT_INDEX_ROOT};
 use super::attribute::{AT_END, AT_STANDARD_INFORMATION};
 use super::le;
-use super::mft_record::{post_read_fixup, RecordHeader, FILE_MAGIC, NTFS_BLOCK_SIZE};
+use super::mft_record::{post_read_fixup, FixupError, RecordHeader, FILE_MAGIC, NTFS_BLOCK_SIZE};
 
 /// `timespec2ntfs({0, 0})`: 1970-01-01 in 100 ns units since 1601.
 pub const NTFS_TIME_EPOCH: u64 = 0x019D_B1DE_D53E_8000;
+/// "BAAD": how NTFS (and the reference) marks a record that failed its fixup.
+pub const BAAD_MAGIC: [u8; 4] = *b"BAAD";
 /// "INDX": an index allocation block.
 pub const INDX_MAGIC: [u8; 4] = *b"INDX";
 /// Records up to this number are system files: only their timestamps are wiped.
@@ -97,6 +99,13 @@ pub enum Outcome {
     /// The magic is right but the update sequence array is broken or a stride was torn: the
     /// record cannot be parsed, so it cannot be wiped rule by rule.
     BadFixup,
+    /// A torn record or block (a stride does not end with the update sequence number),
+    /// marked "BAAD" like the reference does: MFT records are still wiped (and their update
+    /// sequence number decremented), INDX blocks are left as they are.
+    Torn,
+    /// Left exactly as stored: INDX blocks with `-t` (nothing of them is wiped, and the
+    /// reference does not even check their fixup then: black-box, a torn block stays "INDX").
+    Untouched,
 }
 
 /// Zeroes `b`, returning how many bytes were not zero.
@@ -153,6 +162,20 @@ fn protect_same_usn(buf: &mut [u8]) -> bool {
         buf[end..end + 2].copy_from_slice(&usn);
     }
     true
+}
+
+/// Decrements the update sequence number of a record that is not protected again (the
+/// reference's `usn_dec` before its protection fails): 1 and 0 wrap to 0xFFFE.
+fn decrement_usn(buf: &mut [u8]) {
+    let Some(ofs) = le::u16(buf, 0x04).map(usize::from) else {
+        return;
+    };
+    if let Some(u) = le::u16(buf, ofs) {
+        let usn: u16 = if u <= 1 { 0xFFFE } else { u - 1 };
+        if let Some(b) = buf.get_mut(ofs..ofs + 2) {
+            b.copy_from_slice(&usn.to_le_bytes());
+        }
+    }
 }
 
 /// Sets the FILE_NAME times of every index entry from `start` to the END entry (or the end
@@ -283,8 +306,18 @@ pub fn wipe_mft_record(
     if le::bytes::<4>(rec, 0) != Some(FILE_MAGIC) {
         return Outcome::NotARecord;
     }
-    if post_read_fixup(rec).is_err() {
-        return Outcome::BadFixup;
+    let torn = match post_read_fixup(rec) {
+        Ok(()) => false,
+        // A torn record (a stride's last two bytes are not the update sequence number): the
+        // reference marks it "BAAD" (as NTFS does), still applies the wipe rules to the bytes
+        // as stored, decrements the update sequence number and writes it without protecting
+        // it again (black-box: USN 5 -> 4, magic BAAD, timestamps, slack and resident data
+        // wiped). Keeping the rules here matters: the record's names and times are readable.
+        Err(FixupError::Incomplete { .. }) => true,
+        Err(FixupError::BadArray { .. }) => return Outcome::BadFixup,
+    };
+    if torn {
+        rec[..4].copy_from_slice(&BAAD_MAGIC);
     }
     let Some(h) = RecordHeader::parse(rec) else {
         return Outcome::BadFixup;
@@ -305,6 +338,10 @@ pub fn wipe_mft_record(
     }
     if in_use {
         wipe_attrs(rec, mft_no, keep_times, stats);
+    }
+    if torn {
+        decrement_usn(rec);
+        return Outcome::Torn;
     }
     if !protect_same_usn(rec) {
         return Outcome::BadFixup;
@@ -360,6 +397,9 @@ pub fn wipe_indx_block(
     keep_times: bool,
     stats: &mut Stats,
 ) -> Outcome {
+    if keep_times {
+        return Outcome::Untouched;
+    }
     if le::bytes::<4>(block, 0) != Some(INDX_MAGIC) {
         return Outcome::NotARecord;
     }
@@ -372,12 +412,16 @@ pub fn wipe_indx_block(
     if entries < 16 || allocated > index_block_size {
         return Outcome::NotARecord;
     }
-    if post_read_fixup(block).is_err() {
-        return Outcome::BadFixup;
+    match post_read_fixup(block) {
+        Ok(()) => {}
+        // The reference marks a torn block "BAAD" and wipes nothing in it (black-box).
+        Err(FixupError::Incomplete { .. }) => {
+            block[..4].copy_from_slice(&BAAD_MAGIC);
+            return Outcome::Torn;
+        }
+        Err(FixupError::BadArray { .. }) => return Outcome::BadFixup,
     }
-    if !keep_times {
-        stats.timestamps += wipe_fn_entries(block, OFF_INDX_HEADER + entries as usize);
-    }
+    stats.timestamps += wipe_fn_entries(block, OFF_INDX_HEADER + entries as usize);
     if !protect_same_usn(block) {
         return Outcome::BadFixup;
     }
@@ -614,8 +658,21 @@ mod tests {
             wipe_mft_record(&mut z, 40, false, &mut Stats::default()),
             Outcome::NotARecord
         );
+        // Torn (the last stride does not end with the USN): marked BAAD, still wiped, USN
+        // decremented, not protected again (the reference's output, black-box).
         let mut r = user_record();
         r[1022] ^= 0xFF;
+        let copy = r.clone();
+        let mut s = Stats::default();
+        assert_eq!(wipe_mft_record(&mut r, 40, false, &mut s), Outcome::Torn);
+        assert_eq!(&r[..4], b"BAAD");
+        assert!(s.timestamps > 0);
+        let usn = le::u16(&copy, 0x30).unwrap();
+        assert_eq!(le::u16(&r, 0x30), Some(usn - 1));
+        assert_ne!(r, copy);
+        // A broken update sequence array: left as it is.
+        let mut r = user_record();
+        r[0x06] = 2;
         let copy = r.clone();
         assert_eq!(
             wipe_mft_record(&mut r, 40, false, &mut Stats::default()),
@@ -734,13 +791,21 @@ mod tests {
             wipe_indx_block(&mut c, 4096, false, &mut s),
             Outcome::NotARecord
         );
-        // Torn.
+        // Torn: marked BAAD, nothing wiped; with -t not even that.
         let mut c = b2.clone();
         c[4094] ^= 1;
+        let torn = c.clone();
+        let before = s;
+        assert_eq!(wipe_indx_block(&mut c, 4096, false, &mut s), Outcome::Torn);
+        assert_eq!(&c[..4], b"BAAD");
+        assert_eq!(&c[4..], &torn[4..]);
+        assert_eq!(s, before);
+        let mut c = torn.clone();
         assert_eq!(
-            wipe_indx_block(&mut c, 4096, false, &mut s),
-            Outcome::BadFixup
+            wipe_indx_block(&mut c, 4096, true, &mut s),
+            Outcome::Untouched
         );
+        assert_eq!(c, torn);
     }
 
     #[test]

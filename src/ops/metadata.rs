@@ -100,6 +100,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         w: Wiper {
             vol: &src.vol,
             keep_times: opts.preserve_timestamps,
+            image,
             walk: Stats::default(),
             copy: Stats::default(),
             mirror: Stats::default(),
@@ -117,9 +118,17 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         pass.visit(v, &mut em)
     })?;
 
+    // With --ignore-fs-check the reference's metadata image accounts the clusters a second
+    // time at the end of its walk, printing "Accounting clusters ..." and the mismatches again
+    // (black-box; its -m does not: it copied the extra clusters in its first pass).
+    if image && opts.ignore_fs_check {
+        report.out(format_args!("Accounting clusters ...\n"));
+        crate::used::compare_bitmaps(&src.vol, &src.dev, &scan.used, true, &mut sink)?;
+    }
     // "Extra" clusters ($Bitmap says used, no file owns them), as the reference copies them
-    // with --ignore-fs-check: from position 0, then back to 0.
-    if opts.ignore_fs_check && scan.extra.count() > 0 {
+    // with --ignore-fs-check: from position 0, then back to 0. The image rewinds to 0 even
+    // when there are none (black-box: `G -current, G +nr_clusters` before the backup boot).
+    if opts.ignore_fs_check {
         em.rewind()?;
         for (lcn, n) in crate::copy::chunks(scan.extra.runs(), nr, chunk_clusters(cs)) {
             let data = pass.rd.read(lcn * em.cs, (n * em.cs) as usize)?;
@@ -169,8 +178,10 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
 }
 
 /// The reference's pass-1 count for one attribute (§1.5): all clusters of the system files'
-/// attributes and of every non-`$DATA` attribute; of `$LogFile:$DATA` the copied head
-/// (counted per run from the first run, as the reference does) plus one per sample.
+/// attributes and of every non-`$DATA` attribute; of `$LogFile:$DATA`, for each run, the
+/// first run's length capped at the head (16 KiB, or all with `--full-logfile`), as the
+/// reference counts, plus one per sample. Only the header's `inuse` and `Space in use`
+/// depend on it.
 fn metadata_count(vol: &Volume, v: &Visit, full_logfile: bool) -> Result<u64> {
     let a = v.attr;
     if !a.is_non_resident() || !is_critical(v) {
@@ -186,7 +197,10 @@ fn metadata_count(vol: &Volume, v: &Visit, full_logfile: bool) -> Result<u64> {
         } else {
             LOGFILE_HEAD_BYTES.div_ceil(cs)
         };
-        let mut n: u64 = real.map(|r| r.len.min(head)).sum();
+        // Every run counts as the first one, capped at the head (black-box: a runlist of
+        // 2+1+509 clusters counts 2+2+2, one of 64+1+447 with --full-logfile 64+64+64).
+        let first = runs.first().map_or(0, |r| r.len.min(head));
+        let mut n: u64 = real.map(|_| first).sum();
         if a.lowest_vcn() == 0 {
             n += logfile_samples(&runs, cs).count() as u64;
         }
@@ -308,13 +322,20 @@ impl Emitter {
 #[derive(Default)]
 struct DirState {
     block_size: Option<u32>,
-    block_times: Vec<u64>,
+    /// Per block: the timestamps wiped, or `None` for a torn block.
+    block_times: Vec<Option<u64>>,
 }
+
+/// What the reference prints (to its message stream) for a torn INDX block: once when its
+/// copy meets the block (`-m -s`), once when its walk does (both modes).
+const DAMAGED_INDX: &str = "ERROR(5): Damaged INDX record: Input/output error\n";
 
 /// The wipe rules' side of the pass: options, counters, the directory being walked.
 struct Wiper<'a> {
     vol: &'a Volume,
     keep_times: bool,
+    /// `-m -s` (the reference's image prints more messages).
+    image: bool,
     /// What the reference's walk counts (its in-place wipes of each file).
     walk: Stats,
     /// What the record and block wipes count.
@@ -356,18 +377,26 @@ impl Wiper<'_> {
         }
     }
 
-    /// Adds the walk's count of the INDX blocks that `bits` marks in use.
-    fn count_used_blocks(&mut self, bits: &[u8]) {
+    /// Adds the walk's count of the INDX blocks that `bits` marks in use. The reference's
+    /// walk stops at the first torn block in use (black-box: the counts of that block and of
+    /// the later ones are missing, its message is printed once).
+    fn count_used_blocks(&mut self, bits: &[u8], report: Report) {
         for (i, &t) in self.dir.block_times.iter().enumerate() {
             if bits.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 != 0) {
-                self.walk.timestamps += t;
+                match t {
+                    Some(t) => self.walk.timestamps += t,
+                    None => {
+                        report.out(format_args!("{DAMAGED_INDX}"));
+                        break;
+                    }
+                }
             }
         }
         self.dir.block_times.clear();
     }
 
     /// Wipes one set of whole units in `buf`, the first being unit number `first`.
-    fn wipe_set(&mut self, buf: &mut [u8], unit: Unit, first: u64, in_mft: bool) {
+    fn wipe_set(&mut self, buf: &mut [u8], unit: Unit, first: u64, in_mft: bool, report: Report) {
         let ub = self.unit_bytes(unit);
         for (k, u) in buf.chunks_exact_mut(ub).enumerate() {
             let no = first + k as u64;
@@ -385,11 +414,18 @@ impl Wiper<'_> {
                 }
                 Unit::Indx(bs) => {
                     let before = self.copy.timestamps;
-                    wipe::wipe_indx_block(u, bs, self.keep_times, &mut self.copy);
-                    let t = self.copy.timestamps - before;
+                    let outcome = wipe::wipe_indx_block(u, bs, self.keep_times, &mut self.copy);
+                    let t = if outcome == wipe::Outcome::Torn {
+                        if self.image {
+                            report.out(format_args!("{DAMAGED_INDX}"));
+                        }
+                        None
+                    } else {
+                        Some(self.copy.timestamps - before)
+                    };
                     let idx = no as usize;
                     if self.dir.block_times.len() <= idx {
-                        self.dir.block_times.resize(idx + 1, 0);
+                        self.dir.block_times.resize(idx + 1, Some(0));
                     }
                     self.dir.block_times[idx] = t;
                 }
@@ -421,7 +457,7 @@ impl Pass<'_> {
                     self.w.dir.block_size = wipe::index_block_size(value);
                 }
                 if a.type_code == AT_BITMAP && a.name_is("$I30") {
-                    self.w.count_used_blocks(value);
+                    self.w.count_used_blocks(value, self.report);
                 }
             }
             return Ok(());
@@ -429,7 +465,7 @@ impl Pass<'_> {
         let cs = self.w.vol.boot.cluster_size;
         if a.type_code == AT_BITMAP && a.name_is("$I30") {
             if let Ok(bits) = attr_value(self.dev, cs, a, MAX_INDEX_BITMAP_BYTES) {
-                self.w.count_used_blocks(&bits);
+                self.w.count_used_blocks(&bits, self.report);
             }
         }
         if !is_critical(v) {
@@ -539,7 +575,8 @@ impl Pass<'_> {
                 if filled == 0 && vcn % spc == 0 && r.len - i >= spc {
                     let n = ((r.len - i).min(max) / spc) * spc;
                     let data = self.rd.read((lcn + i) * cs, (n * cs) as usize)?;
-                    self.w.wipe_set(data, unit, vcn * cs / unit_bytes, in_mft);
+                    let first = vcn * cs / unit_bytes;
+                    self.w.wipe_set(data, unit, first, in_mft, self.report);
                     em.clusters(lcn + i, data)?;
                     i += n;
                     continue;
@@ -555,8 +592,9 @@ impl Pass<'_> {
                 filled += take;
                 i += take;
                 if filled == spc {
+                    let first = set_vcn * cs / unit_bytes;
                     self.w
-                        .wipe_set(&mut self.asm, unit, set_vcn * cs / unit_bytes, in_mft);
+                        .wipe_set(&mut self.asm, unit, first, in_mft, self.report);
                     for &(l, n, at) in &self.segs {
                         em.clusters(l, &mut self.asm[at..at + (n * cs) as usize])?;
                     }

@@ -269,3 +269,270 @@ fn new_serial_is_set_not_zeroed() {
     let backup = &a[a.len() - 512 + 0x48..a.len() - 512 + 0x50];
     assert_eq!(serial, backup, "backup boot sector gets the same serial");
 }
+
+/// Edits a volume for the cases below (the Python text is embedded so that the test needs no
+/// other file): moves `$LogFile` clusters, sets or clears `$Bitmap` bits, tears MFT records
+/// and INDX blocks (a stride that does not end with the update sequence number).
+const EDIT_PY: &str = r#"# Edits an NTFS volume for the metadata tests (run by tests/it/metadata.rs):
+#   frag VOL VCN:LEN ...     move $LogFile clusters VCN..VCN+LEN to the lowest free clusters
+#   extra VOL N              set N free clusters in $Bitmap (from the middle of the volume on)
+#   missing VOL PATH_INODE   clear the first data cluster of inode PATH_INODE in $Bitmap
+#   torn VOL INODE STRIDE    zero the last two bytes of stride STRIDE of MFT record INODE
+#   torn-indx VOL INODE BLOCK  the same for stride 1 of INDX block BLOCK of INODE's $I30
+import struct, sys
+
+def le(b, o, n):
+    return int.from_bytes(b[o:o+n], 'little')
+
+def fixup(r, sec):
+    ofs, cnt = le(r, 4, 2), le(r, 6, 2)
+    for i in range(1, cnt):
+        e = i*sec-2
+        assert r[e:e+2] == r[ofs:ofs+2], 'torn record'
+        r[e:e+2] = r[ofs+2*i:ofs+2*i+2]
+
+def protect(r, sec):
+    ofs, cnt = le(r, 4, 2), le(r, 6, 2)
+    for i in range(1, cnt):
+        e = i*sec-2
+        r[ofs+2*i:ofs+2*i+2] = r[e:e+2]
+        r[e:e+2] = r[ofs:ofs+2]
+
+def decode(mp):
+    runs, p, vcn, lcn = [], 0, 0, 0
+    while mp[p]:
+        nl, nd = mp[p] & 15, mp[p] >> 4; p += 1
+        ln = int.from_bytes(mp[p:p+nl], 'little', signed=True); p += nl
+        if nd:
+            lcn += int.from_bytes(mp[p:p+nd], 'little', signed=True); p += nd
+            runs.append((vcn, ln, lcn))
+        vcn += ln
+    return runs
+
+def sbytes(v):
+    n = 1
+    while not -(1 << (8*n-1)) <= v < (1 << (8*n-1)):
+        n += 1
+    return v.to_bytes(n, 'little', signed=True)
+
+def encode(runs):
+    out, prev = bytearray(), 0
+    for vcn, ln, lcn in runs:
+        lb, db = sbytes(ln), sbytes(lcn - prev); prev = lcn
+        out += bytes([len(db) << 4 | len(lb)]) + lb + db
+    return out + b'\0'
+
+cmd, vol = sys.argv[1], sys.argv[2]
+f = open(vol, 'r+b')
+boot = f.read(512)
+bps, spc = le(boot, 0x0b, 2), boot[0x0d]
+if spc > 0x80:
+    spc = 1 << (256 - spc)
+cs = bps*spc
+mft_lcn, mirr_lcn = le(boot, 0x30, 8), le(boot, 0x38, 8)
+cpr = struct.unpack_from('<b', boot, 0x40)[0]
+rs = cpr*cs if cpr > 0 else 1 << -cpr
+
+def rec_at(runs, n):
+    byte = n*rs
+    for vcn, ln, lcn in runs:
+        if vcn*cs <= byte < (vcn+ln)*cs:
+            return lcn*cs + byte - vcn*cs
+
+def attr(r, ty):
+    p = le(r, 0x14, 2)
+    while le(r, p, 4) != 0xffffffff:
+        if le(r, p, 4) == ty:
+            return p
+        p += le(r, p+4, 4)
+
+def runs_of(r, ty):
+    p = attr(r, ty)
+    return decode(r[p+le(r, p+0x20, 2):])
+
+f.seek(mft_lcn*cs); r0 = bytearray(f.read(rs)); fixup(r0, bps)
+mft_runs = runs_of(r0, 0x80)
+
+def rdrec(n):
+    f.seek(rec_at(mft_runs, n)); r = bytearray(f.read(rs)); fixup(r, bps); return r
+
+b = rdrec(6); p = attr(b, 0x80)
+bruns, bsize = runs_of(b, 0x80), le(b, p+0x30, 8)
+bm = bytearray()
+for vcn, ln, lcn in bruns:
+    f.seek(lcn*cs); bm += f.read(ln*cs)
+nr = le(boot, 0x28, 8)*bps//cs
+isset = lambda c: bm[c >> 3] >> (c & 7) & 1
+def setb(c, v):
+    bm[c >> 3] = bm[c >> 3] | 1 << (c & 7) if v else bm[c >> 3] & ~(1 << (c & 7)) & 255
+
+if cmd == 'frag':
+    r = rdrec(2); p = attr(r, 0x80); mpo = le(r, p+0x20, 2)
+    m = []
+    for vcn, ln, lcn in runs_of(r, 0x80):
+        m += [lcn + i for i in range(ln)]
+    for piece in sys.argv[3:]:
+        v, n = map(int, piece.split(':'))
+        l = 0
+        while any(isset(l+i) for i in range(n)):
+            l += 1
+        for i in range(n):
+            f.seek(m[v+i]*cs); d = f.read(cs); f.seek((l+i)*cs); f.write(d)
+            setb(m[v+i], 0); setb(l+i, 1); m[v+i] = l+i
+    new_runs = []
+    for v, l in enumerate(m):
+        if new_runs and new_runs[-1][2] + new_runs[-1][1] == l:
+            new_runs[-1] = (new_runs[-1][0], new_runs[-1][1]+1, new_runs[-1][2])
+        else:
+            new_runs.append((v, 1, l))
+    mp = encode(new_runs)
+    newlen = (mpo + len(mp) + 7) & ~7
+    blk = r[p:p+mpo] + mp + bytes(newlen - mpo - len(mp))
+    struct.pack_into('<I', blk, 4, newlen)
+    new = r[:p] + blk + r[p+le(r, p+4, 4):le(r, 0x18, 4)]
+    used = len(new)
+    assert used <= le(r, 0x1c, 4)
+    new += bytes(rs - used)
+    struct.pack_into('<I', new, 0x18, used)
+    protect(new, bps)
+    f.seek(rec_at(mft_runs, 2)); f.write(new)
+    f.seek(mirr_lcn*cs + 2*rs); f.write(new)
+elif cmd == 'extra':
+    c = nr // 2
+    for _ in range(int(sys.argv[3])):
+        while isset(c):
+            c += 1
+        setb(c, 1); c += 3
+elif cmd == 'missing':
+    setb(runs_of(rdrec(int(sys.argv[3])), 0x80)[0][2], 0)
+elif cmd == 'torn':
+    f.seek(rec_at(mft_runs, int(sys.argv[3])) + (int(sys.argv[4])+1)*bps - 2); f.write(b'\xee\xee')
+elif cmd == 'torn-indx':
+    r = rdrec(int(sys.argv[3])); p = attr(r, 0x90)
+    bs = le(r, p + le(r, p+0x14, 2) + 8, 4)
+    vcn_byte = int(sys.argv[4]) * bs
+    for vcn, ln, lcn in runs_of(r, 0xA0):
+        if vcn*cs <= vcn_byte < (vcn+ln)*cs:
+            f.seek(lcn*cs + vcn_byte - vcn*cs + 2*bps - 2); f.write(b'\xee\xee')
+if cmd in ('frag', 'extra', 'missing'):
+    off = 0
+    for vcn, ln, lcn in bruns:
+        f.seek(lcn*cs); f.write(bm[off:off+ln*cs]); off += ln*cs
+f.close()
+"#;
+
+fn edit(vol: &Path, args: &[&str]) {
+    let o = run(Command::new(require("python3"))
+        .arg("-c")
+        .arg(EDIT_PY)
+        .args(args.iter().take(1))
+        .arg(vol)
+        .args(args.iter().skip(1)));
+    ok(&o, &format!("edit {args:?}"));
+}
+
+/// A fresh mkvol.sh volume (`basic`: small.txt = inode 64, file300k.bin = 65, dir200 = 66).
+fn basic_volume(vol: &Path, size: &str, cluster: u32) {
+    let st = run(Command::new("bash")
+        .arg(root().join("tests/mkvol.sh"))
+        .arg(vol)
+        .args([size, &cluster.to_string(), "512", "basic"]));
+    ok(&st, "mkvol");
+}
+
+/// The inode number ntfsinfo gives for `path`.
+fn inode_of(vol: &Path, path: &str) -> String {
+    let o = run(Command::new(require("ntfsinfo"))
+        .arg("-F")
+        .arg(path)
+        .arg(vol));
+    ok(&o, "ntfsinfo");
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let n = text
+        .split_whitespace()
+        .skip_while(|w| *w != "Inode")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no inode for {path} in {text}"));
+    n.to_string()
+}
+
+#[test]
+fn fragmented_logfile_matches_real() {
+    require("ntfsclone");
+    // (size, cluster, $LogFile pieces moved to the lowest free clusters): samples and the
+    // 16 KiB head split over runs, runs shorter than the head (the reference counts every run
+    // of $LogFile as long as its first one, capped at the head, in the header's inuse).
+    let cases: &[(&str, u32, &[&str])] = &[
+        ("64M", 4096, &["2:1", "64:1", "256:2"]),
+        ("64M", 4096, &["0:1", "300:1"]),
+        (
+            "32M",
+            512,
+            &["1:1", "10:5", "20:11", "31:2", "2048:1", "4000:96"],
+        ),
+        ("48M", 65536, &["1:1", "4:2", "16:1"]),
+    ];
+    let mut jobs: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+    for &(size, cl, pieces) in cases {
+        jobs.push(Box::new(move || {
+            let t = TempDir::new("meta-logfile");
+            let vol = t.join("v.img");
+            basic_volume(&vol, size, cl);
+            let mut args = vec!["frag"];
+            args.extend_from_slice(pieces);
+            edit(&vol, &args);
+            compare(&vol, t.path(), &[]);
+            compare(&vol, t.path(), &["--full-logfile"]);
+        }));
+    }
+    parallel(jobs);
+}
+
+#[test]
+fn ignore_fs_check_matches_real() {
+    require("ntfsclone");
+    let t = TempDir::new("meta-fscheck");
+    let vol = t.join("v.img");
+    basic_volume(&vol, "32M", 4096);
+    // Consistent: the image still rewinds to 0 before the backup boot sector.
+    compare(&vol, t.path(), &["--ignore-fs-check"]);
+    // Missing and extra clusters (more than the 10 printed), printed twice by -m -s.
+    edit(&vol, &["missing", "65"]);
+    edit(&vol, &["extra", "12"]);
+    let o = run_ref(&["-m", "-s", "-o", s(&t.join("x")), s(&vol)]);
+    assert!(
+        !o.status.success(),
+        "the check must fail without the option"
+    );
+    let o = run_ours(&["-m", "-s", "-o", s(&t.join("y")), s(&vol)]);
+    assert!(
+        !o.status.success(),
+        "our check must fail without the option"
+    );
+    compare(&vol, t.path(), &["--ignore-fs-check"]);
+    compare(&vol, t.path(), &["--ignore-fs-check", "-t"]);
+}
+
+#[test]
+fn torn_records_and_index_blocks_match_real() {
+    require("ntfsclone");
+    let t = TempDir::new("meta-torn");
+    let vol = t.join("v.img");
+    stale_volume(&vol, t.path(), 32 << 20, 4096);
+    let file = inode_of(&vol, "/small.txt");
+    let dir = inode_of(&vol, "/d");
+    // An in-use record torn in its second stride, two INDX blocks of a directory torn.
+    edit(&vol, &["torn", &file, "1"]);
+    edit(&vol, &["torn-indx", &dir, "0"]);
+    edit(&vol, &["torn-indx", &dir, "2"]);
+    compare(&vol, t.path(), &[]);
+    compare(&vol, t.path(), &["-t"]);
+    // The torn record is marked BAAD and its resident data is wiped all the same.
+    let img = t.join("m");
+    ok(&run_ours(&["-m", "-o", s(&img), s(&vol)]), "-m");
+    let out = std::fs::read(&img).unwrap();
+    assert!(
+        !out.windows(13).any(|w| w == b"secret stream"),
+        "resident data of the torn record must be wiped"
+    );
+}
