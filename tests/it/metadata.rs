@@ -536,3 +536,93 @@ fn torn_records_and_index_blocks_match_real() {
         "resident data of the torn record must be wiped"
     );
 }
+
+/// Files that the `full` profile does not make, set through ntfs-3g's extended attributes:
+/// compressed files (a directory with the compressed attribute, mounted with `compression`),
+/// a reparse point with a non-Microsoft tag, object ids (enough for a non-resident `$O`
+/// index of `$Extend\$ObjId`), resident and non-resident `$EA`.
+const SPECIAL_PY: &str = r#"
+import os, struct, sys
+m = sys.argv[1]
+os.mkdir(m + '/c')
+os.setxattr(m + '/c', 'system.ntfs_attrib_be', struct.pack('>I', 0x800))
+open(m + '/c/comp.txt', 'w').write(''.join('line %d compressible text\n' % i for i in range(3000)))
+open(m + '/c/comp2.bin', 'wb').write(b'aaaaaaaabbbbbbbb' * 20000)
+open(m + '/c/rand.bin', 'wb').write(os.urandom(100000))
+# NTFS compresses only with clusters up to 4 KiB.
+if sys.argv[2] == '1':
+    assert os.getxattr(m + '/c/comp2.bin', 'system.ntfs_attrib_be')[2] & 0x08, 'not compressed'
+open(m + '/rp', 'w').close()
+data = b'R' * 100
+os.setxattr(m + '/rp', 'system.ntfs_reparse_data', struct.pack('<IHH', 0x80000077, len(data), 0) + data)
+os.mkdir(m + '/objs')
+for i in range(120):
+    p = m + '/objs/o%d' % i
+    open(p, 'w').close()
+    os.setxattr(p, 'system.ntfs_object_id', struct.pack('<QQ', i + 1, 0x1234) + bytes(48))
+def ea(name, value):
+    e = struct.pack('<IBBH', 0, 0, len(name), len(value)) + name + b'\0' + value
+    e += bytes(-len(e) % 4)
+    return struct.pack('<I', len(e)) + e[4:]
+for n, size in (('ea', 20), ('bigea', 3000)):
+    p = m + '/' + n
+    open(p, 'w').close()
+    os.setxattr(p, 'system.ntfs_ea', ea(b'TEST', b'v' * size))
+"#;
+
+#[test]
+fn special_files_match_real() {
+    require("ntfsclone");
+    let mut jobs: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+    for (size, cl, sec) in [
+        (64u64 << 20, 4096u32, 512u32),
+        (32 << 20, 512, 512),
+        (128 << 20, 65536, 4096),
+    ] {
+        jobs.push(Box::new(move || {
+            let t = TempDir::new("meta-special");
+            let vol = t.join("v.img");
+            std::fs::File::create(&vol).unwrap().set_len(size).unwrap();
+            let st = run(Command::new(require("mkntfs"))
+                .args([
+                    "-F",
+                    "-f",
+                    "-q",
+                    "-c",
+                    &cl.to_string(),
+                    "-s",
+                    &sec.to_string(),
+                ])
+                .arg(&vol));
+            ok(&st, "mkntfs");
+            let mnt = t.join("mnt");
+            std::fs::create_dir_all(&mnt).unwrap();
+            let st = run(Command::new(require("ntfs-3g"))
+                .args(["-o", "compression"])
+                .arg(&vol)
+                .arg(&mnt));
+            ok(&st, "ntfs-3g -o compression");
+            let o = run(Command::new(require("python3"))
+                .arg("-c")
+                .arg(SPECIAL_PY)
+                .arg(&mnt)
+                .arg(if cl <= 4096 { "1" } else { "0" }));
+            let mut umounted = false;
+            for _ in 0..50 {
+                if run(Command::new("umount").arg(&mnt)).status.success() {
+                    umounted = true;
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            if !umounted {
+                let _ = run(Command::new("umount").arg("-l").arg(&mnt));
+            }
+            ok(&o, "special files");
+            assert!(umounted, "umount {mnt:?}");
+            compare(&vol, t.path(), &[]);
+            compare(&vol, t.path(), &["-t"]);
+        }));
+    }
+    parallel(jobs);
+}
