@@ -13,6 +13,11 @@ use crate::dev::ReadStream;
 use crate::error::{Error, Result};
 use std::prelude::v1::*;
 
+/// Largest stdout stream a gap past the end of the volume may produce (64 GiB: about what the
+/// reference writes in a minute, so that a damaged gap count it still restores is restored
+/// alike, while a count of 2^60 clusters is refused instead of writing zeros forever).
+pub const STDOUT_OVERSHOOT_LIMIT: i128 = 64 << 30;
+
 /// One step of the stream.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Record<'a> {
@@ -253,13 +258,15 @@ impl<R: ReadStream> Reader<R> {
 
     /// A forward gap to stdout that ends past position nr_clusters (at position `to`): the
     /// reference does not check these, writes the zeros and ends the restore there (its loop
-    /// condition). We do the same while the output stays within the size the header describes
-    /// (the larger of the device and nr_clusters + 1 clusters); beyond that the reference
-    /// writes zeros without bound, and we report the gap as corrupt, as for a file.
+    /// condition). We do the same while the output stays within [`STDOUT_OVERSHOOT_LIMIT`] (or
+    /// the size the header describes, if larger); beyond that the reference writes zeros
+    /// without bound (a hang), and we report the gap as corrupt, as for a file.
     fn stdout_overshoot(&self, to: i128) -> bool {
         let cs = i128::from(self.header.cluster_size);
         let volume = (i128::from(self.header.nr_clusters) + 1) * cs;
-        let limit = volume.max(i128::from(self.header.device_size));
+        let limit = volume
+            .max(i128::from(self.header.device_size))
+            .max(STDOUT_OVERSHOOT_LIMIT);
         self.to_stdout && to * cs <= limit
     }
 
@@ -573,6 +580,38 @@ mod tests {
             err(m, Some(0), false),
             "ERROR: Corrupted input, copy aborted"
         );
+    }
+
+    #[test]
+    fn stdout_gaps_past_the_end() {
+        let (_, img) = image();
+        let gap_at = 56 + 2 * 513;
+        // Gap of 3 from position 2 made 7: ends at 9 = nr_clusters + 1. A file refuses it;
+        // stdout takes it (the reference writes the zeros and its loop ends there).
+        let mut m = img.clone();
+        m[gap_at + 1] = 7;
+        assert_eq!(
+            err(m.clone(), Some(0), false),
+            "ERROR: restore_image: corrupt image at input offset 1082\n"
+        );
+        let got = collect(m, None, true).unwrap();
+        assert_eq!(&got[2..], &[(-1, 7, 0), (-2, 0, 0)]);
+        // Far past the end: refused on stdout too (the reference would write zeros forever).
+        let mut m = img.clone();
+        m[gap_at + 1..gap_at + 9].copy_from_slice(&(1i64 << 60).to_le_bytes());
+        assert_eq!(
+            err(m, None, true),
+            "ERROR: restore_image: corrupt image at input offset -10\n"
+        );
+    }
+
+    #[test]
+    fn negative_cluster_count_reads_no_record() {
+        let (_, mut img) = image();
+        img[30..38].copy_from_slice(&(-1i64).to_le_bytes());
+        for stdout in [false, true] {
+            assert_eq!(collect(img.clone(), Some(0), stdout).unwrap(), [(-2, 0, 0)]);
+        }
     }
 
     #[test]

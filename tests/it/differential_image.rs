@@ -396,6 +396,11 @@ fn table(d: &[u8]) -> Vec<(String, Mutation, &'static [Way])> {
             set(g0.at + 1, q(nrc as i64 - g0.pos + 1)),
             ALL,
         ),
+        (
+            "gap to twice nr_clusters".into(),
+            set(g0.at + 1, q(2 * nrc as i64 - g0.pos)),
+            ALL,
+        ),
         ("gap 2^62".into(), set(g0.at + 1, q(1 << 62)), NOT_STDOUT),
         ("gap i64::MIN".into(), set(g0.at + 1, q(i64::MIN)), ALL),
         (
@@ -483,7 +488,7 @@ fn volume(dir: &Path, name: &str, size: u64, cluster: u32) -> PathBuf {
 /// Images of the reference: 4 KiB clusters with a partial last record, and 512-byte clusters.
 fn reference_images(t: &TempDir) -> Vec<(String, Vec<u8>)> {
     let mut v = Vec::new();
-    for (name, size, cs) in [("4k", (8 << 20) + 1536, 4096), ("512", 4 << 20, 512)] {
+    for (name, size, cs) in [("4k", (4 << 20) + 1536, 4096), ("512", 3 << 20, 512)] {
         let vol = volume(t.path(), &format!("{name}.vol"), size, cs);
         let img = t.join(&format!("{name}.img"));
         let o = run_ref(&["-s", "-o", s(&img), s(&vol)]);
