@@ -91,6 +91,9 @@ pub struct Attr<'a> {
     pub instance: u16,
     /// Resident or non-resident body.
     pub form: Form<'a>,
+    /// A resident attribute's value length as its header states it (the value itself reads
+    /// as empty when the stated range does not fit in the attribute); 0 when non-resident.
+    pub stated_value_length: u32,
 }
 
 impl<'a> Attr<'a> {
@@ -171,26 +174,38 @@ pub fn parse_attr(rec: &[u8], pos: usize, end: usize) -> Result<Attr<'_>, AttrEr
     let non_resident = a[OFF_NON_RESIDENT];
     let name_length = a[OFF_NAME_LENGTH] as usize;
     let name_offset = le::u16(a, OFF_NAME_OFFSET).ok_or(err)? as usize;
+    // A name outside the attribute does not make the record corrupt for the reference's walk
+    // (black-box, differential tests: name_offset 0xFFFF or name_length 255 on $DATA,
+    // $INDEX_ALLOCATION, $BITMAP: the volume is cloned). It reads as no name here.
     let name = if name_length == 0 {
         &a[..0]
     } else {
         a.get(name_offset..name_offset + 2 * name_length)
-            .ok_or(err)?
+            .unwrap_or(&a[..0])
     };
     let flags = le::u16(a, OFF_FLAGS).ok_or(err)?;
     let instance = le::u16(a, OFF_INSTANCE).ok_or(err)?;
+    // The reference takes any non-zero non_resident byte as the non-resident form and does
+    // not check a resident value's bounds while walking (black-box, differential tests:
+    // non_resident 2, value_offset 0xFFFF, value_length 0xFFFFFFFF are all cloned). A value
+    // outside the attribute reads as empty; its stated length is kept for the checks that
+    // need it ($STANDARD_INFORMATION).
+    let mut stated_value_length = 0;
     let form = match non_resident {
         0 => {
-            let value_length = le::u32(a, OFF_VALUE_LENGTH).ok_or(err)? as usize;
+            let value_length = le::u32(a, OFF_VALUE_LENGTH).ok_or(err)?;
             let value_offset = le::u16(a, OFF_VALUE_OFFSET).ok_or(err)? as usize;
-            let value_end = value_offset.checked_add(value_length).ok_or(err)?;
-            let value = a.get(value_offset..value_end).ok_or(err)?;
+            let value = value_offset
+                .checked_add(value_length as usize)
+                .and_then(|end| a.get(value_offset..end))
+                .unwrap_or(&a[..0]);
+            stated_value_length = value_length;
             Form::Resident {
                 value,
                 value_offset: pos + value_offset,
             }
         }
-        1 => {
+        _ => {
             if length < NON_RESIDENT_HEADER {
                 return Err(err);
             }
@@ -205,9 +220,9 @@ pub fn parse_attr(rec: &[u8], pos: usize, end: usize) -> Result<Attr<'_>, AttrEr
                 initialized_size: le::i64(a, OFF_INITIALIZED_SIZE).ok_or(err)?,
             }
         }
-        _ => return Err(err),
     };
     Ok(Attr {
+        stated_value_length,
         type_code,
         offset: pos,
         length,
@@ -229,7 +244,9 @@ impl<'a> Iterator for AttrIter<'a> {
                 self.done = true;
                 return None;
             }
-            Some(0) | None => return self.fail(),
+            // Type 0 is walked like any other type by the reference (black-box: a volume
+            // with a $FILE_NAME retyped 0 is cloned); the header checks below still apply.
+            None => return self.fail(),
             Some(_) => {}
         }
         match parse_attr(self.rec, self.pos, self.end) {
@@ -358,10 +375,7 @@ pub(crate) mod tests {
             (first + 4, &[0, 0, 0, 0]),       // length 0
             (first + 4, &[0xF0, 0x0F, 0, 0]), // beyond bytes_in_use
             (first + 4, &[0x4C, 0, 0, 0]),    // not a multiple of 8
-            (first, &[0, 0, 0, 0]),           // type 0
-            (first + 8, &[2]),                // non_resident neither 0 nor 1
-            (first + 0x10, &[0xFF, 0, 0, 0]), // value beyond the attribute
-            (first + 9, &[40]),               // name beyond the attribute
+            (first + 8, &[2]),                // non-resident form, but too short for it
             (0x18, &[0x60, 0, 0, 0]),         // bytes_in_use cuts the attribute
         ];
         for (off, bytes) in cases {
@@ -373,6 +387,25 @@ pub(crate) mod tests {
                 "{off:#x} {bytes:?}: {v:?}"
             );
         }
+        // What the reference's walk tolerates: type 0, a value or a name outside the
+        // attribute (read as empty), the stated value length kept.
+        let tolerated: &[(usize, &[u8])] = &[
+            (first, &[0, 0, 0, 0]),
+            (first + 0x10, &[0xFF, 0, 0, 0]),
+            (first + 0x14, &[0xFF, 0xFF]),
+            (first + 9, &[40]),
+        ];
+        for (off, bytes) in tolerated {
+            let mut r = good.clone();
+            r[*off..*off + bytes.len()].copy_from_slice(bytes);
+            let v: Vec<_> = AttrIter::new(&r).collect();
+            assert!(v.len() == 1 && v[0].is_ok(), "{off:#x} {bytes:?}: {v:?}");
+        }
+        let mut r = good.clone();
+        r[first + 0x10] = 0xFF;
+        let a = AttrIter::new(&r).next().unwrap().unwrap();
+        assert!(matches!(a.form, Form::Resident { value: [], .. }));
+        assert_eq!(a.stated_value_length, 0xFF);
         // attrs_offset beyond the record.
         let mut r = good.clone();
         r[0x14..0x16].copy_from_slice(&2000u16.to_le_bytes());

@@ -27,6 +27,15 @@ const MAX_MFT_EXTENTS: usize = 4096;
 pub const MAX_ATTR_LIST_BYTES: u64 = 16 * 1024 * 1024;
 /// Records compared between $MFT and $MFTMirr at most.
 const MAX_MIRROR_CHECK: u64 = 16;
+/// System files the reference's mount opens after $Volume, in its order, with the line it
+/// prints when one cannot be opened (black-box).
+const MOUNT_OPENS: [(u64, &str); 4] = [
+    (inode::BITMAP, "Failed to open inode FILE_Bitmap"),
+    (4, "Failed to open $AttrDef"),
+    (10, "Failed to open inode FILE_UpCase"),
+    (9, "Failed to open $Secure"),
+];
+
 /// Names of the first system files, for the $MFTMirr messages.
 const SYSTEM_FILES: [&str; 4] = ["$MFT", "$MFTMirr", "$LogFile", "$Volume"];
 
@@ -211,6 +220,15 @@ impl Volume {
             log.sink.warn(format_args!("{LAST_SECTOR_HINTS}\n"));
             return Err(e);
         }
+        // $MFT in the last cluster of the volume or just past it: the reference's mount fails
+        // with EINVAL and prints nothing (black-box, 512 B, 4 KiB and 64 KiB clusters: LCN
+        // nr_clusters - 1 and nr_clusters; nr_clusters - 2 reads the record and fails on it).
+        if boot.mft_lcn.saturating_add(1) >= boot.nr_clusters {
+            return Err(Error::Os {
+                what: crate::text!("$MFT LCN {} at the volume end", boot.mft_lcn),
+                errno: errno::EINVAL,
+            });
+        }
         let cs = boot.cluster_size;
         let rs = boot.mft_record_size as usize;
 
@@ -392,7 +410,56 @@ impl Volume {
                 ));
             }
         }
+        for (ino, what) in MOUNT_OPENS {
+            // $Secure is a security file only from NTFS 3.0 on.
+            if ino == 9 && vol.version.0 < 3 {
+                continue;
+            }
+            vol.check_opens(dev, ino, what, &mut log)?;
+        }
         Ok(vol)
+    }
+
+    /// The reference's mount opens some system files as inodes and refuses the volume when
+    /// one cannot be opened (black-box, differential tests: a corrupt attribute header, no
+    /// $STANDARD_INFORMATION or a bad attribute list in $Bitmap, $AttrDef, $UpCase or $Secure
+    /// fail the mount with EIO and `what: Input/output error`, no output file is created).
+    fn check_opens<D: ReadAt + ?Sized>(
+        &self,
+        dev: &D,
+        ino: u64,
+        what: &str,
+        log: &mut Log,
+    ) -> Result<()> {
+        let mut rec = vec![0u8; self.record_size()];
+        let readable = matches!(
+            self.read_record_checked(dev, ino, &mut rec, &mut *log.sink)?,
+            RecordRead::Ok(h) if h.flags & MFT_RECORD_IN_USE != 0
+        );
+        let e = if !readable {
+            errno::EIO
+        } else {
+            let mut scratch = super::walk::Scratch::default();
+            match super::walk::walk_attrs(
+                self,
+                dev,
+                ino,
+                &rec,
+                &mut scratch,
+                &mut *log.sink,
+                &mut |_, _| Ok(()),
+            )? {
+                Ok(()) => return Ok(()),
+                Err(super::walk::Skipped::NoStandardInformation) => errno::ENOENT,
+                Err(_) => errno::EIO,
+            }
+        };
+        let text = if e == errno::ENOENT {
+            "No such file or directory"
+        } else {
+            "Input/output error"
+        };
+        Err(log.fail(e, format_args!("{what}: {text}")))
     }
 
     /// Compares the first records of $MFT with $MFTMirr (the mount refuses on a mismatch).

@@ -14,6 +14,10 @@ use crate::error::Result;
 use crate::used::Sink;
 use std::prelude::v1::*;
 
+/// Smallest $STANDARD_INFORMATION value the reference accepts (the NTFS 1.2 layout: four
+/// times and the file attributes, 48 bytes).
+const SI_MIN_VALUE_BYTES: u32 = 48;
+
 /// One attribute met by the walk.
 #[derive(Debug, Clone, Copy)]
 pub struct Visit<'a> {
@@ -81,6 +85,20 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     }
     if !has_si {
         return Ok(Err(Skipped::NoStandardInformation));
+    }
+    // The reference's inode open needs the first 48 bytes of $STANDARD_INFORMATION (the
+    // NTFS 1.2 layout); a shorter stated value is refused with this line (black-box:
+    // value_length 0 → "Corrupt STANDARD_INFORMATION in base record N", the file skipped;
+    // an out-of-range value_offset or a too large value_length is not checked).
+    if attrs
+        .iter()
+        .find(|a| a.type_code == AT_STANDARD_INFORMATION)
+        .is_some_and(|a| !a.is_non_resident() && a.stated_value_length < SI_MIN_VALUE_BYTES)
+    {
+        sink.warn(format_args!(
+            "Corrupt STANDARD_INFORMATION in base record {inode}\n"
+        ));
+        return Ok(Err(Skipped::Corrupt));
     }
     let Some(al) = attrs.iter().find(|a| a.type_code == AT_ATTRIBUTE_LIST) else {
         for a in &attrs {

@@ -123,6 +123,14 @@ impl Source {
             "NTFS volume version: {}.{}\n",
             vol.version.0, vol.version.1
         ));
+        // The reference knows NTFS 1.1, 1.2, 2.x, 3.0 and 3.1 (spec §2.4; black-box: 0.0,
+        // 1.0, 3.2 and 4.0 end here, after the dirty check and the version line).
+        if !matches!(vol.version, (1, 1) | (1, 2) | (2, _) | (3, 0) | (3, 1)) {
+            return Err(Error::Os {
+                what: crate::text!("Unknown NTFS version"),
+                errno: errno::EOPNOTSUPP,
+            });
+        }
         report.out(format_args!("Cluster size       : {cs} bytes\n"));
         let volume_size = vol.boot.nr_clusters.saturating_mul(u64::from(cs));
         print_size(report, "Current volume size", volume_size);

@@ -5,6 +5,7 @@ mod common;
 mod boot;
 mod cli;
 mod compat;
+mod differential;
 mod differential_image;
 mod fuzz;
 mod integrity;
