@@ -96,8 +96,9 @@ pub enum Outcome {
     /// No FILE/INDX magic (never used, zeroed, or "BAAD"): left untouched; it holds no
     /// structure the rules apply to.
     NotARecord,
-    /// The magic is right but the update sequence array is broken or a stride was torn: the
-    /// record cannot be parsed, so it cannot be wiped rule by rule.
+    /// The magic is right but the update sequence array is broken (odd offset, wrong count).
+    /// MFT records are wiped as stored, like the reference, and their update sequence number
+    /// decremented, without protecting them again; INDX blocks are left as they are.
     BadFixup,
     /// A torn record or block (a stride does not end with the update sequence number),
     /// marked "BAAD" like the reference does: MFT records are still wiped (and their update
@@ -306,15 +307,17 @@ pub fn wipe_mft_record(
     if le::bytes::<4>(rec, 0) != Some(FILE_MAGIC) {
         return Outcome::NotARecord;
     }
-    let torn = match post_read_fixup(rec) {
-        Ok(()) => false,
+    let (fixed, torn) = match post_read_fixup(rec) {
+        Ok(()) => (true, false),
         // A torn record (a stride's last two bytes are not the update sequence number): the
         // reference marks it "BAAD" (as NTFS does), still applies the wipe rules to the bytes
         // as stored, decrements the update sequence number and writes it without protecting
         // it again (black-box: USN 5 -> 4, magic BAAD, timestamps, slack and resident data
         // wiped). Keeping the rules here matters: the record's names and times are readable.
-        Err(FixupError::Incomplete { .. }) => true,
-        Err(FixupError::BadArray { .. }) => return Outcome::BadFixup,
+        Err(FixupError::Incomplete { .. }) => (false, true),
+        // A broken update sequence array (odd offset, wrong count): the same without the
+        // BAAD mark (black-box: usa_count 0, 1, 2, 4 of a 1 KiB record, usa_ofs 47).
+        Err(FixupError::BadArray { .. }) => (false, false),
     };
     if torn {
         rec[..4].copy_from_slice(&BAAD_MAGIC);
@@ -339,9 +342,13 @@ pub fn wipe_mft_record(
     if in_use {
         wipe_attrs(rec, mft_no, keep_times, stats);
     }
-    if torn {
+    if !fixed {
         decrement_usn(rec);
-        return Outcome::Torn;
+        return if torn {
+            Outcome::Torn
+        } else {
+            Outcome::BadFixup
+        };
     }
     if !protect_same_usn(rec) {
         return Outcome::BadFixup;
@@ -670,15 +677,19 @@ mod tests {
         let usn = le::u16(&copy, 0x30).unwrap();
         assert_eq!(le::u16(&r, 0x30), Some(usn - 1));
         assert_ne!(r, copy);
-        // A broken update sequence array: left as it is.
+        // A broken update sequence array: wiped as stored, USN decremented, magic kept.
         let mut r = user_record();
         r[0x06] = 2;
         let copy = r.clone();
+        let mut s = Stats::default();
         assert_eq!(
-            wipe_mft_record(&mut r, 40, false, &mut Stats::default()),
+            wipe_mft_record(&mut r, 40, false, &mut s),
             Outcome::BadFixup
         );
-        assert_eq!(r, copy);
+        assert_eq!(&r[..4], b"FILE");
+        assert!(s.timestamps > 0);
+        assert_eq!(le::u16(&r, 0x30), Some(usn - 1));
+        assert_ne!(r, copy);
         let mut short = vec![0u8; 20];
         short[..4].copy_from_slice(b"FILE");
         assert_eq!(
