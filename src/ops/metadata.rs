@@ -117,6 +117,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     walk_volume(&src.vol, &src.dev, &mut sink, &mut |v, _| {
         pass.visit(v, &mut em)
     })?;
+    pass.w.flush_messages(report);
 
     // With --ignore-fs-check the reference's metadata image accounts the clusters a second
     // time at the end of its walk, printing "Accounting clusters ..." and the mismatches again
@@ -322,13 +323,18 @@ impl Emitter {
 #[derive(Default)]
 struct DirState {
     block_size: Option<u32>,
-    /// Per block: the timestamps wiped, or `None` for a torn block.
-    block_times: Vec<Option<u64>>,
+    /// Per block: the timestamps wiped, or the message of a damaged block.
+    block_times: Vec<core::result::Result<u64, &'static str>>,
+    /// The copy's messages for damaged blocks, printed after the walk's (the reference's
+    /// order: its walk of the directory reports before its copy does).
+    pending: Vec<&'static str>,
 }
 
-/// What the reference prints (to its message stream) for a torn INDX block: once when its
-/// copy meets the block (`-m -s`), once when its walk does (both modes).
-const DAMAGED_INDX: &str = "ERROR(5): Damaged INDX record: Input/output error\n";
+/// What the reference prints (to its message stream) for a damaged INDX block, torn (EIO) or
+/// with a broken update sequence array (EINVAL): once when its copy meets the block (`-m -s`),
+/// once when its walk does (both modes).
+const DAMAGED_INDX_TORN: &str = "ERROR(5): Damaged INDX record: Input/output error\n";
+const DAMAGED_INDX_ARRAY: &str = "ERROR(22): Damaged INDX record: Invalid argument\n";
 
 /// The wipe rules' side of the pass: options, counters, the directory being walked.
 struct Wiper<'a> {
@@ -384,19 +390,27 @@ impl Wiper<'_> {
         for (i, &t) in self.dir.block_times.iter().enumerate() {
             if bits.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 != 0) {
                 match t {
-                    Some(t) => self.walk.timestamps += t,
-                    None => {
-                        report.out(format_args!("{DAMAGED_INDX}"));
+                    Ok(t) => self.walk.timestamps += t,
+                    Err(msg) => {
+                        report.out(format_args!("{msg}"));
                         break;
                     }
                 }
             }
         }
         self.dir.block_times.clear();
+        self.flush_messages(report);
+    }
+
+    /// Prints the copy's messages held for the directory.
+    fn flush_messages(&mut self, report: Report) {
+        for msg in self.dir.pending.drain(..) {
+            report.out(format_args!("{msg}"));
+        }
     }
 
     /// Wipes one set of whole units in `buf`, the first being unit number `first`.
-    fn wipe_set(&mut self, buf: &mut [u8], unit: Unit, first: u64, in_mft: bool, report: Report) {
+    fn wipe_set(&mut self, buf: &mut [u8], unit: Unit, first: u64, in_mft: bool) {
         let ub = self.unit_bytes(unit);
         for (k, u) in buf.chunks_exact_mut(ub).enumerate() {
             let no = first + k as u64;
@@ -415,17 +429,23 @@ impl Wiper<'_> {
                 Unit::Indx(bs) => {
                     let before = self.copy.timestamps;
                     let outcome = wipe::wipe_indx_block(u, bs, self.keep_times, &mut self.copy);
-                    let t = if outcome == wipe::Outcome::Torn {
-                        if self.image {
-                            report.out(format_args!("{DAMAGED_INDX}"));
+                    let damaged = match outcome {
+                        wipe::Outcome::Torn => Some(DAMAGED_INDX_TORN),
+                        wipe::Outcome::BadFixup => Some(DAMAGED_INDX_ARRAY),
+                        _ => None,
+                    };
+                    let t = match damaged {
+                        Some(msg) => {
+                            if self.image {
+                                self.dir.pending.push(msg);
+                            }
+                            Err(msg)
                         }
-                        None
-                    } else {
-                        Some(self.copy.timestamps - before)
+                        None => Ok(self.copy.timestamps - before),
                     };
                     let idx = no as usize;
                     if self.dir.block_times.len() <= idx {
-                        self.dir.block_times.resize(idx + 1, Some(0));
+                        self.dir.block_times.resize(idx + 1, Ok(0));
                     }
                     self.dir.block_times[idx] = t;
                 }
@@ -441,6 +461,7 @@ impl Pass<'_> {
             // A new file: the reference counts the in-use base records its walk opens.
             self.w.file = Some(v.inode);
             self.w.used_records += 1;
+            self.w.flush_messages(self.report);
             self.w.dir = DirState::default();
         }
         let Form::NonResident { lowest_vcn, .. } = a.form else {
@@ -576,7 +597,7 @@ impl Pass<'_> {
                     let n = ((r.len - i).min(max) / spc) * spc;
                     let data = self.rd.read((lcn + i) * cs, (n * cs) as usize)?;
                     let first = vcn * cs / unit_bytes;
-                    self.w.wipe_set(data, unit, first, in_mft, self.report);
+                    self.w.wipe_set(data, unit, first, in_mft);
                     em.clusters(lcn + i, data)?;
                     i += n;
                     continue;
@@ -593,8 +614,7 @@ impl Pass<'_> {
                 i += take;
                 if filled == spc {
                     let first = set_vcn * cs / unit_bytes;
-                    self.w
-                        .wipe_set(&mut self.asm, unit, first, in_mft, self.report);
+                    self.w.wipe_set(&mut self.asm, unit, first, in_mft);
                     for &(l, n, at) in &self.segs {
                         em.clusters(l, &mut self.asm[at..at + (n * cs) as usize])?;
                     }

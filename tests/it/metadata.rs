@@ -287,6 +287,7 @@ const EDIT_PY: &str = r#"# Edits an NTFS volume for the metadata tests (run by t
 #   torn VOL INODE STRIDE    zero the last two bytes of stride STRIDE of MFT record INODE
 #   torn-indx VOL INODE BLOCK  the same for stride 1 of INDX block BLOCK of INODE's $I30
 #   poke VOL INODE OFF HEX   write bytes at OFF of MFT record INODE (as stored)
+#   poke-indx VOL INODE BLOCK OFF HEX  the same in INDX block BLOCK of INODE's $I30
 import struct, sys
 
 def le(b, o, n):
@@ -417,13 +418,14 @@ elif cmd == 'torn':
     f.seek(rec_at(mft_runs, int(sys.argv[3])) + (int(sys.argv[4])+1)*bps - 2); f.write(b'\xee\xee')
 elif cmd == 'poke':
     f.seek(rec_at(mft_runs, int(sys.argv[3])) + int(sys.argv[4])); f.write(bytes.fromhex(sys.argv[5]))
-elif cmd == 'torn-indx':
+elif cmd in ('torn-indx', 'poke-indx'):
     r = rdrec(int(sys.argv[3])); p = attr(r, 0x90)
     bs = le(r, p + le(r, p+0x14, 2) + 8, 4)
     vcn_byte = int(sys.argv[4]) * bs
+    off, data = (2*bps - 2, b'\xee\xee') if cmd == 'torn-indx' else (int(sys.argv[5]), bytes.fromhex(sys.argv[6]))
     for vcn, ln, lcn in runs_of(r, 0xA0):
         if vcn*cs <= vcn_byte < (vcn+ln)*cs:
-            f.seek(lcn*cs + vcn_byte - vcn*cs + 2*bps - 2); f.write(b'\xee\xee')
+            f.seek(lcn*cs + vcn_byte - vcn*cs + off); f.write(data)
 if cmd in ('frag', 'extra', 'missing'):
     off = 0
     for vcn, ln, lcn in bruns:
@@ -543,10 +545,13 @@ fn torn_records_and_index_blocks_match_real() {
     drop(t2);
     let file = inode_of(&vol, "/small.txt");
     let dir = inode_of(&vol, "/d");
-    // An in-use record torn in its second stride, two INDX blocks of a directory torn.
+    // An in-use record torn in its second stride, two INDX blocks of a directory torn (the
+    // reference's walk stops counting a directory's blocks at the first damaged one).
     edit(&vol, &["torn", &file, "1"]);
     edit(&vol, &["torn-indx", &dir, "0"]);
     edit(&vol, &["torn-indx", &dir, "2"]);
+    // And one with a broken update sequence array (count 0): left as it is, other message.
+    edit(&vol, &["poke-indx", &dir, "1", "6", "0000"]);
     compare(&vol, t.path(), &[]);
     compare(&vol, t.path(), &["-t"]);
     // The torn record is marked BAAD and its resident data is wiped all the same.
