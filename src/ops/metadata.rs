@@ -330,7 +330,27 @@ struct DirState {
     pending: Vec<&'static str>,
     /// The reference's walk could not read the directory's index allocation: its message,
     /// and nothing of the directory is counted.
-    walk_error: Option<&'static str>,
+    walk_error: Option<WalkError>,
+}
+
+/// Why the reference's walk could not count a directory's INDX blocks.
+#[derive(Clone, Copy)]
+enum WalkError {
+    /// `$INDEX_ALLOCATION` data or initialized size above its allocated size.
+    Unreadable,
+    /// No `$INDEX_ROOT` (this inode).
+    NoRoot(u64),
+}
+
+impl WalkError {
+    fn print(self, report: Report) {
+        match self {
+            WalkError::Unreadable => report.out(format_args!("{UNREADABLE_INDEX_ALLOCATION}")),
+            WalkError::NoRoot(ino) => report.out(format_args!(
+                "ERROR(2): Failed to read $INDEX_ROOT attribute of inode {ino}: No such file or directory\n"
+            )),
+        }
+    }
 }
 
 /// What the reference prints (to its message stream) for a damaged INDX block, torn (EIO) or
@@ -395,8 +415,8 @@ impl Wiper<'_> {
     /// walk stops at the first torn block in use (black-box: the counts of that block and of
     /// the later ones are missing, its message is printed once).
     fn count_used_blocks(&mut self, bits: &[u8], report: Report) {
-        if let Some(msg) = self.dir.walk_error.take() {
-            report.out(format_args!("{msg}"));
+        if let Some(e) = self.dir.walk_error.take() {
+            e.print(report);
             self.dir.block_times.clear();
         }
         for (i, &t) in self.dir.block_times.iter().enumerate() {
@@ -416,8 +436,8 @@ impl Wiper<'_> {
 
     /// Prints the messages held for the directory.
     fn flush_messages(&mut self, report: Report) {
-        if let Some(msg) = self.dir.walk_error.take() {
-            report.out(format_args!("{msg}"));
+        if let Some(e) = self.dir.walk_error.take() {
+            e.print(report);
         }
         for msg in self.dir.pending.drain(..) {
             report.out(format_args!("{msg}"));
@@ -533,11 +553,24 @@ impl Pass<'_> {
                 ..
             } = a.form
             {
-                if data_size > allocated_size || initialized_size > allocated_size {
-                    self.w.dir.walk_error = Some(UNREADABLE_INDEX_ALLOCATION);
+                let bad = data_size > allocated_size || initialized_size > allocated_size;
+                if bad && !self.w.keep_times {
+                    self.w.dir.walk_error = Some(WalkError::Unreadable);
                 }
             }
-            let bs = self.w.dir.block_size;
+            // Without an $INDEX_ROOT the reference's walk reports it (not with -t, when it does
+            // not look at INDX blocks) and counts nothing, but
+            // its copy still wipes the blocks, as blocks of the volume's index record size
+            // (black-box, corrupted volume "dir-missing-index-root").
+            let bs = match self.w.dir.block_size {
+                Some(bs) => Some(bs),
+                None => {
+                    if !self.w.keep_times {
+                        self.w.dir.walk_error = Some(WalkError::NoRoot(v.inode));
+                    }
+                    Some(self.w.vol.boot.index_record_size)
+                }
+            };
             if let Some(bs) = bs.filter(|b| b.is_power_of_two() && *b >= 512) {
                 return self.copy_wipe(&runs, Unit::Indx(bs), false, em);
             }
