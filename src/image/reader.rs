@@ -394,7 +394,9 @@ impl<R: ReadStream> Reader<R> {
                     )));
                 }
                 let from = self.pos;
-                self.pos = to as u64;
+                // Past the end (stdout only): the stream ends here; the position stays at
+                // nr_clusters + 1, the gap's own `from + count` says where its zeros end.
+                self.pos = (to as u64).min(nr_clusters + 1);
                 Ok(Record::Gap { from, count })
             }
             CMD_NEXT => {
@@ -594,8 +596,13 @@ mod tests {
             err(m.clone(), Some(0), false),
             "ERROR: restore_image: corrupt image at input offset 1082\n"
         );
-        let got = collect(m, None, true).unwrap();
+        let got = collect(m.clone(), None, true).unwrap();
         assert_eq!(&got[2..], &[(-1, 7, 0), (-2, 0, 0)]);
+        let mut r = Reader::open(MemDev::new(m), None, 0, true).unwrap();
+        for _ in 0..3 {
+            r.next_record().unwrap();
+        }
+        assert_eq!(r.position(), 9);
         // Far past the end: refused on stdout too (the reference would write zeros forever).
         let mut m = img.clone();
         m[gap_at + 1..gap_at + 9].copy_from_slice(&(1i64 << 60).to_le_bytes());
