@@ -114,7 +114,28 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         report,
     };
     let mut sink = Msgs { report, bar: None };
+    // With --ignore-fs-check the reference's second walk reports the clusters referenced
+    // twice again (black-box, corrupted volume mft-parent-ref-corrupted-cluster-dup), from a
+    // fresh map (positions from nr_clusters on preset, as in the first walk).
+    let mut seen = opts.ignore_fs_check.then(|| {
+        let len = scan.used.len();
+        let mut m = crate::used::UsedMap::new(len);
+        m.set_range(nr, len.saturating_sub(nr), true);
+        m
+    });
     walk_volume(&src.vol, &src.dev, &mut sink, &mut |v, _| {
+        if let Some(m) = seen.as_mut() {
+            crate::used::for_each_run(&src.vol, v, &mut |lcn, len| {
+                let end = lcn.saturating_add(len).min(m.len());
+                let mut pos = lcn.min(end);
+                while let Some(dup) = m.next_set(pos, end) {
+                    report.out(format_args!("Cluster {dup} is referenced twice!\n"));
+                    pos = dup + 1;
+                }
+                m.set_range(lcn.min(end), end - lcn.min(end), true);
+                Ok(())
+            })?;
+        }
         pass.visit(v, &mut em)
     })?;
     pass.w.flush_messages(report);
