@@ -7,12 +7,15 @@
 //! deliberate differences are checked as such:
 //! - a truncated image: the reference prints a stale errno (`ERROR(2): read_all: …`, spec §6
 //!   #17), we print `ERROR: Short image file: …` with the offset;
-//! - a gap to stdout running far past the end: the reference writes zeros without bound, we
-//!   refuse it as for a file (such cases are file-only here);
+//! - a gap to stdout running past the end of the volume: both write its zeros and stop there,
+//!   but beyond a 64 GiB stream (the reference writes zeros without bound) we refuse it as for
+//!   a file (such cases are file-only here);
 //! - absurd header numbers (cluster size not a power of two up to 2 MiB, volume over 2^63
 //!   bytes): refused up front (not in this table; see `robust` and `compat`).
 //!
-//! Images that carry our checksum trailer are checked separately: any damage is reported.
+//! Images that carry our checksum trailer are checked separately: any damage is reported. (Not
+//! detectable, so not in the table: a cut exactly at a record boundary that also removes the
+//! whole trailer leaves a valid trailer-less image.)
 use crate::common::*;
 use std::fs;
 use std::io::Write;
