@@ -166,7 +166,10 @@ fn protect_same_usn(buf: &mut [u8]) -> bool {
 }
 
 /// Decrements the update sequence number of a record that is not protected again (the
-/// reference's `usn_dec` before its protection fails): 1 and 0 wrap to 0xFFFE.
+/// reference's `usn_dec` before its protection fails): 1 and 0 wrap to 0xFFFE. Only inside
+/// the record: with `usa_ofs` at or past the record's end the reference decrements the first
+/// two bytes of the *next* record ("FILE" becomes "EILE", black-box), losing that record; we
+/// leave the record's neighbours alone.
 fn decrement_usn(buf: &mut [u8]) {
     let Some(ofs) = le::u16(buf, 0x04).map(usize::from) else {
         return;

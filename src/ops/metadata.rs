@@ -20,6 +20,15 @@
 //! cluster size, volume size a second time, and its first `Syncing ...`): there is no remount.
 //! The statistics are counted the reference's way: `-m -s` counts the timestamps and resident
 //! data of the files twice (its walk, then its record wipes), `-m` once.
+//!
+//! Damaged metadata, as the reference's `-m -s` treats it (black-box): a torn MFT record is
+//! marked "BAAD" and still wiped, a torn INDX block is marked "BAAD" and not wiped, with
+//! `ERROR(5|22): Damaged INDX record` messages; its walk stops counting a directory at its
+//! first damaged block, and counts nothing of a directory whose `$INDEX_ROOT` is missing or
+//! whose `$INDEX_ALLOCATION` is larger than allocated. With `--ignore-fs-check` it accounts
+//! the clusters (and reports clusters referenced twice) a second time. The reference's own
+//! `-m` differs from its `-m -s` on torn MFT records (its remounted walk cannot open them);
+//! ours follows `-m -s`, which wipes them.
 use super::output::{ntfs_size, open_image, RawOut};
 use super::{backup_boot_offset_of, new_serial, patch_serials, print_usage, Msgs, Source};
 use crate::cli::Options;
