@@ -79,10 +79,16 @@ impl<'a> Iterator for EntryIter<'a> {
             } else {
                 e.get(name_offset..name_offset + 2 * name_length)?
             };
+            // Type 0 is refused (black-box: an entry retyped 0 gives `Corrupt attribute
+            // list entry` and the file is skipped).
+            let type_code = le::u32(e, OFF_TYPE)?;
+            if type_code == 0 {
+                return None;
+            }
             let mref = le::u64(e, OFF_MFT_REFERENCE)?;
             Some((
                 Entry {
-                    type_code: le::u32(e, OFF_TYPE)?,
+                    type_code,
                     name,
                     lowest_vcn: le::i64(e, OFF_LOWEST_VCN)?,
                     mft_record: mref & 0x0000_FFFF_FFFF_FFFF,

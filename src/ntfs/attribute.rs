@@ -43,7 +43,6 @@ const OFF_COMPRESSION_UNIT: usize = 0x22;
 const OFF_ALLOCATED_SIZE: usize = 0x28;
 const OFF_DATA_SIZE: usize = 0x30;
 const OFF_INITIALIZED_SIZE: usize = 0x38;
-const NON_RESIDENT_HEADER: usize = 0x40;
 
 /// The two forms of an attribute's body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,18 +161,31 @@ impl<'a> AttrIter<'a> {
 }
 
 /// Parses the attribute at `pos` of `rec`, bounded by `end`.
+///
+/// The reference's attribute lookup only refuses a zero length or an attribute that ends past
+/// `bytes_in_use` (black-box, differential tests on the last attribute of a user record:
+/// lengths 4 … 0x50 are walked, 0 and 0x58 are `Corrupt inode`; a length that is not a
+/// multiple of 8 is walked, and the next attribute then starts unaligned). The header fields
+/// are read where the header would be, even past a short length (they are inside the record);
+/// the mapping pairs and a resident value must lie inside the length, or read as empty (a
+/// runlist then fails to decode, like the reference's `ntfs_decompress_mapping_pairs`).
 pub fn parse_attr(rec: &[u8], pos: usize, end: usize) -> Result<Attr<'_>, AttrError> {
     let err = AttrError { at: pos };
-    let a = rec.get(pos..end).ok_or(err)?;
-    let type_code = le::u32(a, OFF_TYPE).ok_or(err)?;
-    let length = le::u32(a, OFF_LENGTH).ok_or(err)? as usize;
-    if length < RESIDENT_HEADER || length > a.len() || length % 8 != 0 {
+    let h = rec.get(pos..).ok_or(err)?;
+    let type_code = le::u32(rec.get(..end).ok_or(err)?, pos + OFF_TYPE).ok_or(err)?;
+    let length = le::u32(h, OFF_LENGTH).ok_or(err)? as usize;
+    // A resident header must fit before bytes_in_use whatever the form (black-box: a $DATA
+    // of length 0x10 at 0x108 is walked with bytes_in_use 0x120, refused with 0x118).
+    if length == 0
+        || pos.checked_add(length).map_or(true, |e| e > end)
+        || pos + RESIDENT_HEADER > end
+    {
         return Err(err);
     }
-    let a = &a[..length];
-    let non_resident = a[OFF_NON_RESIDENT];
-    let name_length = a[OFF_NAME_LENGTH] as usize;
-    let name_offset = le::u16(a, OFF_NAME_OFFSET).ok_or(err)? as usize;
+    let a = &h[..length];
+    let non_resident = *h.get(OFF_NON_RESIDENT).ok_or(err)?;
+    let name_length = *h.get(OFF_NAME_LENGTH).ok_or(err)? as usize;
+    let name_offset = le::u16(h, OFF_NAME_OFFSET).ok_or(err)? as usize;
     // A name outside the attribute does not make the record corrupt for the reference's walk
     // (black-box, differential tests: name_offset 0xFFFF or name_length 255 on $DATA,
     // $INDEX_ALLOCATION, $BITMAP: the volume is cloned). It reads as no name here.
@@ -183,8 +195,8 @@ pub fn parse_attr(rec: &[u8], pos: usize, end: usize) -> Result<Attr<'_>, AttrEr
         a.get(name_offset..name_offset + 2 * name_length)
             .unwrap_or(&a[..0])
     };
-    let flags = le::u16(a, OFF_FLAGS).ok_or(err)?;
-    let instance = le::u16(a, OFF_INSTANCE).ok_or(err)?;
+    let flags = le::u16(h, OFF_FLAGS).ok_or(err)?;
+    let instance = le::u16(h, OFF_INSTANCE).ok_or(err)?;
     // The reference takes any non-zero non_resident byte as the non-resident form and does
     // not check a resident value's bounds while walking (black-box, differential tests:
     // non_resident 2, value_offset 0xFFFF, value_length 0xFFFFFFFF are all cloned). A value
@@ -193,8 +205,8 @@ pub fn parse_attr(rec: &[u8], pos: usize, end: usize) -> Result<Attr<'_>, AttrEr
     let mut stated_value_length = 0;
     let form = match non_resident {
         0 => {
-            let value_length = le::u32(a, OFF_VALUE_LENGTH).ok_or(err)?;
-            let value_offset = le::u16(a, OFF_VALUE_OFFSET).ok_or(err)? as usize;
+            let value_length = le::u32(h, OFF_VALUE_LENGTH).ok_or(err)?;
+            let value_offset = le::u16(h, OFF_VALUE_OFFSET).ok_or(err)? as usize;
             let value = value_offset
                 .checked_add(value_length as usize)
                 .and_then(|end| a.get(value_offset..end))
@@ -206,18 +218,15 @@ pub fn parse_attr(rec: &[u8], pos: usize, end: usize) -> Result<Attr<'_>, AttrEr
             }
         }
         _ => {
-            if length < NON_RESIDENT_HEADER {
-                return Err(err);
-            }
-            let mp = le::u16(a, OFF_MAPPING_PAIRS_OFFSET).ok_or(err)? as usize;
+            let mp = le::u16(h, OFF_MAPPING_PAIRS_OFFSET).ok_or(err)? as usize;
             Form::NonResident {
-                lowest_vcn: le::i64(a, OFF_LOWEST_VCN).ok_or(err)?,
-                highest_vcn: le::i64(a, OFF_HIGHEST_VCN).ok_or(err)?,
-                mapping_pairs: a.get(mp..).ok_or(err)?,
-                compression_unit: a[OFF_COMPRESSION_UNIT],
-                allocated_size: le::i64(a, OFF_ALLOCATED_SIZE).ok_or(err)?,
-                data_size: le::i64(a, OFF_DATA_SIZE).ok_or(err)?,
-                initialized_size: le::i64(a, OFF_INITIALIZED_SIZE).ok_or(err)?,
+                lowest_vcn: le::i64(h, OFF_LOWEST_VCN).ok_or(err)?,
+                highest_vcn: le::i64(h, OFF_HIGHEST_VCN).ok_or(err)?,
+                mapping_pairs: a.get(mp..).unwrap_or(&a[..0]),
+                compression_unit: *h.get(OFF_COMPRESSION_UNIT).ok_or(err)?,
+                allocated_size: le::i64(h, OFF_ALLOCATED_SIZE).ok_or(err)?,
+                data_size: le::i64(h, OFF_DATA_SIZE).ok_or(err)?,
+                initialized_size: le::i64(h, OFF_INITIALIZED_SIZE).ok_or(err)?,
             }
         }
     };
@@ -256,6 +265,155 @@ impl<'a> Iterator for AttrIter<'a> {
             }
             Err(_) => self.fail(),
         }
+    }
+}
+
+/// Why the reference's full check of a system file's record refused it (see
+/// [`check_system_record`]); the texts are the reference's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordCheck {
+    /// No end marker inside `bytes_in_use`, or the attribute types are not in order.
+    BadEnd(u64),
+    /// An attribute's length is not a multiple of 8 or it ends past `bytes_in_use`.
+    Corrupted(u64),
+    /// A resident attribute's name or value is outside it.
+    Resident(u32, u64),
+    /// A non-resident attribute's name or mapping pairs are outside it, or its VCNs are bad.
+    NonResident(u32, u64),
+    /// $STANDARD_INFORMATION shorter than the NTFS 1.2 layout (48 bytes).
+    StandardInformation(u64),
+    /// $FILE_NAME shorter than its name.
+    FileName(u64),
+    /// $VOLUME_INFORMATION shorter than 12 bytes.
+    VolumeInformation(u64),
+    /// $INDEX_ROOT shorter than its headers.
+    IndexRoot(u64),
+}
+
+impl core::fmt::Display for RecordCheck {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            RecordCheck::BadEnd(n) => write!(f, "Bad end of MFT record {n}"),
+            RecordCheck::Corrupted(n) => write!(f, "Corrupted MFT record {n}"),
+            RecordCheck::Resident(t, n) => {
+                write!(f, "Corrupt resident attribute 0x{t:x} in MFT record {n}")
+            }
+            RecordCheck::NonResident(t, n) => {
+                write!(
+                    f,
+                    "Corrupt non resident attribute 0x{t:x} in MFT record {n}"
+                )
+            }
+            RecordCheck::StandardInformation(n) => {
+                write!(f, "Corrupt standard information in MFT record {n}")
+            }
+            RecordCheck::FileName(n) => write!(f, "Corrupt file name attribute in MFT record {n}."),
+            RecordCheck::VolumeInformation(n) => {
+                write!(f, "Corrupt volume information in MFT record {n}")
+            }
+            RecordCheck::IndexRoot(n) => write!(f, "Corrupt index root in MFT record {n}."),
+        }
+    }
+}
+
+/// The reference's full check of the attributes of a system file's record (fixed up), made
+/// when its mount reads the records compared with $MFTMirr and the system files it opens;
+/// user records are not checked this way (their walk only stops at a bad attribute).
+///
+/// Black-box (record 2 of a 4 KiB-cluster volume, mirror patched too): the end marker must
+/// start 4 bytes inside `bytes_in_use`; a type lower than the previous one ends the walk
+/// ("Bad end"); a length not a multiple of 8 or ending past `bytes_in_use` is "Corrupted"
+/// (a zero length is not, and fails the form's check); a resident name or value (offset +
+/// length) past the attribute's length, a non-resident name or mapping pairs offset at or
+/// past it, a negative lowest VCN or one past the highest VCN fail the form's check;
+/// $STANDARD_INFORMATION needs 48 bytes, $FILE_NAME 0x42 + 2 × its name length.
+pub fn check_system_record(n: u64, rec: &[u8]) -> Result<(), RecordCheck> {
+    let in_use = (le::u32(rec, 0x18).unwrap_or(0) as usize).min(rec.len());
+    let mut pos = le::u16(rec, 0x14).unwrap_or(0) as usize;
+    let mut prev = 0u32;
+    loop {
+        let area = &rec[..in_use];
+        let Some(t) = le::u32(area, pos + OFF_TYPE) else {
+            return Err(RecordCheck::BadEnd(n));
+        };
+        if t == AT_END {
+            return Ok(());
+        }
+        // A resident header must fit too (black-box: bytes_in_use 0x118 with an attribute
+        // at 0x108 is "Bad end", 0x120 is "Corrupted").
+        if t < prev || pos + RESIDENT_HEADER > in_use {
+            return Err(RecordCheck::BadEnd(n));
+        }
+        let Some(len) = le::u32(area, pos + OFF_LENGTH).map(|l| l as usize) else {
+            return Err(RecordCheck::BadEnd(n));
+        };
+        if len % 8 != 0 || pos.checked_add(len).map_or(true, |e| e > in_use) {
+            return Err(RecordCheck::Corrupted(n));
+        }
+        let h = &rec[pos..];
+        // A name is only checked when it has a length (black-box: name_offset 0xFFFF with
+        // name_length 0 is accepted).
+        let name_end = match (le::u16(h, OFF_NAME_OFFSET), le::u8(h, OFF_NAME_LENGTH)) {
+            (_, Some(0)) => 0,
+            (Some(o), Some(l)) => o as usize + 2 * l as usize,
+            _ => usize::MAX,
+        };
+        if le::u8(h, OFF_NON_RESIDENT).unwrap_or(0) == 0 {
+            let vlen = le::u32(h, OFF_VALUE_LENGTH).unwrap_or(u32::MAX) as usize;
+            let voff = le::u16(h, OFF_VALUE_OFFSET).unwrap_or(u16::MAX) as usize;
+            if name_end > len || voff + vlen > len {
+                return Err(RecordCheck::Resident(t, n));
+            }
+            let v = h.get(voff..voff + vlen).unwrap_or(&[]);
+            match t {
+                AT_STANDARD_INFORMATION if vlen < 48 => {
+                    return Err(RecordCheck::StandardInformation(n))
+                }
+                AT_FILE_NAME => {
+                    let need = le::u8(v, 0x40).map_or(usize::MAX, |l| 0x42 + 2 * l as usize);
+                    if need > vlen {
+                        return Err(RecordCheck::FileName(n));
+                    }
+                }
+                AT_VOLUME_INFORMATION if vlen < 12 => {
+                    return Err(RecordCheck::VolumeInformation(n))
+                }
+                AT_INDEX_ROOT => {
+                    // The index header (at 0x10 of the value): entries inside the index,
+                    // the index inside the value.
+                    let entries = le::u32(v, 0x10).unwrap_or(u32::MAX) as usize;
+                    let index_len = le::u32(v, 0x14).unwrap_or(u32::MAX) as usize;
+                    if vlen < 0x20 || entries >= index_len || 0x10 + index_len > vlen {
+                        return Err(RecordCheck::IndexRoot(n));
+                    }
+                }
+                _ => {}
+            }
+        } else {
+            let mpo = le::u16(h, OFF_MAPPING_PAIRS_OFFSET).unwrap_or(u16::MAX) as usize;
+            let lowest = le::i64(h, OFF_LOWEST_VCN).unwrap_or(-1);
+            let highest = le::i64(h, OFF_HIGHEST_VCN).unwrap_or(-1);
+            // An empty attribute has lowest 0, highest -1.
+            let vcns_bad = lowest < 0 || (lowest > highest && !(lowest == 0 && highest == -1));
+            if name_end > len || mpo >= len || vcns_bad {
+                return Err(RecordCheck::NonResident(t, n));
+            }
+            // These four are resident only (black-box: a $DATA retyped 0x30 after the
+            // $FILE_NAME gives "Corrupt file name attribute").
+            match t {
+                AT_STANDARD_INFORMATION => return Err(RecordCheck::StandardInformation(n)),
+                AT_FILE_NAME => return Err(RecordCheck::FileName(n)),
+                AT_VOLUME_INFORMATION => return Err(RecordCheck::VolumeInformation(n)),
+                AT_INDEX_ROOT => return Err(RecordCheck::IndexRoot(n)),
+                _ => {}
+            }
+        }
+        if len == 0 {
+            // Both forms refuse a zero length above (value or mapping pairs outside it).
+            return Err(RecordCheck::Corrupted(n));
+        }
+        prev = t;
+        pos += len;
     }
 }
 
@@ -332,6 +490,65 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn system_record_check() {
+        let mut fname = [0u8; 0x42 + 8];
+        fname[0x40] = 4;
+        let good = record(
+            1024,
+            1,
+            0,
+            &[
+                resident(AT_STANDARD_INFORMATION, "", &[1; 48]),
+                resident(AT_FILE_NAME, "", &fname),
+                non_resident(AT_DATA, "", 0, 9, 40960, &[0x21, 10, 0x34, 0x12]),
+            ],
+        );
+        assert_eq!(check_system_record(2, &good), Ok(()));
+        let first = le::u16(&good, 0x14).unwrap() as usize;
+        let fname_at = first + 0x48;
+        let data_at = fname_at + 0x18 + 0x50;
+        let text = |edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut r = good.clone();
+            edit(&mut r);
+            std::format!("{}", check_system_record(2, &r).unwrap_err())
+        };
+        let put = |r: &mut Vec<u8>, at: usize, b: &[u8]| r[at..at + b.len()].copy_from_slice(b);
+        assert_eq!(
+            text(&|r| put(r, data_at + 4, &[0x4C, 0, 0, 0])),
+            "Corrupted MFT record 2"
+        );
+        assert_eq!(
+            text(&|r| put(r, data_at + 0x20, &[0xF0, 0])),
+            "Corrupt non resident attribute 0x80 in MFT record 2"
+        );
+        assert_eq!(
+            text(&|r| put(r, first + 0x10, &[0x2F, 0, 0, 0])),
+            "Corrupt standard information in MFT record 2"
+        );
+        assert_eq!(
+            text(&|r| put(r, first + 0x10, &[0x49, 0, 0, 0])),
+            "Corrupt resident attribute 0x10 in MFT record 2"
+        );
+        assert_eq!(
+            text(&|r| r[fname_at + 0x18 + 0x40] = 9),
+            "Corrupt file name attribute in MFT record 2."
+        );
+        assert_eq!(
+            text(&|r| put(r, fname_at, &[0x05, 0, 0, 0])),
+            "Bad end of MFT record 2"
+        );
+        let end = le::u32(&good, 0x18).unwrap() as usize - 8;
+        assert_eq!(
+            text(&|r| put(r, 0x18, &(end as u32).to_le_bytes())),
+            "Bad end of MFT record 2"
+        );
+        // A name of length 0 is not checked.
+        let mut r = good.clone();
+        put(&mut r, data_at + 10, &[0xFF, 0xFF]);
+        assert_eq!(check_system_record(2, &r), Ok(()));
+    }
+
+    #[test]
     fn iterates_and_parses() {
         let rec = record(
             1024,
@@ -374,8 +591,7 @@ pub(crate) mod tests {
         let cases: &[(usize, &[u8])] = &[
             (first + 4, &[0, 0, 0, 0]),       // length 0
             (first + 4, &[0xF0, 0x0F, 0, 0]), // beyond bytes_in_use
-            (first + 4, &[0x4C, 0, 0, 0]),    // not a multiple of 8
-            (first + 8, &[2]),                // non-resident form, but too short for it
+            (first + 4, &[0x4C, 0, 0, 0]),    // not a multiple of 8: the next one is bad
             (0x18, &[0x60, 0, 0, 0]),         // bytes_in_use cuts the attribute
         ];
         for (off, bytes) in cases {
@@ -401,6 +617,19 @@ pub(crate) mod tests {
             let v: Vec<_> = AttrIter::new(&r).collect();
             assert!(v.len() == 1 && v[0].is_ok(), "{off:#x} {bytes:?}: {v:?}");
         }
+        // The non-resident form in an attribute too short for its header: the header is read
+        // past the length, the mapping pairs outside it read as empty (decoding then fails).
+        let mut r = good.clone();
+        r[first + 8] = 2;
+        r[first + 0x20] = 0x40;
+        let a = AttrIter::new(&r).next().unwrap().unwrap();
+        assert!(matches!(
+            a.form,
+            Form::NonResident {
+                mapping_pairs: [],
+                ..
+            }
+        ));
         let mut r = good.clone();
         r[first + 0x10] = 0xFF;
         let a = AttrIter::new(&r).next().unwrap().unwrap();

@@ -226,8 +226,15 @@ pub enum RecordError {
         expected: u32,
         found: u32,
     },
-    /// `bytes_in_use` is larger than the record.
+    /// The header cannot be read (the buffer is too short).
     BadHeader { record: u64 },
+    /// `bytes_in_use` is larger than `bytes_allocated`: refused when the reference's mount
+    /// opens the record, tolerated by its MFT walk (see [`check_in_use`]).
+    InUseSize {
+        record: u64,
+        in_use: u32,
+        allocated: u32,
+    },
 }
 
 impl fmt::Display for RecordError {
@@ -247,6 +254,14 @@ impl fmt::Display for RecordError {
                 )
             }
             RecordError::BadHeader { record } => write!(f, "Record {record} is corrupt"),
+            RecordError::InUseSize {
+                record,
+                in_use,
+                allocated,
+            } => write!(
+                f,
+                "Record {record} has corrupt in-use size ({in_use} > {allocated})"
+            ),
         }
     }
 }
@@ -267,10 +282,21 @@ pub fn check_record(record: u64, buf: &[u8]) -> Result<RecordHeader, RecordError
             found: h.bytes_allocated,
         });
     }
-    if h.bytes_in_use > h.bytes_allocated {
-        return Err(RecordError::BadHeader { record });
-    }
     Ok(h)
+}
+
+/// The in-use size check of the reference's inode open (black-box: `bytes_in_use` 0x408 in
+/// records 0–6, 9 and 10 fails the mount with this line; in a user record, or in records 7,
+/// 8 and 11, the MFT walk takes the record, its attributes bounded by the record's end).
+pub fn check_in_use(record: u64, h: &RecordHeader) -> Result<(), RecordError> {
+    if h.bytes_in_use > h.bytes_allocated {
+        return Err(RecordError::InUseSize {
+            record,
+            in_use: h.bytes_in_use,
+            allocated: h.bytes_allocated,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -375,10 +401,12 @@ pub(crate) mod tests {
         );
         let mut m = b.clone();
         m[0x18..0x1C].copy_from_slice(&2000u32.to_le_bytes());
-        assert!(matches!(
-            check_record(1, &m),
-            Err(RecordError::BadHeader { .. })
-        ));
+        let h = check_record(1, &m).unwrap();
+        assert_eq!(
+            std::format!("{}", check_in_use(1, &h).unwrap_err()),
+            "Record 1 has corrupt in-use size (2000 > 1024)"
+        );
+        assert!(check_in_use(1, &check_record(1, &b).unwrap()).is_ok());
         assert!(check_record(1, &b[..20]).is_err());
     }
 }

@@ -60,6 +60,8 @@ pub mod inode {
     pub const LOGFILE: u64 = 2;
     /// `$Volume`.
     pub const VOLUME: u64 = 3;
+    /// The root directory.
+    pub const ROOT: u64 = 5;
     /// `$Bitmap`.
     pub const BITMAP: u64 = 6;
     /// `$Boot`.

@@ -8,10 +8,13 @@
 // `Error` is a fixed-size value by design (errors never allocate).
 #![allow(clippy::result_large_err)]
 use super::attr_list::EntryIter;
-use super::attribute::{Attr, AttrIter, Form, AT_ATTRIBUTE_LIST, AT_DATA, AT_VOLUME_INFORMATION};
+use super::attribute::{
+    check_system_record, Attr, AttrIter, Form, AT_ATTRIBUTE_LIST, AT_DATA, AT_VOLUME_INFORMATION,
+};
 use super::boot_sector::{BootSector, BOOT_SECTOR_SIZE, LAST_SECTOR_HINTS};
 use super::mft_record::{
-    check_record, post_read_fixup, RecordHeader, BAAD_MAGIC, FILE_MAGIC, MFT_RECORD_IN_USE,
+    check_in_use, check_record, post_read_fixup, RecordHeader, BAAD_MAGIC, FILE_MAGIC,
+    MFT_RECORD_IN_USE,
 };
 use super::runlist::{decode_extent, Run};
 use super::{inode, le};
@@ -63,8 +66,6 @@ pub struct Volume {
 pub enum RecordRead {
     /// Fixed up and checked.
     Ok(RecordHeader),
-    /// The update sequence array does not fit: the reference skips such records silently.
-    BadArray,
     /// Torn write (`Incomplete multi-sector transfer`): the line to print, then skip.
     Incomplete,
     /// Not "FILE": skipped silently.
@@ -255,7 +256,7 @@ impl Volume {
             }
             Err(e) => log.line(format_args!("{e}")),
         }
-        if let Err(e) = check_record(0, &rec0) {
+        if let Err(e) = check_record(0, &rec0).and_then(|h| check_in_use(0, &h)) {
             log.line(format_args!("{e}"));
             return Err(log.fail(
                 errno::EIO,
@@ -386,8 +387,23 @@ impl Volume {
 
         vol.check_mftmirr(dev, &mut log)?;
 
-        // $Volume: version and flags.
+        // The mount opens $LogFile and $Volume as inodes: an in-use size larger than the
+        // record fails it with that line alone (black-box: bytes_in_use 0x408 in record 2 or
+        // 3, the mirror patched too).
         let mut rec = vec![0u8; rs];
+        for ino in [inode::LOGFILE, inode::VOLUME] {
+            if let RecordRead::Ok(h) = vol.read_record(dev, ino, &mut rec) {
+                if let Err(e) = check_in_use(ino, &h) {
+                    log.line(format_args!("{e}"));
+                    return Err(Error::Os {
+                        what: log.last.clone(),
+                        errno: errno::EIO,
+                    });
+                }
+            }
+        }
+
+        // $Volume: version and flags.
         let vi = match vol.read_record(dev, inode::VOLUME, &mut rec) {
             RecordRead::Ok(_) => AttrIter::new(&rec)
                 .filter_map(|a| a.ok())
@@ -432,11 +448,37 @@ impl Volume {
         log: &mut Log,
     ) -> Result<()> {
         let mut rec = vec![0u8; self.record_size()];
+        // $Secure is found through the root directory: its record is opened first
+        // (black-box: bytes_in_use 0x408 in record 5 gives its line, then "Failed to open
+        // $Secure").
+        if ino == 9 {
+            if let RecordRead::Ok(h) = self.read_record(dev, inode::ROOT, &mut rec) {
+                let bad = match check_in_use(inode::ROOT, &h) {
+                    Err(e) => Some(crate::error::text(format_args!("{e}"))),
+                    Ok(()) => check_system_record(inode::ROOT, &rec)
+                        .err()
+                        .map(|e| crate::error::text(format_args!("{e}"))),
+                };
+                if let Some(e) = bad {
+                    log.line(format_args!("{e}"));
+                    return Err(log.fail(errno::EIO, format_args!("{what}: Input/output error")));
+                }
+            }
+        }
         let readable = matches!(
-            self.read_record_checked(dev, ino, &mut rec, &mut *log.sink)?,
+            self.read_record_with(dev, ino, &mut rec, &mut *log.sink, true)?,
             RecordRead::Ok(h) if h.flags & MFT_RECORD_IN_USE != 0
         );
-        let e = if !readable {
+        let checked = readable && {
+            match check_system_record(ino, &rec) {
+                Ok(()) => true,
+                Err(e) => {
+                    log.line(format_args!("{e}"));
+                    false
+                }
+            }
+        };
+        let e = if !checked {
             errno::EIO
         } else {
             let mut scratch = super::walk::Scratch::default();
@@ -475,11 +517,25 @@ impl Volume {
             };
             log.fail(e, format_args!("Failed to load $MFTMirr: {text}"))
         };
-        if !matches!(
-            self.read_record(dev, inode::MFTMIRR, &mut rec),
-            RecordRead::Ok(_)
-        ) {
-            return Err(failed(log, errno::EIO));
+        match self.read_record(dev, inode::MFTMIRR, &mut rec) {
+            RecordRead::Ok(h) => {
+                let bad = match check_in_use(inode::MFTMIRR, &h) {
+                    Err(e) => Some(crate::error::text(format_args!("{e}"))),
+                    Ok(()) => check_system_record(inode::MFTMIRR, &rec)
+                        .err()
+                        .map(|e| crate::error::text(format_args!("{e}"))),
+                };
+                if let Some(e) = bad {
+                    // Black-box: these three lines, bytes_in_use 0x408 or 0x150 (no end
+                    // marker) in record 1.
+                    log.line(format_args!("{e}"));
+                    log.line(format_args!(
+                        "Failed to open inode $MFTMirr: Input/output error"
+                    ));
+                    return Err(failed(log, errno::EIO));
+                }
+            }
+            _ => return Err(failed(log, errno::EIO)),
         }
         let mut mirr_runs = Vec::new();
         let mut mirr_size = 0u64;
@@ -555,6 +611,13 @@ impl Volume {
                     }
                 }
             }
+            // Each record compared is checked in full first (black-box: a bad attribute
+            // length in record 2 gives "Corrupted MFT record 2" alone, mirror patched or not).
+            if RecordHeader::parse(&a).is_some_and(|h| h.magic == FILE_MAGIC && h.in_use()) {
+                if let Err(e) = check_system_record(i, &a) {
+                    return Err(log.fail(errno::EIO, format_args!("{e}")));
+                }
+            }
             let used = (le::u32(&a, 0x18).unwrap_or(0) as usize).min(rs);
             if a[..used] != b[..used] {
                 return Err(log.fail(
@@ -607,6 +670,21 @@ impl Volume {
         buf: &mut [u8],
         sink: &mut dyn Sink,
     ) -> Result<RecordRead> {
+        self.read_record_with(dev, n, buf, sink, false)
+    }
+
+    /// As [`Volume::read_record_checked`]; `mount` is the reference's inode open at mount
+    /// time: it prints the `ntfs_mst_post_read_fixup_warn` line for an update sequence array
+    /// that does not fit (the MFT walk is silent) and refuses a record whose in-use size is
+    /// larger than the record (the walk takes it).
+    fn read_record_with<D: ReadAt + ?Sized>(
+        &self,
+        dev: &D,
+        n: u64,
+        buf: &mut [u8],
+        sink: &mut dyn Sink,
+        mount: bool,
+    ) -> Result<RecordRead> {
         let off = match n.checked_mul(self.record_size() as u64) {
             Some(o)
                 if o.saturating_add(buf.len() as u64) <= self.mft_sizes.1.max(self.mft_sizes.2) =>
@@ -638,9 +716,22 @@ impl Volume {
                 sink.warn(format_args!("{e}\n"));
                 return Ok(RecordRead::Incomplete);
             }
-            Err(_) => return Ok(RecordRead::BadArray),
+            // The reference only warns about an array that does not fit and uses the record
+            // as stored (black-box: a user record with usa_count 1, 0, 4 or 65535, or usa_ofs
+            // 1 or 0x3fe, is walked and its clusters are accounted; a runlist that crosses a
+            // stride end then reads the USN bytes and fails like in the reference).
+            Err(e) => {
+                if mount {
+                    sink.warn(format_args!("{e}\n"));
+                }
+            }
         }
-        match check_record(n, buf) {
+        match check_record(n, buf).and_then(|h| {
+            if mount {
+                check_in_use(n, &h)?;
+            }
+            Ok(h)
+        }) {
             Ok(h) => Ok(RecordRead::Ok(h)),
             Err(e) => {
                 sink.warn(format_args!("{e}\n"));

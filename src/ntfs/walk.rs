@@ -36,6 +36,10 @@ pub enum Skipped {
     Corrupt,
     /// No $STANDARD_INFORMATION.
     NoStandardInformation,
+    /// The inode opened, but an attribute header after the ones the open looks at is
+    /// corrupt: the attributes before it were visited, then the walk stopped with
+    /// `ntfs_attr_find: Corrupt inode`.
+    CorruptAfter,
     /// The attribute list cannot be read or has a malformed entry.
     CorruptList,
 }
@@ -58,8 +62,12 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     sink: &mut dyn Sink,
     f: &mut dyn FnMut(&Visit, &mut dyn Sink) -> Result<()>,
 ) -> Result<core::result::Result<(), Skipped>> {
-    // Check the whole base record first: the reference's inode open fails on a corrupt
-    // attribute before anything is counted.
+    // The reference's inode open looks up $STANDARD_INFORMATION and $ATTRIBUTE_LIST, reading
+    // the (sorted) attributes up to the first of a higher type: a corrupt attribute met before
+    // that fails the open and nothing is counted. A corrupt attribute further on only stops
+    // the walk there, after the attributes before it were counted (black-box: a user file's
+    // last, non-resident $DATA is counted when a bad length of the $BITMAP after it stops the
+    // walk, the volume is cloned with `ntfs_attr_find: Corrupt inode (N)` on stderr).
     let mut attrs: Vec<Attr> = Vec::new();
     let mut corrupt = false;
     for a in AttrIter::new(base) {
@@ -71,8 +79,18 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
             }
         }
     }
-    let has_si = attrs.iter().any(|a| a.type_code == AT_STANDARD_INFORMATION);
-    if corrupt {
+    // The lookups stop at the first attribute of a higher type: an attribute out of order
+    // is not found (black-box: a user file whose last, non-resident $DATA is retyped 0x20
+    // after its $FILE_NAME is walked as a plain attribute, its clusters counted).
+    let lookup = |t: u32| {
+        attrs
+            .iter()
+            .take_while(|a| a.type_code <= t)
+            .find(|a| a.type_code == t)
+    };
+    let has_si = lookup(AT_STANDARD_INFORMATION).is_some();
+    let open_fails = corrupt && attrs.iter().all(|a| a.type_code < AT_ATTRIBUTE_LIST);
+    if open_fails {
         sink.warn(format_args!(
             "ntfs_attr_find: Corrupt inode ({inode}): Input/output error\n"
         ));
@@ -90,9 +108,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     // NTFS 1.2 layout); a shorter stated value is refused with this line (black-box:
     // value_length 0 → "Corrupt STANDARD_INFORMATION in base record N", the file skipped;
     // an out-of-range value_offset or a too large value_length is not checked).
-    if attrs
-        .iter()
-        .find(|a| a.type_code == AT_STANDARD_INFORMATION)
+    if lookup(AT_STANDARD_INFORMATION)
         .is_some_and(|a| !a.is_non_resident() && a.stated_value_length < SI_MIN_VALUE_BYTES)
     {
         sink.warn(format_args!(
@@ -100,7 +116,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
         ));
         return Ok(Err(Skipped::Corrupt));
     }
-    let Some(al) = attrs.iter().find(|a| a.type_code == AT_ATTRIBUTE_LIST) else {
+    let Some(al) = lookup(AT_ATTRIBUTE_LIST) else {
         for a in &attrs {
             f(
                 &Visit {
@@ -110,6 +126,12 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
                 },
                 sink,
             )?;
+        }
+        if corrupt {
+            sink.warn(format_args!(
+                "ntfs_attr_find: Corrupt inode ({inode}): Input/output error\n"
+            ));
+            return Ok(Err(Skipped::CorruptAfter));
         }
         return Ok(Ok(()));
     };

@@ -152,6 +152,75 @@ const CASES: &[Case] = &[
         &[0x11, 0x01, 0xfb, 0],
     ),
     case("empty runlist", At::Attr(33, 0x80, 0x40), &[0]),
+    // Update sequence arrays that do not fit: the record is used as stored (fixed: we
+    // skipped the file; the reference only warns at mount, silently in the walk).
+    case("user record usa_count 1", At::RawRec(33, 6), &[1, 0]),
+    case("user record usa_ofs 1", At::RawRec(32, 4), &[1, 0]),
+    case("$Bitmap usa_ofs 0x3fe", At::RawRec(6, 4), &[0xfe, 0x03]),
+    // Attribute lengths: the walk takes the attributes before a bad one, a length that is not
+    // a multiple of 8 is walked, a short one leaves the mapping pairs outside (fixed).
+    case(
+        "$I30 bitmap length 0x29 after the allocation",
+        At::Attr(29, 0xb0, 4),
+        &[0x29, 0, 0, 0],
+    ),
+    case(
+        "last $DATA length 0x4c",
+        At::Attr(33, 0x80, 4),
+        &[0x4c, 0, 0, 0],
+    ),
+    case(
+        "last $DATA length 0x10",
+        At::Attr(33, 0x80, 4),
+        &[0x10, 0, 0, 0],
+    ),
+    case(
+        "$DATA retyped 0x20 after $FILE_NAME",
+        At::Attr(33, 0x80, 0),
+        &[0x20, 0, 0, 0],
+    ),
+    // bytes_in_use past the record: taken by the walk, refused by the mount (fixed).
+    case("user record in-use 0x408", At::Rec(33, 0x18), &[8, 4, 0, 0]),
+    case("$Bitmap in-use 0x408", At::Rec(6, 0x18), &[8, 4, 0, 0]),
+    case("root in-use 0x408", At::Rec(5, 0x18), &[8, 4, 0, 0]),
+    case("$LogFile in-use 0x408", At::Rec(2, 0x18), &[8, 4, 0, 0]),
+    // The mount's full check of system records (fixed: we cloned these volumes).
+    case(
+        "$LogFile $DATA length 0x4c",
+        At::Attr(2, 0x80, 4),
+        &[0x4c, 0, 0, 0],
+    ),
+    case(
+        "$LogFile mapping pairs offset at the end",
+        At::Attr(2, 0x80, 0x20),
+        &[0x48, 0],
+    ),
+    case(
+        "$LogFile $FILE_NAME value length 0x51",
+        At::Attr(2, 0x30, 0x10),
+        &[0x51, 0, 0, 0],
+    ),
+    case(
+        "$LogFile $FILE_NAME retyped 0x90",
+        At::Attr(2, 0x30, 0),
+        &[0x90, 0, 0, 0],
+    ),
+    case(
+        "$LogFile in-use cuts the end marker",
+        At::Rec(2, 0x18),
+        &[0x50, 1, 0, 0],
+    ),
+    case("$MFTMirr in-use 0x150", At::Rec(1, 0x18), &[0x50, 1, 0, 0]),
+    case(
+        "root $I30 bitmap length 4",
+        At::Attr(5, 0xb0, 4),
+        &[4, 0, 0, 0],
+    ),
+    case(
+        "$UpCase $DATA name offset 0xffff, no name",
+        At::Attr(10, 0x80, 10),
+        &[0xff, 0xff],
+    ),
     // $Bitmap content: a used cluster cleared, a free one set.
     case(
         "$Bitmap clears $MFT's first cluster",
