@@ -83,9 +83,9 @@ impl RawOut {
         }
         let fd = Fd::open(path, flags, 0o600).map_err(|e| open_failed(path, e))?;
         let kind = fd.kind()?;
-        if kind == Kind::File {
-            set_filesize(&fd, path, ntfs_size)?;
-        }
+        // Every named output but a block device is sized first, as the reference does: a
+        // character device or FIFO (`-O /dev/null`, `-O fifo`) fails there with EINVAL.
+        set_filesize(&fd, path, ntfs_size)?;
         Ok(RawOut {
             fd,
             kind,
@@ -148,6 +148,9 @@ impl RawOut {
                 "cannot write backwards on standard output (at byte {offset}, already at {})",
                 self.stream_pos
             )));
+        }
+        if self.zeros.is_empty() {
+            self.zeros = vec![0u8; ZERO_CHUNK];
         }
         while self.stream_pos < offset {
             let n = (offset - self.stream_pos).min(self.zeros.len() as u64) as usize;

@@ -590,3 +590,22 @@ fn damage_in_an_image_with_a_trailer_is_always_reported() {
     }
     assert!(bad.is_empty(), "damage not reported:\n{}", bad.join("\n"));
 }
+
+/// `-r -O /dev/null` (a character device): the reference sizes every named output that is not
+/// a block device, so both fail at ftruncate with EINVAL (we used to spin on the first gap).
+#[test]
+fn restore_to_a_character_device_fails_like_the_reference() {
+    let t = TempDir::new("diffimg-chardev");
+    let vol = volume(t.path(), "v.vol", 4 << 20, 4096);
+    let img = t.join("v.img");
+    assert!(run_ref(&["-s", "-o", s(&img), s(&vol)]).status.success());
+    let args = ["-r", "-O", "/dev/null", s(&img)];
+    let (r, o) = (run_ref(&args), run_ours(&args));
+    assert_eq!(r.status.code(), Some(1));
+    assert_eq!(o.status.code(), r.status.code());
+    assert_eq!(last_error(&o), last_error(&r));
+    assert_eq!(
+        last_error(&r).as_deref(),
+        Some("ERROR(22): ftruncate failed for file '/dev/null': Invalid argument")
+    );
+}
