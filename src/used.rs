@@ -11,7 +11,7 @@ use crate::dev::ReadAt;
 use crate::error::{errno, Error, Result};
 use crate::ntfs::attribute::{Form, AT_DATA};
 use crate::ntfs::volume::{extent_runs, read_runs, RecordRead};
-use crate::ntfs::walk::{walk_attrs, Scratch, Visit};
+use crate::ntfs::walk::{walk_attrs, Scratch, Skipped, Visit};
 use crate::ntfs::{inode, Volume};
 use core::fmt;
 use std::prelude::v1::*;
@@ -209,6 +209,9 @@ pub struct Scan {
     pub mismatches: u64,
     /// Bad clusters listed in $BadClus:$Bad (removed from `used` and `inuse`).
     pub bad_clusters: u64,
+    /// The error of the reference's open of `$BadClus:$Bad`, which it reports after the
+    /// `Space in use` line (see [`crate::ops::Source::scan`]).
+    pub badclus_error: Option<Error>,
 }
 
 /// What the walk found in one non-resident attribute extent: `(inode, attribute type, run)`.
@@ -249,7 +252,9 @@ pub fn walk_volume<D: ReadAt + ?Sized>(
             RecordRead::Ok(h) => h,
             _ => continue,
         };
-        if !h.in_use() || h.base_mft_record != 0 {
+        // Black-box: an extension record whose base reference has only a sequence number
+        // (0x8000000000000000) is still skipped as an extension record.
+        if !h.in_use() || h.base_reference != 0 {
             continue;
         }
         walk_attrs(vol, dev, i, &buf, &mut scratch, sink, f)?.ok();
@@ -335,7 +340,7 @@ pub fn scan_with<D: ReadAt + ?Sized>(
     })?;
     let _ = cs;
 
-    let bad_clusters = ignore_bad_clusters(vol, dev, &mut used, sink)?;
+    let (bad_clusters, badclus_error) = ignore_bad_clusters(vol, dev, &mut used, sink)?;
     inuse = inuse.saturating_sub(bad_clusters);
 
     sink.msg(format_args!("Accounting clusters ...\n"));
@@ -346,23 +351,39 @@ pub fn scan_with<D: ReadAt + ?Sized>(
         extra,
         mismatches,
         bad_clusters,
+        badclus_error,
     })
 }
 
-/// Clears the runs of `$BadClus:$Bad` from the map and returns their cluster count.
+/// Clears the runs of `$BadClus:$Bad` from the map and returns their cluster count, and the
+/// error of the reference's open of that attribute if it fails.
+///
+/// Black-box (differential tests on record 8): the reference opens the inode, then the
+/// attribute, then maps its whole runlist, and each failure is fatal after `Space in use`:
+/// `ntfs_open_inode` (EIO for an unreadable record or a corrupt attribute met by the open,
+/// ENOENT when the record is not in use or has no $STANDARD_INFORMATION), `ntfs_attr_open`
+/// (ENOENT when there is no `$Bad`, EIO when a corrupt attribute comes first),
+/// `ntfs_attr_map_whole_runlist` (EINVAL for a resident `$Bad`, EIO with "Failed to load
+/// full runlist" when the runs end before the allocated size).
 fn ignore_bad_clusters<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
     used: &mut UsedMap,
     sink: &mut dyn Sink,
-) -> Result<u64> {
+) -> Result<(u64, Option<Error>)> {
+    let fail = |what: &str, errno: i32| Some(Error::os(what, errno));
     let mut buf = vec![0u8; vol.record_size()];
-    let RecordRead::Ok(_) = vol.read_record_checked(dev, inode::BADCLUS, &mut buf, sink)? else {
-        return Ok(0);
-    };
+    match vol.read_record_checked(dev, inode::BADCLUS, &mut buf, sink)? {
+        RecordRead::Ok(h) if h.in_use() => {}
+        RecordRead::Ok(_) => return Ok((0, fail("ntfs_open_inode", errno::ENOENT))),
+        _ => return Ok((0, fail("ntfs_open_inode", errno::EIO))),
+    }
     let mut bad = 0u64;
+    let mut found: Option<bool> = None;
+    let mut short: Option<(i64, i64)> = None;
+    let cs = vol.boot.cluster_size as i64;
     let mut scratch = Scratch::default();
-    walk_attrs(
+    let walked = walk_attrs(
         vol,
         dev,
         inode::BADCLUS,
@@ -370,23 +391,69 @@ fn ignore_bad_clusters<D: ReadAt + ?Sized>(
         &mut scratch,
         sink,
         &mut |v, _| {
-            if v.attr.type_code == AT_DATA && v.attr.name_is("$Bad") {
-                for_each_run(vol, v, &mut |lcn, len| {
-                    used.set_range(lcn, len, false);
-                    bad += len;
-                    Ok(())
-                })?;
+            if found.is_some() || v.attr.type_code != AT_DATA || !v.attr.name_is("$Bad") {
+                return Ok(());
+            }
+            let Form::NonResident {
+                highest_vcn,
+                allocated_size,
+                lowest_vcn,
+                ..
+            } = v.attr.form
+            else {
+                found = Some(false);
+                return Ok(());
+            };
+            found = Some(true);
+            let mut runs = Vec::new();
+            extent_runs(v.attr, vol.boot.cluster_size, &mut runs)?;
+            // The decoded runs must reach the allocated size (a zero highest_vcn is not
+            // checked by the decoder: only where the runs end counts).
+            let last_vcn = allocated_size.max(0) / cs;
+            let end = runs.last().map_or(lowest_vcn, |r| (r.vcn + r.len) as i64);
+            if lowest_vcn == 0 && end < last_vcn {
+                short = Some((highest_vcn, last_vcn));
+                return Ok(());
+            }
+            for r in runs {
+                if let Some(lcn) = r.lcn {
+                    used.set_range(lcn, r.len, false);
+                    bad += r.len;
+                }
             }
             Ok(())
         },
-    )?
-    .ok();
+    )?;
+    match walked {
+        Err(Skipped::NoStandardInformation) => {
+            return Ok((0, fail("ntfs_open_inode", errno::ENOENT)))
+        }
+        Err(Skipped::Corrupt | Skipped::CorruptList) => {
+            return Ok((0, fail("ntfs_open_inode", errno::EIO)))
+        }
+        Err(Skipped::CorruptAfter) if found.is_none() => {
+            return Ok((0, fail("ntfs_attr_open", errno::EIO)))
+        }
+        _ => {}
+    }
+    match found {
+        None => return Ok((0, fail("ntfs_attr_open", errno::ENOENT))),
+        Some(false) => return Ok((0, fail("ntfs_attr_map_whole_runlist", errno::EINVAL))),
+        Some(true) => {}
+    }
+    if let Some((highest, last)) = short {
+        sink.warn(format_args!(
+            "Failed to load full runlist: inode: 8 highest_vcn: 0x{:x} last_vcn: 0x{:x}: Input/output error\n",
+            highest, last
+        ));
+        return Ok((0, fail("ntfs_attr_map_whole_runlist", errno::EIO)));
+    }
     if bad > 0 {
         sink.msg(format_args!(
             "WARNING: The disk has {bad} or more bad sectors (hardware faults).\n"
         ));
     }
-    Ok(bad)
+    Ok((bad, None))
 }
 
 /// Reads `$Bitmap:$DATA` in 8 KiB chunks and compares it with the walk's map.

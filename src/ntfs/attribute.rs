@@ -282,7 +282,7 @@ pub enum RecordCheck {
     NonResident(u32, u64),
     /// $STANDARD_INFORMATION shorter than the NTFS 1.2 layout (48 bytes).
     StandardInformation(u64),
-    /// $FILE_NAME shorter than its name.
+    /// $FILE_NAME with an empty name or shorter than its name.
     FileName(u64),
     /// $VOLUME_INFORMATION shorter than 12 bytes.
     VolumeInformation(u64),
@@ -326,7 +326,7 @@ impl core::fmt::Display for RecordCheck {
 /// (a zero length is not, and fails the form's check); a resident name or value (offset +
 /// length) past the attribute's length, a non-resident name or mapping pairs offset at or
 /// past it, a negative lowest VCN or one past the highest VCN fail the form's check;
-/// $STANDARD_INFORMATION needs 48 bytes, $FILE_NAME 0x42 + 2 × its name length.
+/// $STANDARD_INFORMATION needs 48 bytes, $FILE_NAME a name and 0x42 + 2 × its length.
 pub fn check_system_record(n: u64, rec: &[u8]) -> Result<(), RecordCheck> {
     let in_use = (le::u32(rec, 0x18).unwrap_or(0) as usize).min(rec.len());
     let mut pos = le::u16(rec, 0x14).unwrap_or(0) as usize;
@@ -370,8 +370,10 @@ pub fn check_system_record(n: u64, rec: &[u8]) -> Result<(), RecordCheck> {
                     return Err(RecordCheck::StandardInformation(n))
                 }
                 AT_FILE_NAME => {
-                    let need = le::u8(v, 0x40).map_or(usize::MAX, |l| 0x42 + 2 * l as usize);
-                    if need > vlen {
+                    // An empty name is refused too (black-box: value offsets 0 and 8 read a
+                    // zero name length and are refused, 0x10 reads 6 and is accepted).
+                    let name_len = le::u8(v, 0x40).unwrap_or(0) as usize;
+                    if name_len == 0 || 0x42 + 2 * name_len > vlen {
                         return Err(RecordCheck::FileName(n));
                     }
                 }

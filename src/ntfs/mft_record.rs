@@ -60,6 +60,9 @@ pub struct RecordHeader {
     pub bytes_allocated: u32,
     /// Record number of the base record (low 48 bits of the reference; 0 for a base record).
     pub base_mft_record: u64,
+    /// The whole base reference (record number and sequence number): the reference's walk
+    /// takes a record as a base record only when this is 0.
+    pub base_reference: u64,
     /// Next attribute instance number.
     pub next_attr_instance: u16,
 }
@@ -82,6 +85,7 @@ impl RecordHeader {
             bytes_in_use: le::u32(b, OFF_BYTES_IN_USE)?,
             bytes_allocated: le::u32(b, OFF_BYTES_ALLOCATED)?,
             base_mft_record: le::u64(b, OFF_BASE_MFT_RECORD)? & 0x0000_FFFF_FFFF_FFFF,
+            base_reference: le::u64(b, OFF_BASE_MFT_RECORD)?,
             next_attr_instance: le::u16(b, OFF_NEXT_ATTR_INSTANCE)?,
         })
     }

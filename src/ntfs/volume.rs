@@ -9,7 +9,8 @@
 #![allow(clippy::result_large_err)]
 use super::attr_list::EntryIter;
 use super::attribute::{
-    check_system_record, Attr, AttrIter, Form, AT_ATTRIBUTE_LIST, AT_DATA, AT_VOLUME_INFORMATION,
+    check_system_record, Attr, AttrIter, Form, AT_ATTRIBUTE_LIST, AT_DATA, AT_STANDARD_INFORMATION,
+    AT_VOLUME_INFORMATION,
 };
 use super::boot_sector::{BootSector, BOOT_SECTOR_SIZE, LAST_SECTOR_HINTS};
 use super::mft_record::{
@@ -184,6 +185,50 @@ pub fn attr_value<D: ReadAt + ?Sized>(
     }
 }
 
+/// The reference's checks when its mount opens the unnamed $DATA of a system file ($MFT,
+/// $MFTMirr, $AttrDef, $Bitmap, $UpCase), as the line it prints (black-box, differential
+/// tests): an encrypted or sparse flag the file's $STANDARD_INFORMATION does not have, a
+/// compressed flag without a compression unit, any compression unit (the version is not
+/// known yet: "NTFS 0.0").
+fn system_data_check(ino: u64, rec: &[u8]) -> Option<Text> {
+    let attrs = || AttrIter::new(rec).map_while(|a| a.ok());
+    let data = attrs().find(|a| a.type_code == AT_DATA && a.name.is_empty())?;
+    let si_flags = attrs()
+        .find(|a| a.type_code == AT_STANDARD_INFORMATION)
+        .and_then(|a| a.value())
+        .and_then(|v| le::u32(v, 0x20))
+        .unwrap_or(0);
+    let (encrypted, sparse, compressed) = (0x4000u16, 0x8000u16, 0x0001u16);
+    if (data.flags & encrypted != 0 && si_flags & 0x4000 == 0)
+        || (data.flags & sparse != 0 && si_flags & 0x200 == 0)
+    {
+        return Some(crate::error::text(format_args!(
+            "Inode {ino} has corrupt attribute flags (0x{:x} <> 0x{si_flags:x}): Input/output error",
+            data.flags
+        )));
+    }
+    let unit = match data.form {
+        Form::NonResident {
+            compression_unit, ..
+        } => compression_unit,
+        Form::Resident { .. } => 0,
+    };
+    // Compression methods other than LZNT1 (1) are refused like a compression unit
+    // (black-box: flags 0xff give "not allowed", 0x01 "no compression unit").
+    let method = data.flags & 0x00ff;
+    if method == compressed && unit == 0 {
+        return Some(crate::error::text(format_args!(
+            "Compressed inode {ino} attr 0x80 has no compression unit: Input/output error"
+        )));
+    }
+    if unit != 0 || method != 0 {
+        return Some(crate::error::text(format_args!(
+            "Compressed inode {ino} not allowed on NTFS 0.0: Input/output error"
+        )));
+    }
+    None
+}
+
 impl Volume {
     /// Opens and checks the volume the way the reference's read-only mount does. The error is
     /// `Error::Os` with the mount's errno and, as `what`, the last line libntfs would print.
@@ -270,6 +315,15 @@ impl Volume {
                 format_args!("Failed to load $MFT: Input/output error"),
             )
         };
+        // Record 0 gets the full check of system records first (corrupted corpus: a $DATA
+        // retyped 0 after the $FILE_NAME is "Bad end of MFT record 0").
+        if let Err(e) = check_system_record(0, &rec0) {
+            log.line(format_args!("{e}"));
+            return Err(log.fail(
+                errno::EIO,
+                format_args!("Failed to load $MFT: Input/output error"),
+            ));
+        }
         let mut attrs: Vec<Attr> = Vec::new();
         for a in AttrIter::new(&rec0) {
             match a {
@@ -283,6 +337,20 @@ impl Volume {
                 format_args!("Failed to load $MFT: Input/output error"),
             )
         };
+        // No unnamed $DATA before the end marker (black-box: record 0's $FILE_NAME retyped
+        // 0xFFFFFFFF): the attribute open fails with ENOENT.
+        if !attrs
+            .iter()
+            .any(|a| a.type_code == AT_DATA && a.name.is_empty())
+        {
+            log.line(format_args!(
+                "Failed to open ntfs attribute: No such file or directory"
+            ));
+            return Err(log.fail(
+                errno::ENOENT,
+                format_args!("Failed to load $MFT: No such file or directory"),
+            ));
+        }
         let Some(data0) = attrs.iter().find(|a| {
             a.type_code == AT_DATA
                 && a.name.is_empty()
@@ -291,6 +359,13 @@ impl Volume {
         }) else {
             return Err(bad_end(&mut log));
         };
+        if let Some(e) = system_data_check(0, &rec0) {
+            log.line(format_args!("{e}"));
+            log.line(format_args!(
+                "Failed to open ntfs attribute: Input/output error"
+            ));
+            return Err(load_failed(&mut log));
+        }
         let Form::NonResident {
             allocated_size,
             data_size,
@@ -452,7 +527,16 @@ impl Volume {
         // (black-box: bytes_in_use 0x408 in record 5 gives its line, then "Failed to open
         // $Secure").
         if ino == 9 {
-            if let RecordRead::Ok(h) = self.read_record(dev, inode::ROOT, &mut rec) {
+            let root = self.read_record_checked(dev, inode::ROOT, &mut rec, &mut *log.sink)?;
+            if matches!(
+                root,
+                RecordRead::BadRecord | RecordRead::Incomplete | RecordRead::NoMagic
+            ) {
+                // Black-box: "Record 5 has corrupt allocation size (1024 <> 2048)", then
+                // this line.
+                return Err(log.fail(errno::EIO, format_args!("{what}: Input/output error")));
+            }
+            if let RecordRead::Ok(h) = root {
                 let bad = match check_in_use(inode::ROOT, &h) {
                     Err(e) => Some(crate::error::text(format_args!("{e}"))),
                     Ok(()) => check_system_record(inode::ROOT, &rec)
@@ -491,7 +575,21 @@ impl Volume {
                 &mut *log.sink,
                 &mut |_, _| Ok(()),
             )? {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if ino != 9 {
+                        if let Some(e) = system_data_check(ino, &rec) {
+                            log.line(format_args!("{e}"));
+                            return Err(log.fail(
+                                errno::EIO,
+                                format_args!("Failed to open ntfs attribute: Input/output error"),
+                            ));
+                        }
+                    }
+                    if ino == 4 {
+                        self.check_attrdef(dev, &rec, log)?;
+                    }
+                    return Ok(());
+                }
                 Err(super::walk::Skipped::NoStandardInformation) => errno::ENOENT,
                 Err(_) => errno::EIO,
             }
@@ -502,6 +600,49 @@ impl Volume {
             "Input/output error"
         };
         Err(log.fail(e, format_args!("{what}: {text}")))
+    }
+
+    /// The mount reads the whole $AttrDef: a value that cannot be read fails it (black-box:
+    /// a runlist that does not decode, or an allocated size of 0, gives "Failed to read
+    /// $AttrDef, unexpected length (-1 != 2560).").
+    fn check_attrdef<D: ReadAt + ?Sized>(&self, dev: &D, rec: &[u8], log: &mut Log) -> Result<()> {
+        let cs = self.boot.cluster_size;
+        let Some(data) = AttrIter::new(rec)
+            .map_while(|a| a.ok())
+            .find(|a| a.type_code == AT_DATA && a.name.is_empty())
+        else {
+            return Ok(());
+        };
+        let size = match data.form {
+            Form::NonResident { data_size, .. } => data_size,
+            Form::Resident { value, .. } => value.len() as i64,
+        };
+        // $AttrDef is small (2560 bytes on current volumes); a huge stated size is read up
+        // to 1 MiB only.
+        let mut readable = attr_value(dev, cs, &data, 1 << 20).is_ok();
+        if let Form::NonResident { allocated_size, .. } = data.form {
+            // The runs may not pass the allocated size (black-box: allocated size 0 with
+            // one cluster of runs prints this line first).
+            let mut runs = Vec::new();
+            if extent_runs(&data, cs, &mut runs).is_ok() {
+                // Clusters of the allocated size, rounded up (black-box: -1 prints 0x0).
+                let end = runs.last().map_or(0, |r| r.vcn + r.len) as i64;
+                let num = allocated_size.saturating_add(cs as i64 - 1) >> cs.trailing_zeros();
+                if end > num {
+                    log.line(format_args!(
+                        "Corrupt attribute. vcn = 0x{end:x}, num_clusters = 0x{num:x}"
+                    ));
+                    readable = false;
+                }
+            }
+        }
+        if readable {
+            return Ok(());
+        }
+        Err(log.fail(
+            errno::EIO,
+            format_args!("Failed to read $AttrDef, unexpected length (-1 != {size})."),
+        ))
     }
 
     /// Compares the first records of $MFT with $MFTMirr (the mount refuses on a mismatch).
@@ -531,6 +672,13 @@ impl Volume {
                     log.line(format_args!("{e}"));
                     log.line(format_args!(
                         "Failed to open inode $MFTMirr: Input/output error"
+                    ));
+                    return Err(failed(log, errno::EIO));
+                }
+                if let Some(e) = system_data_check(inode::MFTMIRR, &rec) {
+                    log.line(format_args!("{e}"));
+                    log.line(format_args!(
+                        "Failed to open $MFTMirr/$DATA: Input/output error"
                     ));
                     return Err(failed(log, errno::EIO));
                 }

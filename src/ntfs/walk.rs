@@ -82,11 +82,13 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     // The lookups stop at the first attribute of a higher type: an attribute out of order
     // is not found (black-box: a user file whose last, non-resident $DATA is retyped 0x20
     // after its $FILE_NAME is walked as a plain attribute, its clusters counted).
+    // Both lookups are for the unnamed attribute (black-box: a $STANDARD_INFORMATION given a
+    // name is not found).
     let lookup = |t: u32| {
         attrs
             .iter()
             .take_while(|a| a.type_code <= t)
-            .find(|a| a.type_code == t)
+            .find(|a| a.type_code == t && a.name.is_empty())
     };
     let has_si = lookup(AT_STANDARD_INFORMATION).is_some();
     let open_fails = corrupt && attrs.iter().all(|a| a.type_code < AT_ATTRIBUTE_LIST);
@@ -102,6 +104,10 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
         return Ok(Err(Skipped::Corrupt));
     }
     if !has_si {
+        // Black-box: printed for user files too (a $STANDARD_INFORMATION retyped or named).
+        sink.warn(format_args!(
+            "No STANDARD_INFORMATION in base record {inode}: No such file or directory\n"
+        ));
         return Ok(Err(Skipped::NoStandardInformation));
     }
     // The reference's inode open needs the first 48 bytes of $STANDARD_INFORMATION (the
@@ -189,7 +195,9 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
             if loaded != Some(e.mft_record) {
                 loaded = None;
                 match vol.read_record_checked(dev, e.mft_record, &mut scratch.ext, sink)? {
-                    RecordRead::Ok(h) if h.base_mft_record == inode => loaded = Some(e.mft_record),
+                    // The base reference of the extension record is not compared with this
+                    // file (black-box: base 1 in an extension record of a user file, cloned).
+                    RecordRead::Ok(_) => loaded = Some(e.mft_record),
                     _ => continue,
                 }
             }

@@ -150,7 +150,7 @@ impl Source {
 
     /// Walks the MFT and checks $Bitmap, printing the reference's lines, then `Space in use`.
     pub fn scan(&self, opts: &Options, report: Report) -> Result<Scan> {
-        let scan = self.scan_with(opts, report, &mut |_| Ok(()))?;
+        let mut scan = self.scan_with(opts, report, &mut |_| Ok(()))?;
         print_usage(
             report,
             "Space in use       ",
@@ -158,6 +158,11 @@ impl Source {
             self.vol.boot.cluster_size,
             self.vol.boot.nr_clusters,
         );
+        // The reference opens $BadClus:$Bad after this line (black-box: a corrupt record 8
+        // gives `Space in use` then `ERROR(5): ntfs_open_inode`).
+        if let Some(e) = scan.badclus_error.take() {
+            return Err(e);
+        }
         Ok(scan)
     }
 

@@ -221,6 +221,46 @@ const CASES: &[Case] = &[
         At::Attr(10, 0x80, 10),
         &[0xff, 0xff],
     ),
+    // $DATA flags of the system files the mount opens (fixed: we cloned these volumes).
+    case("$MFT compression unit 1", At::Attr(0, 0x80, 0x22), &[1]),
+    case("$MFTMirr encrypted", At::Attr(1, 0x80, 0x0c), &[0, 0x40]),
+    case(
+        "$AttrDef compressed, no unit",
+        At::Attr(4, 0x80, 0x0c),
+        &[1, 0],
+    ),
+    case("$UpCase sparse", At::Attr(10, 0x80, 0x0c), &[0, 0x80]),
+    case(
+        "$MFTMirr $FILE_NAME value offset 0",
+        At::Attr(1, 0x30, 0x14),
+        &[0, 0],
+    ),
+    case(
+        "$AttrDef allocated size 0",
+        At::Attr(4, 0x80, 0x28),
+        &[0; 8],
+    ),
+    case("$MFT ends after $SI", At::Attr(0, 0x30, 0), &[0xff; 4]),
+    case(
+        "root allocation size 0x800",
+        At::Rec(5, 0x1c),
+        &[0, 8, 0, 0],
+    ),
+    // $BadClus: the reference opens it after `Space in use` and fails there (fixed: we
+    // cloned these volumes without their bad clusters' check).
+    case(
+        "$BadClus allocation size 0x800",
+        At::Rec(8, 0x1c),
+        &[0, 8, 0, 0],
+    ),
+    case("$BadClus not in use", At::Rec(8, 0x16), &[0, 0]),
+    case(
+        "$BadClus end marker after $SI",
+        At::Attr(8, 0x30, 0),
+        &[0xff; 4],
+    ),
+    case("$BadClus $SI named", At::Attr(8, 0x10, 9), &[1]),
+    case("user $SI named", At::Attr(33, 0x10, 9), &[1]),
     // $Bitmap content: a used cluster cleared, a free one set.
     case(
         "$Bitmap clears $MFT's first cluster",
