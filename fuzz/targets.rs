@@ -130,12 +130,11 @@ pub fn image_header(data: &[u8]) {
     b.copy_from_slice(start);
     if let Ok((mut h, _)) = Header::parse_start(&b) {
         // Accepted headers describe volumes whose byte offsets fit in i64 (a negative cluster
-        // count, accepted as the reference does, describes no position at all).
+        // count is refused).
         assert!(h.cluster_size.is_power_of_two());
-        if let Some(last) = h.last_position() {
-            let end = (last as u128 + 1) * u128::from(h.cluster_size);
-            assert!(end <= i64::MAX as u128);
-        }
+        let last = h.last_position().expect("negative cluster count accepted");
+        let end = (last as u128 + 1) * u128::from(h.cluster_size);
+        assert!(end <= i64::MAX as u128);
         let mut f = [0u8; 4];
         if let Some(s) = data.get(46..50) {
             f.copy_from_slice(s);

@@ -628,14 +628,13 @@ fn stderr_bytes(b: &[u8]) {
 }
 
 /// Prints an error of the checks or of the run: usage errors with the usage text on stderr,
-/// the others on `msg_out`.
+/// the others on `msg_out`, where the reference prints its fatal errors (stdout, or stderr
+/// when the output is stdout): scripts that look for the `ERROR` line find ours there too,
+/// also where our text is our own (a truncated image, a damaged trailer).
 fn print_error(e: &Error, msg_to_stderr: bool) {
     match e {
         Error::BrokenPipe | Error::Reported => {}
         Error::Usage(_) => Report::err(format_args!("{e}{USAGE}")),
-        // Our own messages (no reference text for the case) go to stderr, never mixed into
-        // the reference's lines on msg_out.
-        Error::Own(_) | Error::Corrupt { .. } => Report::err(format_args!("{e}")),
         _ => Report {
             msg_to_stderr,
             quiet: false,

@@ -153,8 +153,9 @@ impl Header {
 
     /// Rejects headers no NTFS volume can have (the reference trusts them and misbehaves).
     ///
-    /// A negative `nr_clusters` (the field is signed) is accepted, as the reference accepts it:
-    /// its restore loop (`while pos <= nr_clusters`) then reads no record at all.
+    /// A negative `nr_clusters` (the field is signed) is refused: the reference's restore loop
+    /// (`while pos <= nr_clusters`) then reads no record at all and reports success with
+    /// nothing restored, a silently empty copy.
     pub fn check(&self) -> Result<()> {
         let cs = self.cluster_size;
         if cs == 0 || !cs.is_power_of_two() || cs > MAX_CLUSTER_SIZE {
@@ -163,7 +164,10 @@ impl Header {
             )));
         }
         let Some(last) = self.last_position() else {
-            return Ok(());
+            return Err(Error::own(format_args!(
+                "Corrupt image header: negative cluster count {}",
+                self.nr_clusters as i64
+            )));
         };
         // Positions 0..=nr_clusters must be byte offsets below 2^63.
         let fits = last
@@ -298,11 +302,15 @@ mod tests {
         }
         let b = Header::new(2 << 20, 1, (1 << 42) - 2, 0).to_bytes();
         assert!(Header::parse_start(&start(&b)).is_ok());
-        // Negative cluster counts are read as the reference reads them: no positions.
+        // Negative cluster counts are refused (the reference restores nothing, exit 0).
         for nr in [u64::MAX, 1 << 63] {
             let b = Header::new(4096, 1, nr, 0).to_bytes();
-            let (h, _) = Header::parse_start(&start(&b)).unwrap();
-            assert_eq!(h.last_position(), None);
+            let e = Header::parse_start(&start(&b)).unwrap_err();
+            assert!(
+                std::format!("{e}").contains("negative cluster count"),
+                "{e}"
+            );
+            assert_eq!(Header::new(4096, 1, nr, 0).last_position(), None);
         }
     }
 

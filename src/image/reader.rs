@@ -13,11 +13,6 @@ use crate::dev::ReadStream;
 use crate::error::{Error, Result};
 use std::prelude::v1::*;
 
-/// Largest stdout stream a gap past the end of the volume may produce (64 GiB: about what the
-/// reference writes in a minute, so that a damaged gap count it still restores is restored
-/// alike, while a count of 2^60 clusters is refused instead of writing zeros forever).
-pub const STDOUT_OVERSHOOT_LIMIT: i128 = 64 << 30;
-
 /// One step of the stream.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Record<'a> {
@@ -256,20 +251,6 @@ impl<R: ReadStream> Reader<R> {
         }
     }
 
-    /// A forward gap to stdout that ends past position nr_clusters (at position `to`): the
-    /// reference does not check these, writes the zeros and ends the restore there (its loop
-    /// condition). We do the same while the output stays within [`STDOUT_OVERSHOOT_LIMIT`] (or
-    /// the size the header describes, if larger); beyond that the reference writes zeros
-    /// without bound (a hang), and we report the gap as corrupt, as for a file.
-    fn stdout_overshoot(&self, to: i128) -> bool {
-        let cs = i128::from(self.header.cluster_size);
-        let volume = (i128::from(self.header.nr_clusters) + 1) * cs;
-        let limit = volume
-            .max(i128::from(self.header.device_size))
-            .max(STDOUT_OVERSHOOT_LIMIT);
-        self.to_stdout && to * cs <= limit
-    }
-
     /// Makes at least `n` unconsumed bytes available; false if the input ends first.
     fn fill(&mut self, n: usize) -> Result<bool> {
         if self.end - self.start >= n {
@@ -388,15 +369,16 @@ impl<R: ReadStream> Reader<R> {
                     )));
                 }
                 let to = i128::from(self.pos) + i128::from(count);
-                if to < 0 || (to > i128::from(nr_clusters) && !self.stdout_overshoot(to)) {
+                // Past the end: corrupt, to stdout too. (The reference writes a stdout gap's
+                // zeros unchecked and ends the restore there, exit 0, without the records that
+                // follow: a silently incomplete copy.)
+                if to < 0 || to > i128::from(nr_clusters) {
                     return Err(fatal(format_args!(
                         "restore_image: corrupt image at input offset {at}\n"
                     )));
                 }
                 let from = self.pos;
-                // Past the end (stdout only): the stream ends here; the position stays at
-                // nr_clusters + 1, the gap's own `from + count` says where its zeros end.
-                self.pos = (to as u64).min(nr_clusters + 1);
+                self.pos = to as u64;
                 Ok(Record::Gap { from, count })
             }
             CMD_NEXT => {
@@ -585,39 +567,42 @@ mod tests {
     }
 
     #[test]
-    fn stdout_gaps_past_the_end() {
+    fn gaps_past_the_end_are_corrupt_on_stdout_too() {
         let (_, img) = image();
         let gap_at = 56 + 2 * 513;
-        // Gap of 3 from position 2 made 7: ends at 9 = nr_clusters + 1. A file refuses it;
-        // stdout takes it (the reference writes the zeros and its loop ends there).
+        // Gap of 3 from position 2 made 7: ends at 9 = nr_clusters + 1. Refused for a file and
+        // for stdout (the reference writes a stdout gap's zeros and stops there, exit 0,
+        // without the records after it).
         let mut m = img.clone();
         m[gap_at + 1] = 7;
-        assert_eq!(
-            err(m.clone(), Some(0), false),
-            "ERROR: restore_image: corrupt image at input offset 1082\n"
-        );
-        let got = collect(m.clone(), None, true).unwrap();
-        assert_eq!(&got[2..], &[(-1, 7, 0), (-2, 0, 0)]);
-        let mut r = Reader::open(MemDev::new(m), None, 0, true).unwrap();
-        for _ in 0..3 {
-            r.next_record().unwrap();
+        for stdout in [false, true] {
+            assert_eq!(
+                err(m.clone(), Some(0), stdout),
+                "ERROR: restore_image: corrupt image at input offset 1082\n"
+            );
         }
-        assert_eq!(r.position(), 9);
-        // Far past the end: refused on stdout too (the reference would write zeros forever).
+        // Far past the end, from a pipe.
         let mut m = img.clone();
         m[gap_at + 1..gap_at + 9].copy_from_slice(&(1i64 << 60).to_le_bytes());
         assert_eq!(
             err(m, None, true),
             "ERROR: restore_image: corrupt image at input offset -10\n"
         );
+        // A gap exactly to nr_clusters (a 10.0 image's end) is fine.
+        let mut m = img.clone();
+        m[gap_at + 1] = 6;
+        if let Err(e) = collect(m, Some(0), true) {
+            assert!(!std::format!("{e}").contains("corrupt image"), "{e}");
+        }
     }
 
     #[test]
-    fn negative_cluster_count_reads_no_record() {
+    fn negative_cluster_count_is_refused() {
         let (_, mut img) = image();
         img[30..38].copy_from_slice(&(-1i64).to_le_bytes());
         for stdout in [false, true] {
-            assert_eq!(collect(img.clone(), Some(0), stdout).unwrap(), [(-2, 0, 0)]);
+            let e = err(img.clone(), Some(0), stdout);
+            assert!(e.contains("negative cluster count -1"), "{e}");
         }
     }
 

@@ -21,7 +21,8 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Exit status 1, no panic text, and the expected pieces on stdout and stderr.
+/// Exit status 1, no panic text, and the expected pieces on stdout and stderr. Every fatal
+/// `ERROR` line, the reference's and our own, is on msg_out: stdout unless the output is `-`.
 #[track_caller]
 fn refused(o: &Output, out: &[&str], err: &[&str]) {
     let (so, se) = (text(&o.stdout), text(&o.stderr));
@@ -237,8 +238,11 @@ fn bad_sources_end_with_a_clear_message_and_touch_no_output() {
     });
     case(
         p,
-        &["Scanning volume ..."],
-        &["ERROR: Corrupt runlist in inode 33 attr 80: clusters 65536..65552 are outside the volume (2559 clusters)"],
+        &[
+            "Scanning volume ...",
+            "ERROR: Corrupt runlist in inode 33 attr 80: clusters 65536..65552 are outside the volume (2559 clusters)",
+        ],
+        &[],
     );
     // A run looping back over clusters another file owns ($Extend file 32 owns 0x4a0...).
     let p = variant(&base, d, "run-crosslinked", |v| {
@@ -384,10 +388,10 @@ fn bad_images_end_with_a_clear_message() {
         m[18..22].copy_from_slice(&cs.to_le_bytes());
         refused(
             &restore(&m, d, &ro, false),
-            &[],
             &[&format!(
                 "ERROR: Corrupt image header: cluster size {cs} is not a power of two"
             )],
+            &[],
         );
         assert!(!out.exists());
     }
@@ -396,15 +400,15 @@ fn bad_images_end_with_a_clear_message() {
     m[30..38].copy_from_slice(&(1u64 << 60).to_le_bytes());
     refused(
         &restore(&m, d, &rn, false),
-        &[],
         &["ERROR: Corrupt image header"],
+        &[],
     );
     let mut m = img.clone();
     m[30..38].copy_from_slice(&(1u64 << 40).to_le_bytes());
     let p = d.join("huge.img");
     fs::write(&p, &m).unwrap();
     let (kib, o) = peak_rss(&["-r", "-n", s(&p)]);
-    refused(&o, &[], &["ERROR: Short image file"]);
+    refused(&o, &["ERROR: Short image file"], &[]);
     assert!(
         kib < 128 * 1024,
         "peak RSS {kib} KiB for a claimed 2^40 clusters"
@@ -417,11 +421,11 @@ fn bad_images_end_with_a_clear_message() {
             let o = restore(&img[..cut], d, &ro, piped);
             refused(
                 &o,
-                &[],
                 &[
                     "ERROR: Short image file: ",
                     &format!("at byte offset {cut} "),
                 ],
+                &[],
             );
         }
     }
