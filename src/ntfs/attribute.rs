@@ -361,10 +361,12 @@ pub fn check_system_record(n: u64, rec: &[u8]) -> Result<(), RecordCheck> {
         if le::u8(h, OFF_NON_RESIDENT).unwrap_or(0) == 0 {
             let vlen = le::u32(h, OFF_VALUE_LENGTH).unwrap_or(u32::MAX) as usize;
             let voff = le::u16(h, OFF_VALUE_OFFSET).unwrap_or(u16::MAX) as usize;
-            if name_end > len || voff + vlen > len {
+            // An empty value is not checked (black-box: $Volume's empty $DATA with value
+            // offset 0xFFFF is accepted).
+            if name_end > len || (vlen != 0 && voff + vlen > len) {
                 return Err(RecordCheck::Resident(t, n));
             }
-            let v = h.get(voff..voff + vlen).unwrap_or(&[]);
+            let v = h.get(voff..voff + vlen).unwrap_or_default();
             match t {
                 AT_STANDARD_INFORMATION if vlen < 48 => {
                     return Err(RecordCheck::StandardInformation(n))

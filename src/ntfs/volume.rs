@@ -159,6 +159,28 @@ pub fn extent_runs(a: &Attr, cluster_size: u32, out: &mut Vec<Run>) -> Result<()
     .map_err(|_| Error::os("ntfs_decompress_mapping_pairs", errno::EIO))
 }
 
+/// As [`attr_value`], but reads the whole `data_size` from the runs, whatever the
+/// initialized size says: the reference reads an attribute list this way (black-box: a
+/// non-resident list with initialized_size 0 is still followed).
+pub fn attr_value_whole<D: ReadAt + ?Sized>(
+    dev: &D,
+    cluster_size: u32,
+    a: &Attr,
+    max: u64,
+) -> Result<Vec<u8>> {
+    match a.form {
+        Form::Resident { value, .. } => Ok(value.to_vec()),
+        Form::NonResident { data_size, .. } => {
+            let size = (data_size.max(0) as u64).min(max);
+            let mut runs = Vec::new();
+            extent_runs(a, cluster_size, &mut runs)?;
+            let mut v = vec![0u8; size as usize];
+            read_runs(dev, cluster_size, &runs, 0, &mut v)?;
+            Ok(v)
+        }
+    }
+}
+
 /// Reads the value of an attribute (resident or not) up to `max` bytes into a new vector.
 /// `extra_runs` holds the runs of further extents for non-resident values.
 pub fn attr_value<D: ReadAt + ?Sized>(
@@ -227,6 +249,27 @@ fn system_data_check(ino: u64, rec: &[u8]) -> Option<Text> {
         )));
     }
     None
+}
+
+/// The runs of the unnamed $DATA of `rec` that pass its allocated size (rounded up to
+/// clusters), as the reference's line: "Corrupt attribute. vcn = 0x1, num_clusters = 0x0"
+/// for one cluster of runs and an allocated size of 0 or -1 (black-box).
+fn runs_past_allocated(rec: &[u8], cs: u32) -> Option<Text> {
+    let data = AttrIter::new(rec)
+        .map_while(|a| a.ok())
+        .find(|a| a.type_code == AT_DATA && a.name.is_empty())?;
+    let Form::NonResident { allocated_size, .. } = data.form else {
+        return None;
+    };
+    let mut runs = Vec::new();
+    extent_runs(&data, cs, &mut runs).ok()?;
+    let end = runs.last().map_or(0, |r| r.vcn + r.len) as i64;
+    let num = allocated_size.saturating_add(cs as i64 - 1) >> cs.trailing_zeros();
+    (end > num).then(|| {
+        crate::error::text(format_args!(
+            "Corrupt attribute. vcn = 0x{end:x}, num_clusters = 0x{num:x}"
+        ))
+    })
 }
 
 impl Volume {
@@ -468,6 +511,13 @@ impl Volume {
         let mut rec = vec![0u8; rs];
         for ino in [inode::LOGFILE, inode::VOLUME] {
             if let RecordRead::Ok(h) = vol.read_record(dev, ino, &mut rec) {
+                // Black-box: $Volume not in use.
+                if ino == inode::VOLUME && !h.in_use() {
+                    return Err(log.fail(
+                        errno::ENOENT,
+                        format_args!("Failed to open inode FILE_Volume: No such file or directory"),
+                    ));
+                }
                 if let Err(e) = check_in_use(ino, &h) {
                     log.line(format_args!("{e}"));
                     return Err(Error::Os {
@@ -588,6 +638,26 @@ impl Volume {
                     if ino == 4 {
                         self.check_attrdef(dev, &rec, log)?;
                     }
+                    if ino == inode::BITMAP {
+                        // Black-box: allocated size 0 or -1, or data size past it.
+                        let sizes = AttrIter::new(&rec)
+                            .map_while(|a| a.ok())
+                            .find(|a| a.type_code == AT_DATA && a.name.is_empty())
+                            .and_then(|a| match a.form {
+                                Form::NonResident {
+                                    data_size,
+                                    allocated_size,
+                                    ..
+                                } => Some((data_size, allocated_size)),
+                                Form::Resident { .. } => None,
+                            });
+                        if let Some((data, alloc)) = sizes.filter(|(d, a)| d > a) {
+                            return Err(log.fail(
+                                errno::EIO,
+                                format_args!("Corrupt cluster map size ({data} > {alloc})"),
+                            ));
+                        }
+                    }
                     return Ok(());
                 }
                 Err(super::walk::Skipped::NoStandardInformation) => errno::ENOENT,
@@ -679,6 +749,13 @@ impl Volume {
                     log.line(format_args!("{e}"));
                     log.line(format_args!(
                         "Failed to open $MFTMirr/$DATA: Input/output error"
+                    ));
+                    return Err(failed(log, errno::EIO));
+                }
+                if let Some(e) = runs_past_allocated(&rec, cs) {
+                    log.line(format_args!("{e}"));
+                    log.line(format_args!(
+                        "Failed to map runlist of $MFTMirr/$DATA: Input/output error"
                     ));
                     return Err(failed(log, errno::EIO));
                 }

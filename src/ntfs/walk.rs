@@ -8,7 +8,7 @@
 #![allow(clippy::result_large_err)]
 use super::attr_list::EntryIter;
 use super::attribute::{Attr, AttrIter, AT_ATTRIBUTE_LIST, AT_STANDARD_INFORMATION};
-use super::volume::{attr_value, RecordRead, Volume, MAX_ATTR_LIST_BYTES};
+use super::volume::{attr_value_whole, RecordRead, Volume, MAX_ATTR_LIST_BYTES};
 use crate::dev::ReadAt;
 use crate::error::Result;
 use crate::used::Sink;
@@ -144,7 +144,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     // The reference reads and checks the whole list when it opens the inode: a bad list
     // means the inode is skipped before anything is counted.
     let cs = vol.boot.cluster_size;
-    let list = attr_value(dev, cs, al, MAX_ATTR_LIST_BYTES).ok();
+    let list = attr_value_whole(dev, cs, al, MAX_ATTR_LIST_BYTES).ok();
     let Some(list) = list.filter(|l| EntryIter::new(l).all(|e| e.is_ok())) else {
         sink.warn(format_args!(
             "Corrupt attribute list entry in MFT record {inode}\n"

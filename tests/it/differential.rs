@@ -246,6 +246,18 @@ const CASES: &[Case] = &[
         At::Rec(5, 0x1c),
         &[0, 8, 0, 0],
     ),
+    case(
+        "$MFTMirr allocated size 0",
+        At::Attr(1, 0x80, 0x28),
+        &[0; 8],
+    ),
+    case("$Bitmap allocated size 0", At::Attr(6, 0x80, 0x28), &[0; 8]),
+    case("$Volume not in use", At::Rec(3, 0x16), &[0, 0]),
+    case(
+        "$Volume empty $DATA value offset 0xffff",
+        At::Attr(3, 0x80, 0x14),
+        &[0xff, 0xff],
+    ),
     // $BadClus: the reference opens it after `Space in use` and fails there (fixed: we
     // cloned these volumes without their bad clusters' check).
     case(
