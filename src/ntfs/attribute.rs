@@ -358,7 +358,12 @@ pub fn check_system_record(n: u64, rec: &[u8]) -> Result<(), RecordCheck> {
             (Some(o), Some(l)) => o as usize + 2 * l as usize,
             _ => usize::MAX,
         };
-        if le::u8(h, OFF_NON_RESIDENT).unwrap_or(0) == 0 {
+        let non_resident = le::u8(h, OFF_NON_RESIDENT).unwrap_or(0);
+        // Only 0 and 1 are forms (black-box: non_resident 2 in record 0 is refused).
+        if non_resident > 1 {
+            return Err(RecordCheck::NonResident(t, n));
+        }
+        if non_resident == 0 {
             let vlen = le::u32(h, OFF_VALUE_LENGTH).unwrap_or(u32::MAX) as usize;
             let voff = le::u16(h, OFF_VALUE_OFFSET).unwrap_or(u16::MAX) as usize;
             // An empty value is not checked (black-box: $Volume's empty $DATA with value

@@ -243,7 +243,9 @@ fn system_data_check(ino: u64, rec: &[u8]) -> Option<Text> {
             "Compressed inode {ino} attr 0x80 has no compression unit: Input/output error"
         )));
     }
-    if unit != 0 || method != 0 {
+    // $AttrDef is read once the version is known: a compression unit is allowed there
+    // (black-box: compression units 4, 16 and 255 on $AttrDef's $DATA are cloned).
+    if ino != 4 && (unit != 0 || method != 0) {
         return Some(crate::error::text(format_args!(
             "Compressed inode {ino} not allowed on NTFS 0.0: Input/output error"
         )));
@@ -382,6 +384,17 @@ impl Volume {
         };
         // No unnamed $DATA before the end marker (black-box: record 0's $FILE_NAME retyped
         // 0xFFFFFFFF): the attribute open fails with ENOENT.
+        if attrs
+            .iter()
+            .any(|a| a.type_code == AT_DATA && !a.name.is_empty())
+            && !attrs
+                .iter()
+                .any(|a| a.type_code == AT_DATA && a.name.is_empty())
+        {
+            // Black-box: the $DATA given a name.
+            log.line(format_args!("$MFT/$DATA attribute not found."));
+            return Err(load_failed(&mut log));
+        }
         if !attrs
             .iter()
             .any(|a| a.type_code == AT_DATA && a.name.is_empty())

@@ -258,6 +258,9 @@ const CASES: &[Case] = &[
         At::Attr(3, 0x80, 0x14),
         &[0xff, 0xff],
     ),
+    case("$MFT $DATA non_resident 2", At::Attr(0, 0x80, 8), &[2]),
+    case("$MFT $DATA named", At::Attr(0, 0x80, 9), &[1]),
+    case("$AttrDef compression unit 4", At::Attr(4, 0x80, 0x22), &[4]),
     // $BadClus: the reference opens it after `Space in use` and fails there (fixed: we
     // cloned these volumes without their bad clusters' check).
     case(
