@@ -15,8 +15,13 @@ pub fn root() -> PathBuf {
 }
 
 /// `../shared/testdata` beside the project (read-only).
+/// The shared test volumes: `../shared/testdata` beside the repository, or `NTFSCLONE_TESTDATA`.
+/// Missing, the tests that need them fail (never skip) and say where they looked.
 pub fn testdata() -> PathBuf {
-    root().join("../shared/testdata")
+    match std::env::var_os("NTFSCLONE_TESTDATA") {
+        Some(p) => PathBuf::from(p),
+        None => root().join("../shared/testdata"),
+    }
 }
 
 /// Panics (fails the test, never skips) when a required tool is missing.
