@@ -77,12 +77,17 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
 
     // Pass 1: the walk and the accounting, counting the reference's metadata `inuse`.
     let mut count = 0u64;
-    let scan = src.scan_with(opts, report, &mut |v| {
+    let mut scan = src.scan_with(opts, report, &mut |v| {
         count += metadata_count(&src.vol, v, opts.full_logfile)?;
         Ok(())
     })?;
     let inuse = if image { count } else { scan.inuse + 1 };
     print_usage(report, "Space in use       ", inuse, cs, nr);
+    // $BadClus is opened after this line, as in `-s` (black-box: the reference's `-m` and
+    // `-m -s` fail there too, `ERROR(2): ntfs_open_inode: ...` for a record 8 not in use).
+    if let Some(e) = scan.badclus_error.take() {
+        return Err(e);
+    }
 
     let out = match opened {
         Opened::Image(fd) => Out::Image(Writer::new(

@@ -711,3 +711,43 @@ fn corrupted_volumes_match_real() {
         .collect();
     parallel(jobs);
 }
+
+/// A volume whose $BadClus cannot be opened (record 8 not in use): like `-s`, the reference's
+/// `-m` and `-m -s` print `Space in use`, then fail opening it; so do we.
+#[test]
+fn metadata_mode_refuses_an_unopenable_badclus_like_the_reference() {
+    let t = TempDir::new("meta-badclus");
+    let base = testdata()
+        .join("corrupted")
+        .join("baseline-uncorrupted-ntfs-default_4k_10MiB.ntfs.zst");
+    let vol = unzstd(&base, t.path());
+    let mut d = std::fs::read(&vol).unwrap();
+    // $MFT at LCN 853, 4 KiB clusters, 1 KiB records: record 8's flags at 0x16.
+    let rec = 853 * 4096 + 8 * 1024;
+    assert_eq!(&d[rec..rec + 4], b"FILE");
+    d[rec + 0x16..rec + 0x18].copy_from_slice(&[0, 0]);
+    std::fs::write(&vol, &d).unwrap();
+    let last_error = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .rfind(|l| l.starts_with("ERROR"))
+            .map(str::to_string)
+    };
+    for mode in [&["-m", "-s"][..], &["-m"][..]] {
+        let (a, b) = (t.join("ref.out"), t.join("ours.out"));
+        let _ = (std::fs::remove_file(&a), std::fs::remove_file(&b));
+        let r = run_ref(&[mode, &["-o", s(&a), s(&vol)]].concat());
+        let o = run_ours(&[mode, &["-o", s(&b), s(&vol)]].concat());
+        assert_eq!(
+            r.status.code(),
+            Some(1),
+            "{mode:?}: the reference accepted it"
+        );
+        assert_eq!(o.status.code(), Some(1), "{mode:?}: {:?}", last_error(&o));
+        assert_eq!(last_error(&o), last_error(&r), "{mode:?}");
+        assert_eq!(
+            last_error(&o).as_deref(),
+            Some("ERROR(2): ntfs_open_inode: No such file or directory")
+        );
+    }
+}
