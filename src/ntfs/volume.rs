@@ -600,13 +600,7 @@ impl Volume {
                 return Err(log.fail(errno::EIO, format_args!("{what}: Input/output error")));
             }
             if let RecordRead::Ok(h) = root {
-                let bad = match check_in_use(inode::ROOT, &h) {
-                    Err(e) => Some(crate::error::text(format_args!("{e}"))),
-                    Ok(()) => check_system_record(inode::ROOT, &rec)
-                        .err()
-                        .map(|e| crate::error::text(format_args!("{e}"))),
-                };
-                if let Some(e) = bad {
+                if let Some(e) = system_record_problem(inode::ROOT, &h, &rec) {
                     log.line(format_args!("{e}"));
                     return Err(log.fail(errno::EIO, format_args!("{what}: Input/output error")));
                 }
@@ -743,13 +737,7 @@ impl Volume {
         };
         match self.read_record(dev, inode::MFTMIRR, &mut rec) {
             RecordRead::Ok(h) => {
-                let bad = match check_in_use(inode::MFTMIRR, &h) {
-                    Err(e) => Some(crate::error::text(format_args!("{e}"))),
-                    Ok(()) => check_system_record(inode::MFTMIRR, &rec)
-                        .err()
-                        .map(|e| crate::error::text(format_args!("{e}"))),
-                };
-                if let Some(e) = bad {
+                if let Some(e) = system_record_problem(inode::MFTMIRR, &h, &rec) {
                     // Black-box: these three lines, bytes_in_use 0x408 or 0x150 (no end
                     // marker) in record 1.
                     log.line(format_args!("{e}"));
@@ -976,5 +964,16 @@ impl Volume {
                 Ok(RecordRead::BadRecord)
             }
         }
+    }
+}
+
+/// The reference's message for a system record that is not in use or fails its full check
+/// (`check_in_use`, then `check_system_record`), if any.
+fn system_record_problem(n: u64, h: &RecordHeader, rec: &[u8]) -> Option<crate::error::Text> {
+    match check_in_use(n, h) {
+        Err(e) => Some(crate::error::text(format_args!("{e}"))),
+        Ok(()) => check_system_record(n, rec)
+            .err()
+            .map(|e| crate::error::text(format_args!("{e}"))),
     }
 }
