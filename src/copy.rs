@@ -170,8 +170,8 @@ impl<T: ReadVectoredAt + ?Sized> ReadVectoredAt for &T {
 /// queued while the reader copies. The announcing is off the reader's thread: a `WILLNEED`
 /// call itself takes time (page allocation, request submission: 0.5 ms per 8 MiB measured).
 ///
-/// The reader calls [`Prefetch::consumed`] after each read; [`Prefetch::stop`] ends the
-/// thread early (an error). Nothing here changes what is read: only when the kernel reads it.
+/// [`with_prefetch`] runs it; the reader reports each read with [`Ahead::consumed`]. Nothing
+/// here changes what is read: only when the kernel reads it.
 pub struct Prefetch {
     consumed: AtomicU64,
     stop: AtomicBool,
@@ -184,7 +184,7 @@ impl Default for Prefetch {
 }
 
 /// Stops a [`Prefetch`] thread when dropped (whatever way its reader ends).
-pub struct StopOnDrop<'a>(pub &'a Prefetch, pub Option<std::thread::Thread>);
+struct StopOnDrop<'a>(&'a Prefetch, Option<std::thread::Thread>);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
@@ -203,7 +203,7 @@ impl Prefetch {
 
     /// The reader has consumed `bytes` more of the ranges; `thread` is the prefetch thread
     /// (woken if it waits).
-    pub fn consumed(&self, bytes: u64, thread: Option<&std::thread::Thread>) {
+    fn consumed(&self, bytes: u64, thread: Option<&std::thread::Thread>) {
         self.consumed.fetch_add(bytes, Ordering::Release);
         if let Some(t) = thread {
             t.unpark();
@@ -211,7 +211,7 @@ impl Prefetch {
     }
 
     /// Ends the prefetch thread at its next step.
-    pub fn stop(&self, thread: Option<&std::thread::Thread>) {
+    fn stop(&self, thread: Option<&std::thread::Thread>) {
         self.stop.store(true, Ordering::Release);
         if let Some(t) = thread {
             t.unpark();
@@ -219,11 +219,7 @@ impl Prefetch {
     }
 
     /// The prefetch thread's body: announces `ranges` (byte offset, length) of `dev`.
-    pub fn run<D: ReadVectoredAt + ?Sized>(
-        &self,
-        dev: &D,
-        ranges: impl Iterator<Item = (u64, u64)>,
-    ) {
+    fn run<D: ReadVectoredAt + ?Sized>(&self, dev: &D, ranges: impl Iterator<Item = (u64, u64)>) {
         // `issued`: bytes of the ranges announced or held in `pending` (the span not yet
         // announced, which may include small gaps between ranges).
         let mut issued = 0u64;
@@ -280,6 +276,39 @@ impl Prefetch {
         dev.will_need(off, len);
         true
     }
+}
+
+/// A running prefetch thread (or none), as its reader sees it.
+pub struct Ahead<'a> {
+    prefetch: &'a Prefetch,
+    thread: Option<std::thread::Thread>,
+}
+
+impl Ahead<'_> {
+    /// The reader has consumed `bytes` more of the ranges.
+    pub fn consumed(&self, bytes: u64) {
+        self.prefetch.consumed(bytes, self.thread.as_ref());
+    }
+}
+
+/// Runs `body` while a [`Prefetch`] thread announces `ranges` of `dev` ahead of it (no thread
+/// when `ranges` is None); the thread is stopped and joined when `body` returns or panics.
+pub fn with_prefetch<D, I, R>(dev: &D, ranges: Option<I>, body: impl FnOnce(&Ahead<'_>) -> R) -> R
+where
+    D: ReadVectoredAt + Sync + ?Sized,
+    I: Iterator<Item = (u64, u64)> + Send,
+{
+    let prefetch = Prefetch::new();
+    let prefetch = &prefetch;
+    std::thread::scope(|s| {
+        let handle = ranges.map(|r| s.spawn(move || prefetch.run(dev, r)));
+        let ahead = Ahead {
+            prefetch,
+            thread: handle.as_ref().map(|h| h.thread().clone()),
+        };
+        let _stop = StopOnDrop(prefetch, ahead.thread.clone());
+        body(&ahead)
+    })
 }
 
 /// Reads through a read-ahead window: small reads (MFT records, pieces of $Bitmap) are served
@@ -615,7 +644,7 @@ struct Producer<'r, 'a, D: ReadVectoredAt> {
     free: Receiver<Block>,
     cur: Option<Block>,
     /// The prefetch thread, told what has been read.
-    ahead: Option<(&'r Prefetch, std::thread::Thread)>,
+    ahead: &'r Ahead<'r>,
 }
 
 /// The consumer has gone away (it failed): stop quietly, its error is the one reported.
@@ -707,9 +736,7 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
                             Encoding::Image => self.rd.read_records(dst, offset),
                             Encoding::Raw => self.rd.read_into(dst, offset),
                         };
-                        if let Some((p, t)) = &self.ahead {
-                            p.consumed(k as u64 * cs64, Some(t));
-                        }
+                        self.ahead.consumed(k as u64 * cs64);
                         self.cur = Some(b);
                         if let Err(e) = r {
                             return Ok(Err(e));
@@ -770,7 +797,6 @@ where
     F: FnMut(&mut Block) -> Result<()>,
 {
     let mut rd = rd;
-    let prefetch = Prefetch::new();
     let cs64 = rd.cluster_size as u64;
     let ranges = (rd.dev.prefetches() && !rd.rescue).then(|| {
         steps().filter_map(move |step| match step {
@@ -798,52 +824,44 @@ where
         let _ = free_tx.try_send(b);
     }
     let rd_ref = &mut rd;
-    let prefetch = &prefetch;
-    let result = std::thread::scope(|s| {
-        let ahead = ranges.map(|r| s.spawn(move || prefetch.run(dev, r)));
-        let ahead_thread = ahead.as_ref().map(|h| h.thread().clone());
-        let reader = s.spawn(move || {
-            // Done, failed or panicked: the prefetch thread has nothing left to do.
-            let _stop = StopOnDrop(prefetch, ahead_thread.clone());
-            let mut p = Producer {
-                rd: rd_ref,
-                enc,
-                full: full_tx,
-                free: free_rx,
-                cur: None,
-                ahead: ahead_thread.clone().map(|t| (prefetch, t)),
-            };
-            if let Ok(Err(e)) = p.run(steps) {
-                let _ = p.full.send(Err(e));
-            }
-        });
-        let mut result = Ok(());
-        // Ends when the reader has sent everything (or an error) and hung up.
-        while let Ok(msg) = full_rx.recv() {
-            match msg.and_then(|mut b| {
-                let r = sink(&mut b);
-                let _ = free_tx.send(b);
-                r
-            }) {
-                Ok(()) => {}
-                Err(e) => {
-                    result = Err(e);
-                    break;
+    let result = with_prefetch(dev, ranges, |ahead| {
+        std::thread::scope(|s| {
+            let reader = s.spawn(move || {
+                let mut p = Producer {
+                    rd: rd_ref,
+                    enc,
+                    full: full_tx,
+                    free: free_rx,
+                    cur: None,
+                    ahead,
+                };
+                if let Ok(Err(e)) = p.run(steps) {
+                    let _ = p.full.send(Err(e));
+                }
+            });
+            let mut result = Ok(());
+            // Ends when the reader has sent everything (or an error) and hung up.
+            while let Ok(msg) = full_rx.recv() {
+                match msg.and_then(|mut b| {
+                    let r = sink(&mut b);
+                    let _ = free_tx.send(b);
+                    r
+                }) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
                 }
             }
-        }
-        // Hang up both channels so that a reader still waiting returns, then wait for it.
-        drop(full_rx);
-        drop(free_tx);
-        if let Err(panic) = reader.join() {
-            std::panic::resume_unwind(panic);
-        }
-        if let Some(h) = ahead {
-            if let Err(panic) = h.join() {
+            // Hang up both channels so that a reader still waiting returns, then wait for it.
+            drop(full_rx);
+            drop(free_tx);
+            if let Err(panic) = reader.join() {
                 std::panic::resume_unwind(panic);
             }
-        }
-        result
+            result
+        })
     });
     result.map(|()| rd.bad_sectors)
 }

@@ -168,26 +168,28 @@ pub fn attr_value_whole<D: ReadAt + ?Sized>(
     a: &Attr,
     max: u64,
 ) -> Result<Vec<u8>> {
-    match a.form {
-        Form::Resident { value, .. } => Ok(value.to_vec()),
-        Form::NonResident { data_size, .. } => {
-            let size = (data_size.max(0) as u64).min(max);
-            let mut runs = Vec::new();
-            extent_runs(a, cluster_size, &mut runs)?;
-            let mut v = vec![0u8; size as usize];
-            read_runs(dev, cluster_size, &runs, 0, &mut v)?;
-            Ok(v)
-        }
-    }
+    read_value(dev, cluster_size, a, max, false)
 }
 
-/// Reads the value of an attribute (resident or not) up to `max` bytes into a new vector.
-/// `extra_runs` holds the runs of further extents for non-resident values.
+/// Reads the value of an attribute (resident or not) up to `max` bytes into a new vector;
+/// bytes past the initialized size are zeros.
 pub fn attr_value<D: ReadAt + ?Sized>(
     dev: &D,
     cluster_size: u32,
     a: &Attr,
     max: u64,
+) -> Result<Vec<u8>> {
+    read_value(dev, cluster_size, a, max, true)
+}
+
+/// The value up to `max` bytes; with `initialized_only`, non-resident bytes past the
+/// initialized size are not read (left zero).
+fn read_value<D: ReadAt + ?Sized>(
+    dev: &D,
+    cluster_size: u32,
+    a: &Attr,
+    max: u64,
+    initialized_only: bool,
 ) -> Result<Vec<u8>> {
     match a.form {
         Form::Resident { value, .. } => Ok(value.to_vec()),
@@ -197,11 +199,15 @@ pub fn attr_value<D: ReadAt + ?Sized>(
             ..
         } => {
             let size = (data_size.max(0) as u64).min(max);
-            let init = (initialized_size.max(0) as u64).min(size);
+            let read = if initialized_only {
+                (initialized_size.max(0) as u64).min(size)
+            } else {
+                size
+            };
             let mut runs = Vec::new();
             extent_runs(a, cluster_size, &mut runs)?;
             let mut v = vec![0u8; size as usize];
-            read_runs(dev, cluster_size, &runs, 0, &mut v[..init as usize])?;
+            read_runs(dev, cluster_size, &runs, 0, &mut v[..read as usize])?;
             Ok(v)
         }
     }

@@ -68,15 +68,12 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
                 && (offset == 0 || backup.is_some_and(|(b, _)| b >= offset && b < offset + len))
         };
         let kernel_chunks = || chunks(runs(), nr, (KERNEL_CHUNK / cs64).max(1));
-        let prefetch = copy::Prefetch::new();
+        let ranges = src
+            .dev
+            .prefetches()
+            .then(|| kernel_chunks().map(|(lcn, n)| (lcn * cs64, n * cs64)));
         let mut rest = Vec::new();
-        std::thread::scope(|sc| {
-            let ahead = src.dev.prefetches().then(|| {
-                let ranges = kernel_chunks().map(|(lcn, n)| (lcn * cs64, n * cs64));
-                sc.spawn(|| prefetch.run(&src.dev, ranges))
-            });
-            let _stop = copy::StopOnDrop(&prefetch, ahead.as_ref().map(|h| h.thread().clone()));
-            let thread = _stop.1.clone();
+        copy::with_prefetch(&src.dev, ranges, |ahead| {
             let mut next = kernel_chunks();
             while let Some((lcn, n)) = next.next() {
                 let (offset, len) = (lcn * cs64, n * cs64);
@@ -90,7 +87,7 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
                         }
                         Err(_) => false, // EIO and friends: the pipeline reports them properly
                     };
-                prefetch.consumed(len, thread.as_ref());
+                ahead.consumed(len);
                 if ok {
                     let to = done + n;
                     crate::progress::json::advance(len);
