@@ -5,7 +5,7 @@
 #   make iso JOB="ntfsclone.mode=clone ntfsclone.source=/dev/sda1 ntfsclone.target=/dev/sdb1"
 #   make pxe JOB="..."             boot/out/pxe/ (TFTP root), see boot/README.md
 #   make demo                      clone a sample NTFS volume inside QEMU and check the result
-#   make boot-test                 the QEMU boot tests (tests/it/boot.rs)
+#   make boot-test                 the QEMU boot tests (tests/boot/, `cargo test --test boot`)
 #
 # BOOT_BIN=path uses another binary (skips the release build), e.g. BOOT_BIN=/usr/sbin/ntfsclone to
 # try the boot plumbing with the reference tool (its shared libraries are copied in).
@@ -50,7 +50,7 @@ demo: deps initramfs
 	sh boot/demo.sh $(BOOT_OUT)
 
 boot-test: deps
-	cargo test --test it boot:: -- --nocapture
+	cargo test --test boot -- --nocapture
 
 boot-clean:
 	rm -rf $(BOOT_OUT)

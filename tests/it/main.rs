@@ -2,7 +2,6 @@
 //! volumes and on the volumes in ../shared/testdata. One harness, one module per area.
 mod common;
 
-mod boot;
 mod cli;
 mod compat;
 mod differential;

@@ -1,4 +1,4 @@
-//! Boot tests: the initramfs, the hybrid ISO (BIOS and UEFI, CD and USB stick) and the PXE tree,
+//! Rescue-system boot tests (and the QEMU helpers the other boot modules share): the initramfs, the hybrid ISO (BIOS and UEFI, CD and USB stick) and the PXE tree,
 //! booted in QEMU under TCG (no KVM needed). Each boot runs a job from the kernel command line,
 //! the test waits (hard timeout, QEMU killed on every path) for the `ntfsclone-job:` marker on the
 //! serial console and compares the target disk's bytes with the reference ntfsclone's result.
@@ -15,23 +15,23 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Size of the sample volumes and target disks: small, so that TCG copies them quickly.
-const VOL_BYTES: u64 = 32 << 20;
+pub(crate) const VOL_BYTES: u64 = 32 << 20;
 /// Kernel command line of direct (-kernel) boots; the boot media pass the same console setup.
-const CMDLINE: &str = "console=ttyS0,115200 quiet ntfsclone.after=poweroff ntfsclone.wait=30";
+pub(crate) const CMDLINE: &str = "console=ttyS0,115200 quiet ntfsclone.after=poweroff ntfsclone.wait=30";
 /// The job of the ISO and PXE tests: clone the first virtio disk to the second one.
-const MEDIA_JOB: &str = "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb \
+pub(crate) const MEDIA_JOB: &str = "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb \
                          ntfsclone.after=poweroff ntfsclone.wait=60";
 /// A file of this repeated pattern is written into the sample volume (the rescue test finds it).
-const PATTERN: &[u8; 32] = b"NTFSCLONE-BOOT-TEST-PATTERN-0123";
+pub(crate) const PATTERN: &[u8; 32] = b"NTFSCLONE-BOOT-TEST-PATTERN-0123";
 /// What the reference writes in place of an unreadable sector: "BadSectoR\0" and 502 '?'.
-fn bad_sector_fill() -> Vec<u8> {
+pub(crate) fn bad_sector_fill() -> Vec<u8> {
     let mut v = b"BadSectoR\0".to_vec();
     v.resize(512, b'?');
     v
 }
 
 /// `boot/out` after `make initramfs` (run once per test process; a failure fails every test).
-fn boot_out() -> PathBuf {
+pub(crate) fn boot_out() -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         require("make");
@@ -56,7 +56,7 @@ fn boot_out() -> PathBuf {
 }
 
 /// Builds a boot medium with `script` (mkiso.sh or mkpxe.sh) and the clone job, once per run.
-fn media(script: &str, name: &str) -> PathBuf {
+pub(crate) fn media(script: &str, name: &str) -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let out = boot_out();
@@ -89,7 +89,7 @@ fn media(script: &str, name: &str) -> PathBuf {
 }
 
 /// A sample NTFS volume (mkntfs, then files written through ntfs-3g FUSE).
-fn sample_volume(dir: &Path) -> PathBuf {
+pub(crate) fn sample_volume(dir: &Path) -> PathBuf {
     let vol = dir.join("source.img");
     fs::File::create(&vol).unwrap().set_len(VOL_BYTES).unwrap();
     let st = run(Command::new(require("mkntfs"))
@@ -114,13 +114,13 @@ fn sample_volume(dir: &Path) -> PathBuf {
 }
 
 /// An empty (sparse, zero) disk of `VOL_BYTES`.
-fn empty_disk(path: &Path) -> PathBuf {
+pub(crate) fn empty_disk(path: &Path) -> PathBuf {
     fs::File::create(path).unwrap().set_len(VOL_BYTES).unwrap();
     path.to_path_buf()
 }
 
 /// The reference ntfsclone's raw clone of `src` (what the target must hold after a clone job).
-fn reference_clone(src: &Path, dir: &Path) -> Vec<u8> {
+pub(crate) fn reference_clone(src: &Path, dir: &Path) -> Vec<u8> {
     let out = dir.join("reference-clone.img");
     let st = run_ref(&["-q", "-O", out.to_str().unwrap(), src.to_str().unwrap()]);
     assert!(
@@ -135,7 +135,7 @@ fn reference_clone(src: &Path, dir: &Path) -> Vec<u8> {
 }
 
 /// Asserts two disk images are equal, naming the first differing byte.
-fn assert_same_disk(got: &Path, want: &[u8], what: &str) {
+pub(crate) fn assert_same_disk(got: &Path, want: &[u8], what: &str) {
     let mut g = fs::read(got).unwrap();
     g.resize(want.len().max(g.len()), 0);
     if let Some(i) = g.iter().zip(want).position(|(a, b)| a != b) {
@@ -157,7 +157,7 @@ impl Drop for Qemu {
 }
 
 /// Result of one boot: the serial console text and how long until the job marker.
-struct Boot {
+pub(crate) struct Boot {
     log: String,
     marker: String,
     secs: f64,
@@ -165,7 +165,7 @@ struct Boot {
 
 /// Boots QEMU (TCG, 512 MiB, one CPU, no display, no reboot) with `args`, serial to a file in
 /// `dir`, until it powers off; fails on timeout, kernel panic, or no job marker.
-fn boot(dir: &Path, what: &str, args: &[String], timeout: Duration) -> Boot {
+pub(crate) fn boot(dir: &Path, what: &str, args: &[String], timeout: Duration) -> Boot {
     let qemu = require("qemu-system-x86_64");
     let log_path = dir.join(format!("{what}.serial"));
     let log_file = fs::File::create(&log_path).unwrap();
@@ -232,12 +232,12 @@ fn boot(dir: &Path, what: &str, args: &[String], timeout: Duration) -> Boot {
     }
 }
 
-fn s(v: &str) -> String {
+pub(crate) fn s(v: &str) -> String {
     v.to_string()
 }
 
 /// QEMU arguments for a direct kernel boot of the initramfs with `job`.
-fn kernel_args(job: &str) -> Vec<String> {
+pub(crate) fn kernel_args(job: &str) -> Vec<String> {
     let out = boot_out();
     vec![
         s("-kernel"),
@@ -249,7 +249,7 @@ fn kernel_args(job: &str) -> Vec<String> {
     ]
 }
 
-fn virtio_disk(path: &Path, readonly: bool) -> Vec<String> {
+pub(crate) fn virtio_disk(path: &Path, readonly: bool) -> Vec<String> {
     let ro = if readonly { ",readonly=on" } else { "" };
     vec![
         s("-drive"),
@@ -274,7 +274,7 @@ fn initramfs_clone_between_virtio_disks() {
 }
 
 /// An HTTP server (python3 -m http.server) on 127.0.0.1, killed when dropped.
-struct HttpServer {
+pub(crate) struct HttpServer {
     child: Child,
     port: u16,
 }
@@ -473,7 +473,7 @@ fn initramfs_refuses_to_overwrite_the_boot_medium() {
 }
 
 /// Firmware for UEFI boots: OVMF code (read-only) and a private copy of its variable store.
-fn ovmf_args(dir: &Path) -> Vec<String> {
+pub(crate) fn ovmf_args(dir: &Path) -> Vec<String> {
     let pairs = [
         (
             "/usr/share/OVMF/OVMF_CODE_4M.fd",

@@ -1,0 +1,8 @@
+//! QEMU boot tests, a test target of their own (`cargo test --test boot`) so that the quick
+//! suite (`cargo test --test it`) runs without them; `make test` runs both.
+//! Each module boots one kind of medium or system; `rescue` holds the shared QEMU helpers.
+#[path = "../it/common.rs"]
+#[allow(dead_code)] // shared with tests/it: each target uses part of it
+mod common;
+
+mod rescue;
