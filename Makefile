@@ -24,11 +24,18 @@ RELEASE_BIN  := $(TARGET_DIR)/$(MUSL_TARGET)/release/ntfsclone
 # with --no-install-recommends (its recommends pull in a desktop's worth of packages).
 APT_PACKAGES := ntfs-3g partclone zstd busybox-static linux-image-amd64 cpio xorriso isolinux \
                 syslinux syslinux-common syslinux-utils pxelinux grub-efi-amd64-bin grub-pc-bin \
-                mtools dosfstools ovmf ipxe-qemu strace time
+                mtools dosfstools ovmf ipxe-qemu strace time man-db file
 APT_NORECOMMENDS := qemu-system-x86
 
 .DEFAULT_GOAL := all
-.PHONY: all release build deps test lint clean
+.PHONY: all release build deps test lint clean install uninstall
+
+# make install: the static binary and the man page, like the tool it replaces
+# (PREFIX=/usr/local by default; DESTDIR for staged installs and packages).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SBINDIR := $(DESTDIR)$(PREFIX)/sbin
+MAN8DIR := $(DESTDIR)$(PREFIX)/share/man/man8
 
 all: release
 
@@ -71,6 +78,14 @@ test: deps
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -- -D warnings
+
+install: release
+	install -d $(SBINDIR) $(MAN8DIR)
+	install -m 0755 $(RELEASE_BIN) $(SBINDIR)/ntfsclone
+	install -m 0644 docs/ntfsclone.8 $(MAN8DIR)/ntfsclone.8
+
+uninstall:
+	rm -f $(SBINDIR)/ntfsclone $(MAN8DIR)/ntfsclone.8
 
 clean:
 	$(CARGO) clean

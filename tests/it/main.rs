@@ -7,6 +7,7 @@ mod compat;
 mod differential;
 mod differential_image;
 mod fuzz;
+mod install;
 mod integrity;
 mod metadata;
 mod ntfs_scan;
