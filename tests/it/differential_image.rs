@@ -506,17 +506,11 @@ fn table(d: &[u8]) -> Vec<(String, Mutation, &'static [Way])> {
 
 /// A fresh volume: `size` bytes, `cluster` bytes per cluster.
 fn volume(dir: &Path, name: &str, size: u64, cluster: u32) -> PathBuf {
-    let vol = dir.join(name);
-    fs::File::create(&vol).unwrap().set_len(size).unwrap();
-    let o = run(Command::new(require("mkntfs"))
-        .args(["-F", "-f", "-q", "-c", &cluster.to_string()])
-        .arg(&vol));
-    assert!(
-        o.status.success(),
-        "mkntfs: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    vol
+    let spec = VolSpec {
+        cluster: Some(cluster),
+        ..VolSpec::empty(size)
+    };
+    mkvol(dir, name, &spec)
 }
 
 /// Images of the reference: 4 KiB clusters with a partial last record, and 512-byte clusters.
