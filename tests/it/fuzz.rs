@@ -329,6 +329,14 @@ fn parsers_survive_mutated_input() {
         &targets::image_stream,
     ));
 
+    // The volume regressions patch this volume at fixed places: $DATA (0x80) at 256 in $MFT
+    // record 0 and in its $MFTMirr copy, 262144 bytes allocated; $DATA at 264 in record 33.
+    let at = |o: usize, n: usize| &vol[o..o + n];
+    assert_eq!((g.mft, g.mirr, g.rs), (853 * 4096, 2 * 4096, 1024));
+    assert_eq!(at(g.mft + 256, 4), [0x80, 0, 0, 0]);
+    assert_eq!(at(g.mirr + 256, 4), [0x80, 0, 0, 0]);
+    assert_eq!(at(g.mft + 256 + 0x28, 8), 262_144u64.to_le_bytes());
+    assert_eq!(at(g.mft + 33 * 1024 + 264, 4), [0x80, 0, 0, 0]);
     let regs = regressions();
     let mut ran = 0usize;
     for r in &regs {
@@ -440,8 +448,8 @@ fn volume_scan_survives_mutated_metadata() {
 
 type Target = fn(&[u8]);
 
-/// An input that once crashed or hung a target, kept for good (found by this run, by
-/// `make fuzz` or by the robustness tests; the fix is named beside each one).
+/// A regression input: one that crashed or hung a target (found by this run, by `make fuzz`
+/// or by the robustness tests), or the same check approached from the other side.
 enum Regression {
     /// Bytes for one of the byte-level targets.
     Bytes(&'static str, Target, Vec<u8>),
@@ -486,14 +494,15 @@ fn patch(off: u32, bytes: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Every input that once crashed or hung a parser, for the target that takes it. Image inputs
-/// run under all eight `image_stream` variants (stdout or not, seekable or not, buffered or not).
+/// The regression inputs, each for the target that takes it; each comment says what it checks.
+/// Image inputs run under `image_header` and all eight `image_stream` variants (stdout or not,
+/// seekable or not, buffered or not).
 fn regressions() -> Vec<Regression> {
     use Regression::{Bytes, Volume};
     let mut v = Vec::new();
 
-    // Runlist: an allocated size of i64::MIN made the highest-VCN check `alloc - 1` overflow
-    // (fixed by the saturating check in `decode_extent`).
+    // Runlist: the highest-VCN check against the allocated size (`alloc - 1`) must not
+    // overflow for an allocated size of i64::MIN, nor for highest i64::MAX and allocated 0.
     let mut rl = 0i64.to_le_bytes().to_vec();
     rl.extend_from_slice(&15i64.to_le_bytes());
     rl.extend_from_slice(&i64::MIN.to_le_bytes());
@@ -517,14 +526,14 @@ fn regressions() -> Vec<Regression> {
     let c = 512usize;
     let one = next(c, 7);
     let images: Vec<(&'static str, Vec<u8>)> = vec![
-        // A negative cluster count: `nr_clusters + 1` overflowed (the target's position bound,
-        // restore's progress total); now refused as a corrupt header.
+        // A negative cluster count: refused as a corrupt header; `nr_clusters + 1` (the
+        // position bound, restore's progress total) must not overflow on the way.
         (
             "nr_clusters u64::MAX",
             image(512, 4608, u64::MAX, 1, 56, &one),
         ),
         ("nr_clusters 2^63", image(512, 4608, 1 << 63, 1, 56, &one)),
-        // `inuse + 1` overflowed in restore's progress.
+        // `inuse + 1` (restore's progress) must not overflow.
         ("inuse u64::MAX", image(512, 4608, 8, u64::MAX, 56, &one)),
         // A claimed 2^40 clusters with a short stream: read without allocating for them.
         (
@@ -542,9 +551,9 @@ fn regressions() -> Vec<Regression> {
             image(512, 4608, 8, 1, 0x8000_0032, &one),
         ),
         ("offset u32::MAX", image(512, 4608, 8, 1, u32::MAX, &one)),
-        // Gaps past the end of the volume: the position ran past nr_clusters + 1 on stdout (the
-        // stream ends there now), a far one was taken as zeros without bound, one to i64::MIN
-        // wrapped the position.
+        // Gaps past the end of the volume: the position stays at most nr_clusters + 1 on
+        // stdout, a far gap is not taken as zeros without bound, a negative one does not wrap
+        // the position.
         (
             "gap past the end",
             image(512, 4608, 8, 1, 56, &[one.clone(), gap(20)].concat()),
@@ -582,8 +591,8 @@ fn regressions() -> Vec<Regression> {
     }
 
     // Whole volumes. $MFT's $DATA (record 0, attribute at 256) claiming 2^40 bytes allocated,
-    // in size and initialized: the walk went through 2^28 records that do not exist (a hang;
-    // now the runs must cover the allocated size). Patched in $MFT and in $MFTMirr.
+    // in size and initialized: refused (the runs must cover the allocated size), never a walk
+    // through 2^28 records that do not exist. Patched in $MFT and in $MFTMirr.
     let huge = [(1u64 << 40).to_le_bytes(); 3].concat();
     let (mft, mirr) = (853 * 4096u32, 2 * 4096u32);
     v.push(Volume(

@@ -99,7 +99,7 @@ fn bad_sources_end_with_a_clear_message_and_touch_no_output() {
     let p = variant(&base, d, "rec0-usa", |v| v[MFT + 6] = 7);
     case(p, &[opening_eio], &["ntfs_mst_post_read_fixup_warn"]);
     // $MFT:$DATA claims far more than its runs: the reference refuses it; so must we, rather
-    // than walk 2^28 records that do not exist (this hung once).
+    // than walk 2^28 records that do not exist (a walk that would take hours).
     let p = variant(&base, d, "mft-size", |v| {
         edit_record(v, 0, |r| {
             let (a, _) = nonresident(r, 0x80);
