@@ -101,7 +101,7 @@ pub(crate) fn sample_volume(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&st.stderr)
     );
     let mnt = dir.join("mnt");
-    let mounted = FuseMount::new(&vol, &mnt);
+    let mounted = Mount::ntfs3g(&vol, &mnt, &["streams_interface=windows"]);
     fs::write(mnt.join("hello.txt"), b"hello from the boot test\n").unwrap();
     fs::write(mnt.join("pattern.bin"), PATTERN.repeat(32768)).unwrap();
     fs::create_dir_all(mnt.join("dir/sub")).unwrap();
