@@ -9,7 +9,9 @@
 pub mod attr_list;
 pub mod attribute;
 pub mod boot_sector;
+pub mod diag;
 pub mod mft_record;
+pub mod mount;
 pub mod runlist;
 pub mod volume;
 pub mod walk;
@@ -66,6 +68,12 @@ pub mod inode {
     pub const BITMAP: u64 = 6;
     /// `$Boot`.
     pub const BOOT: u64 = 7;
+    /// `$AttrDef`.
+    pub const ATTRDEF: u64 = 4;
     /// `$BadClus`.
     pub const BADCLUS: u64 = 8;
+    /// `$Secure`.
+    pub const SECURE: u64 = 9;
+    /// `$UpCase`.
+    pub const UPCASE: u64 = 10;
 }
