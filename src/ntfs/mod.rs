@@ -10,6 +10,7 @@ pub mod attr_list;
 pub mod attribute;
 pub mod boot_sector;
 pub mod diag;
+pub mod index;
 pub mod mft_record;
 pub mod mount;
 pub mod runlist;

@@ -43,16 +43,16 @@ const MOUNT_OPENS: [(u64, &str); 4] = [
 /// Names of the first system files, for the $MFTMirr messages.
 const SYSTEM_FILES: [&str; 4] = ["$MFT", "$MFTMirr", "$LogFile", "$Volume"];
 
-/// Emits one libntfs-style line on the sink and remembers it for the error.
+/// Emits one libntfs-style line on the diag and remembers it for the error.
 struct Log<'a> {
-    sink: &'a mut dyn Diagnostics,
+    diag: &'a mut dyn Diagnostics,
     last: Text,
 }
 
 impl Log<'_> {
     fn line(&mut self, args: fmt::Arguments) {
         self.last = crate::error::text(args);
-        self.sink.warn(format_args!("{}\n", self.last));
+        self.diag.warn(format_args!("{}\n", self.last));
     }
     fn fail(&mut self, errno: i32, args: fmt::Arguments) -> Error {
         self.line(args);
@@ -137,15 +137,15 @@ impl Volume {
         Self::open_with_sink(dev, device_size, &mut NoDiagnostics)
     }
 
-    /// As [`Volume::open`], printing libntfs's diagnostic lines on `sink.warn` (stderr).
+    /// As [`Volume::open`], printing libntfs's diagnostic lines on `diag.warn` (stderr).
     pub fn open_with_sink<D: ReadAt + ?Sized>(
         dev: &D,
         device_size: u64,
-        sink: &mut dyn Diagnostics,
+        diag: &mut dyn Diagnostics,
     ) -> Result<Volume> {
         let _ = device_size;
         let mut log = Log {
-            sink,
+            diag,
             last: Text::new(),
         };
         let mut bs = [0u8; BOOT_SECTOR_SIZE];
@@ -164,7 +164,7 @@ impl Volume {
         if let Err(Error::Os { what, errno }) = boot.last_sector_offset() {
             log.line(format_args!("{what}"));
             let e = Error::Os { what, errno };
-            log.sink.warn(format_args!("{LAST_SECTOR_HINTS}\n"));
+            log.diag.warn(format_args!("{LAST_SECTOR_HINTS}\n"));
             return Err(e);
         }
         // $MFT in the last cluster of the volume or just past it: the reference's mount fails
@@ -452,7 +452,7 @@ impl Volume {
         // (black-box: bytes_in_use 0x408 in record 5 gives its line, then "Failed to open
         // $Secure").
         if ino == inode::SECURE {
-            let root = self.read_record(dev, inode::ROOT, &mut rec, &mut *log.sink)?;
+            let root = self.read_record(dev, inode::ROOT, &mut rec, &mut *log.diag)?;
             if matches!(
                 root,
                 RecordRead::BadRecord | RecordRead::Incomplete | RecordRead::NoMagic
@@ -469,7 +469,7 @@ impl Volume {
             }
         }
         let readable = matches!(
-            self.open_record(dev, ino, &mut rec, &mut *log.sink)?,
+            self.open_record(dev, ino, &mut rec, &mut *log.diag)?,
             RecordRead::Ok(h) if h.flags & MFT_RECORD_IN_USE != 0
         );
         let checked = readable && {
@@ -491,7 +491,7 @@ impl Volume {
                 ino,
                 &rec,
                 &mut scratch,
-                &mut *log.sink,
+                &mut *log.diag,
                 &mut |_, _| Ok(()),
             )? {
                 Ok(()) => {

@@ -211,7 +211,7 @@ impl Volume {
         dev: &D,
         n: u64,
         buf: &mut [u8],
-        sink: &mut dyn Diagnostics,
+        diag: &mut dyn Diagnostics,
         mode: RecordUse,
     ) -> Result<RecordRead> {
         let mount = mode == RecordUse::Mount;
@@ -243,7 +243,7 @@ impl Volume {
         match post_read_fixup(buf) {
             Ok(()) => {}
             Err(e @ super::mft_record::FixupError::Incomplete { .. }) => {
-                sink.warn(format_args!("{e}\n"));
+                diag.warn(format_args!("{e}\n"));
                 return Ok(RecordRead::Incomplete);
             }
             // The reference only warns about an array that does not fit and uses the record
@@ -252,7 +252,7 @@ impl Volume {
             // stride end then reads the USN bytes and fails like in the reference).
             Err(e) => {
                 if mount {
-                    sink.warn(format_args!("{e}\n"));
+                    diag.warn(format_args!("{e}\n"));
                 }
             }
         }
@@ -264,7 +264,7 @@ impl Volume {
         }) {
             Ok(h) => Ok(RecordRead::Ok(h)),
             Err(e) => {
-                sink.warn(format_args!("{e}\n"));
+                diag.warn(format_args!("{e}\n"));
                 Ok(RecordRead::BadRecord)
             }
         }

@@ -53,14 +53,14 @@ pub struct Scratch {
 
 /// Visits every attribute of the in-use base record `base` (record `inode`, fixed up).
 /// Returns `Ok(Err(skipped))` when the reference's inode open would fail with EIO (the lines
-/// it prints went to `sink.warn`); `f`'s errors are passed up.
+/// it prints went to `diag.warn`); `f`'s errors are passed up.
 pub fn walk_attrs<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
     inode: u64,
     base: &[u8],
     scratch: &mut Scratch,
-    sink: &mut dyn Diagnostics,
+    diag: &mut dyn Diagnostics,
     f: &mut dyn FnMut(&Visit, &mut dyn Diagnostics) -> Result<()>,
 ) -> Result<core::result::Result<(), Skipped>> {
     // The reference's inode open looks up $STANDARD_INFORMATION and $ATTRIBUTE_LIST, reading
@@ -94,11 +94,11 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     let has_si = lookup(AT_STANDARD_INFORMATION).is_some();
     let open_fails = corrupt && attrs.iter().all(|a| a.type_code < AT_ATTRIBUTE_LIST);
     if open_fails {
-        sink.warn(format_args!(
+        diag.warn(format_args!(
             "ntfs_attr_find: Corrupt inode ({inode}): Input/output error\n"
         ));
         if !has_si {
-            sink.warn(format_args!(
+            diag.warn(format_args!(
                 "No STANDARD_INFORMATION in base record {inode}: Input/output error\n"
             ));
         }
@@ -106,7 +106,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     }
     if !has_si {
         // Black-box: printed for user files too (a $STANDARD_INFORMATION retyped or named).
-        sink.warn(format_args!(
+        diag.warn(format_args!(
             "No STANDARD_INFORMATION in base record {inode}: No such file or directory\n"
         ));
         return Ok(Err(Skipped::NoStandardInformation));
@@ -118,7 +118,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     if lookup(AT_STANDARD_INFORMATION)
         .is_some_and(|a| !a.is_non_resident() && a.stated_value_length < SI_MIN_VALUE_BYTES)
     {
-        sink.warn(format_args!(
+        diag.warn(format_args!(
             "Corrupt STANDARD_INFORMATION in base record {inode}\n"
         ));
         return Ok(Err(Skipped::Corrupt));
@@ -131,11 +131,11 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
                     record: inode,
                     attr: a,
                 },
-                sink,
+                diag,
             )?;
         }
         if corrupt {
-            sink.warn(format_args!(
+            diag.warn(format_args!(
                 "ntfs_attr_find: Corrupt inode ({inode}): Input/output error\n"
             ));
             return Ok(Err(Skipped::CorruptAfter));
@@ -147,7 +147,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     let cs = vol.boot.cluster_size;
     let list = attr_value_whole(dev, cs, al, MAX_ATTR_LIST_BYTES).ok();
     let Some(list) = list.filter(|l| EntryIter::new(l).all(|e| e.is_ok())) else {
-        sink.warn(format_args!(
+        diag.warn(format_args!(
             "Corrupt attribute list entry in MFT record {inode}\n"
         ));
         return Ok(Err(Skipped::CorruptList));
@@ -164,12 +164,12 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     exts.sort_unstable();
     exts.dedup();
     for &r in &exts {
-        match vol.read_record(dev, r, &mut scratch.ext, sink)? {
+        match vol.read_record(dev, r, &mut scratch.ext, diag)? {
             RecordRead::Ok(_) => {}
             // A torn extension record: only its "Incomplete multi-sector transfer" line
             // (verified on the corrupted corpus: the reference prints nothing more here).
             _ => {
-                sink.warn(format_args!(
+                diag.warn(format_args!(
                     "Corrupt attribute list entry in MFT record {inode}\n"
                 ));
                 return Ok(Err(Skipped::CorruptList));
@@ -182,7 +182,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
             record: inode,
             attr: al,
         },
-        sink,
+        diag,
     )?;
     let mut loaded: Option<u64> = None;
     for e in EntryIter::new(&list) {
@@ -195,7 +195,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
         } else {
             if loaded != Some(e.mft_record) {
                 loaded = None;
-                match vol.read_record(dev, e.mft_record, &mut scratch.ext, sink)? {
+                match vol.read_record(dev, e.mft_record, &mut scratch.ext, diag)? {
                     // The base reference of the extension record is not compared with this
                     // file (black-box: base 1 in an extension record of a user file, cloned).
                     RecordRead::Ok(_) => loaded = Some(e.mft_record),
@@ -224,7 +224,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
                     record: e.mft_record,
                     attr: &a,
                 },
-                sink,
+                diag,
             )?;
         }
     }
@@ -252,20 +252,20 @@ pub fn for_each_run(
 }
 
 /// Walks every MFT record (0 … mft_records − 1) and calls `f` for every attribute of every
-/// in-use base record, with the reference's skipping rules. Progress goes to `sink`.
+/// in-use base record, with the reference's skipping rules. Progress goes to `diag`.
 pub fn walk_volume<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
-    sink: &mut dyn Diagnostics,
+    diag: &mut dyn Diagnostics,
     f: &mut dyn FnMut(&Visit, &mut dyn Diagnostics) -> Result<()>,
 ) -> Result<()> {
     let last = vol.mft_records.saturating_sub(1);
-    sink.progress_start(0, last);
+    diag.progress_start(0, last);
     let mut buf = vec![0u8; vol.record_size()];
     let mut scratch = Scratch::default();
     for i in 0..vol.mft_records {
-        sink.progress(i);
-        let h = match vol.read_record(dev, i, &mut buf, sink)? {
+        diag.progress(i);
+        let h = match vol.read_record(dev, i, &mut buf, diag)? {
             RecordRead::Ok(h) => h,
             _ => continue,
         };
@@ -274,7 +274,7 @@ pub fn walk_volume<D: ReadAt + ?Sized>(
         if !h.in_use() || h.base_reference != 0 {
             continue;
         }
-        walk_attrs(vol, dev, i, &buf, &mut scratch, sink, f)?.ok();
+        walk_attrs(vol, dev, i, &buf, &mut scratch, diag, f)?.ok();
     }
     Ok(())
 }
