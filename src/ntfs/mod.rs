@@ -6,6 +6,13 @@
 //! I/O goes through [`crate::dev::ReadAt`]. Messages that the reference's library (libntfs-3g)
 //! prints on stderr while mounting or walking are reproduced word for word where the reference
 //! has one, because scripts and humans compare them.
+// Parsers of untrusted bytes: no indexing that can panic, no lossy `as` casts.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 pub mod attr_list;
 pub mod attribute;
 pub mod boot_sector;
@@ -50,6 +57,43 @@ pub(crate) mod le {
     /// sle64 at `off`.
     pub fn i64(b: &[u8], off: usize) -> Option<i64> {
         bytes::<8>(b, off).map(i64::from_le_bytes)
+    }
+    /// Writes `v` at `off`; None (and nothing written) when out of range.
+    pub fn put<const N: usize>(b: &mut [u8], off: usize, v: [u8; N]) -> Option<()> {
+        let end = off.checked_add(N)?;
+        b.get_mut(off..end)?.copy_from_slice(&v);
+        Some(())
+    }
+    /// Copies the `N` bytes at `from` to `to`; None (and nothing written) when out of range.
+    pub fn copy<const N: usize>(b: &mut [u8], from: usize, to: usize) -> Option<()> {
+        let v = bytes::<N>(b, from)?;
+        put(b, to, v)
+    }
+}
+
+/// Integer conversions without lossy `as` casts.
+pub(crate) mod conv {
+    /// `x` when positive, else 0 (an on-disk signed size or VCN read as a count).
+    pub fn nonneg(x: i64) -> u64 {
+        x.max(0).unsigned_abs()
+    }
+    /// The same 64 bits read as unsigned (two's complement), as the reference's C casts do.
+    pub fn bits_u64(x: i64) -> u64 {
+        u64::from_ne_bytes(x.to_ne_bytes())
+    }
+    /// The same 64 bits read as signed (two's complement), as the reference's C casts do.
+    pub fn bits_i64(x: u64) -> i64 {
+        i64::from_ne_bytes(x.to_ne_bytes())
+    }
+    /// `x` as a u32 for a message, saturated (buffer lengths in messages are record or
+    /// block sizes, far below 4 GiB).
+    pub fn u32_sat(x: usize) -> u32 {
+        u32::try_from(x).unwrap_or(u32::MAX)
+    }
+    /// `x` as a usize, saturated (on 32-bit targets a length past the address space then
+    /// fails as a too large allocation or read instead of wrapping).
+    pub fn usize_sat(x: u64) -> usize {
+        usize::try_from(x).unwrap_or(usize::MAX)
     }
 }
 

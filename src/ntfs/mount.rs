@@ -21,7 +21,7 @@ use super::mft_record::{
 };
 use super::volume::{attr_value, extent_runs, read_runs, RecordRead, Volume, MAX_ATTR_LIST_BYTES};
 use super::walk::{walk_attrs, Scratch, Skipped};
-use super::{inode, le};
+use super::{conv, inode, le};
 use crate::dev::ReadAt;
 use crate::error::{errno, Error, Result, Text};
 use core::fmt;
@@ -121,7 +121,7 @@ fn runs_past_allocated(rec: &[u8], cs: u32) -> Option<Text> {
     };
     let mut runs = Vec::new();
     extent_runs(&data, cs, &mut runs).ok()?;
-    let end = runs.last().map_or(0, |r| r.vcn + r.len) as i64;
+    let end = conv::bits_i64(runs.last().map_or(0, |r| r.vcn + r.len));
     let num = allocated_size.saturating_add(cs as i64 - 1) >> cs.trailing_zeros();
     (end > num).then(|| {
         crate::error::text(format_args!(
@@ -198,7 +198,8 @@ impl Volume {
                 // libntfs marks a torn record "BAAD"; the check below then refuses it
                 // (black-box: "Record 0 has no FILE magic (0x44414142)").
                 log.line(format_args!("{e}"));
-                rec0[..4].copy_from_slice(&BAAD_MAGIC);
+                // Record 0 is one record long (at least 256 bytes): the magic is there.
+                let _ = le::put(&mut rec0, 0, BAAD_MAGIC);
             }
             Err(e) => log.line(format_args!("{e}")),
         }
@@ -344,20 +345,20 @@ impl Volume {
         }
         // The runs must cover exactly the allocated size, as the reference's $MFT load checks
         // (black-box: its message, then "Failed to load $MFT"). This also bounds the walk.
-        let allocated = allocated_size.max(0) as u64;
+        let allocated = conv::nonneg(allocated_size);
         let end_vcn = runs.last().map_or(0, |r| r.vcn + r.len);
         let last_vcn = allocated / cs as u64;
         if end_vcn != last_vcn {
             log.line(format_args!(
                 "highest_vcn = 0x{:x}, last_vcn - 1 = 0x{:x}",
-                end_vcn as i64 - 1,
-                last_vcn as i64 - 1
+                conv::bits_i64(end_vcn).wrapping_sub(1),
+                conv::bits_i64(last_vcn).wrapping_sub(1)
             ));
             return Err(load_failed(&mut log));
         }
         // Records past the allocated size cannot be read (the reference tries each one and
         // fails); never walk them, so that a huge initialized_size cannot stall the scan.
-        let initialized = (initialized_size.max(0) as u64).min(allocated);
+        let initialized = conv::nonneg(initialized_size).min(allocated);
         let mut vol = Volume {
             boot,
             version: (0, 0),
@@ -365,8 +366,8 @@ impl Volume {
             mft_records: initialized / rs as u64,
             mft_runs: runs,
             mft_sizes: (
-                allocated_size.max(0) as u64,
-                data_size.max(0) as u64,
+                conv::nonneg(allocated_size),
+                conv::nonneg(data_size),
                 initialized,
             ),
             mftmirr_records: 0,
@@ -554,7 +555,7 @@ impl Volume {
         };
         let size = match data.form {
             Form::NonResident { data_size, .. } => data_size,
-            Form::Resident { value, .. } => value.len() as i64,
+            Form::Resident { value, .. } => i64::try_from(value.len()).unwrap_or(i64::MAX),
         };
         // $AttrDef is small (2560 bytes on current volumes); a huge stated size is read up
         // to 1 MiB only.
@@ -565,7 +566,7 @@ impl Volume {
             let mut runs = Vec::new();
             if extent_runs(&data, cs, &mut runs).is_ok() {
                 // Clusters of the allocated size, rounded up (black-box: -1 prints 0x0).
-                let end = runs.last().map_or(0, |r| r.vcn + r.len) as i64;
+                let end = conv::bits_i64(runs.last().map_or(0, |r| r.vcn + r.len));
                 let num = allocated_size.saturating_add(cs as i64 - 1) >> cs.trailing_zeros();
                 if end > num {
                     log.line(format_args!(
@@ -636,7 +637,7 @@ impl Volume {
                     if extent_runs(&a, cs, &mut mirr_runs).is_err() {
                         return Err(failed(log, errno::EIO));
                     }
-                    mirr_size = mirr_size.max(data_size.max(0) as u64);
+                    mirr_size = mirr_size.max(conv::nonneg(data_size));
                 }
             }
         }
@@ -667,7 +668,7 @@ impl Volume {
         for i in 0..n {
             let off = i * rs as u64;
             let name_buf;
-            let name: &str = match SYSTEM_FILES.get(i as usize) {
+            let name: &str = match usize::try_from(i).ok().and_then(|i| SYSTEM_FILES.get(i)) {
                 Some(s) => s,
                 None => {
                     name_buf = crate::error::text(format_args!("record {i}"));
@@ -710,7 +711,7 @@ impl Volume {
                 }
             }
             let used = (le::u32(&a, 0x18).unwrap_or(0) as usize).min(rs);
-            if a[..used] != b[..used] {
+            if a.get(..used) != b.get(..used) {
                 return Err(log.fail(
                     errno::EIO,
                     format_args!("$MFTMirr does not match $MFT (record {i})."),

@@ -7,9 +7,9 @@
 use super::attribute::{Attr, Form};
 use super::boot_sector::BootSector;
 use super::diag::Diagnostics;
-use super::le;
 use super::mft_record::{check_in_use, check_record, post_read_fixup, RecordHeader, FILE_MAGIC};
 use super::runlist::{decode_extent, Run};
+use super::{conv, le};
 use crate::dev::ReadAt;
 use crate::error::{errno, Error, Result};
 use std::prelude::v1::*;
@@ -75,8 +75,12 @@ pub fn read_runs<D: ReadAt + ?Sized>(
             .checked_add(r.len)
             .and_then(|e| e.checked_mul(cs))
             .ok_or_else(|| Error::os("read_runs: offset overflow", errno::EIO))?;
-        let n = ((run_end - pos).min((buf.len() - done) as u64)) as usize;
-        let out = &mut buf[done..done + n];
+        // At most the rest of `buf`, so it fits a usize.
+        let n = conv::usize_sat((run_end - pos).min((buf.len() - done) as u64));
+        let out = done
+            .checked_add(n)
+            .and_then(|end| buf.get_mut(done..end))
+            .ok_or_else(|| Error::os("read_runs: offset overflow", errno::EIO))?;
         match r.lcn {
             None => out.fill(0),
             Some(lcn) => {
@@ -152,16 +156,18 @@ fn read_value<D: ReadAt + ?Sized>(
             initialized_size,
             ..
         } => {
-            let size = (data_size.max(0) as u64).min(max);
+            let size = conv::nonneg(data_size).min(max);
             let read = if initialized_only {
-                (initialized_size.max(0) as u64).min(size)
+                conv::nonneg(initialized_size).min(size)
             } else {
                 size
             };
             let mut runs = Vec::new();
             extent_runs(a, cluster_size, &mut runs)?;
-            let mut v = vec![0u8; size as usize];
-            read_runs(dev, cluster_size, &runs, 0, &mut v[..read as usize])?;
+            let mut v = vec![0u8; conv::usize_sat(size)];
+            // `read` is at most `size`, the vector's length.
+            let dst = v.get_mut(..conv::usize_sat(read)).unwrap_or(&mut []);
+            read_runs(dev, cluster_size, &runs, 0, dst)?;
             Ok(v)
         }
     }
