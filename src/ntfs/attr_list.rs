@@ -124,7 +124,7 @@ pub(crate) mod tests {
     use std::prelude::v1::*;
 
     /// One entry.
-    pub fn entry(
+    pub(crate) fn entry(
         type_code: u32,
         name: &str,
         lowest_vcn: i64,

@@ -441,7 +441,7 @@ pub(crate) mod tests {
     use std::prelude::v1::*;
 
     /// A resident attribute record of `type_code` with `value` and an optional ASCII name.
-    pub fn resident(type_code: u32, name: &str, value: &[u8]) -> Vec<u8> {
+    pub(crate) fn resident(type_code: u32, name: &str, value: &[u8]) -> Vec<u8> {
         let name_off = 0x18;
         let value_off = (name_off + 2 * name.len() + 7) & !7;
         let len = (value_off + value.len() + 7) & !7;
@@ -460,7 +460,7 @@ pub(crate) mod tests {
     }
 
     /// A non-resident attribute record with `mapping_pairs` covering VCNs lowest..=highest.
-    pub fn non_resident(
+    pub(crate) fn non_resident(
         type_code: u32,
         name: &str,
         lowest: i64,
@@ -491,7 +491,7 @@ pub(crate) mod tests {
     }
 
     /// A fixed-up (not protected) record of `size` bytes holding `attrs`.
-    pub fn record(size: usize, flags: u16, base: u64, attrs: &[Vec<u8>]) -> Vec<u8> {
+    pub(crate) fn record(size: usize, flags: u16, base: u64, attrs: &[Vec<u8>]) -> Vec<u8> {
         let mut b = crate::ntfs::mft_record::tests::fixture(size, 1);
         crate::ntfs::mft_record::post_read_fixup(&mut b).unwrap();
         let mut p = le::u16(&b, 0x14).unwrap() as usize;

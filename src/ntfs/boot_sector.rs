@@ -261,7 +261,7 @@ pub(crate) mod tests {
     use std::prelude::v1::*;
 
     /// A boot sector like mkntfs writes for a 10 MiB volume with 4 KiB clusters.
-    pub fn fixture() -> Vec<u8> {
+    pub(crate) fn fixture() -> Vec<u8> {
         let mut b = vec![0u8; 512];
         b[0..3].copy_from_slice(&[0xEB, 0x52, 0x90]);
         b[3..11].copy_from_slice(NTFS_OEM_ID);

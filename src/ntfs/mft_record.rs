@@ -108,18 +108,28 @@ impl RecordHeader {
 pub enum FixupError {
     /// The update sequence array does not fit the record (odd offset, wrong count, out of range).
     BadArray {
+        /// The record's magic (le32).
         magic: u32,
+        /// The buffer size.
         size: u32,
+        /// The update sequence array offset.
         usa_ofs: u16,
+        /// The update sequence array count (the USN and one entry per stride).
         usa_count: u16,
     },
     /// A stride does not end with the USN: the record was torn while being written.
     Incomplete {
+        /// The record's magic (le32).
         magic: u32,
+        /// The buffer size.
         size: u32,
+        /// The update sequence array offset.
         usa_ofs: u16,
+        /// The update sequence array count (the USN and one entry per stride).
         usa_count: u16,
+        /// The last two bytes of the first stride that does not end with the USN.
         data: u16,
+        /// The update sequence number.
         usn: u16,
     },
 }
@@ -226,20 +236,34 @@ pub fn pre_write_fixup(buf: &mut [u8]) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordError {
     /// Not "FILE".
-    NoFileMagic { record: u64, magic: u32 },
+    NoFileMagic {
+        /// The record number.
+        record: u64,
+        /// Its magic (le32).
+        magic: u32,
+    },
     /// `bytes_allocated` differs from the volume's record size.
     AllocationSize {
+        /// The record number.
         record: u64,
+        /// The volume's record size.
         expected: u32,
+        /// The record's `bytes_allocated`.
         found: u32,
     },
     /// The header cannot be read (the buffer is too short).
-    BadHeader { record: u64 },
+    BadHeader {
+        /// The record number.
+        record: u64,
+    },
     /// `bytes_in_use` is larger than `bytes_allocated`: refused when the reference's mount
     /// opens the record, tolerated by its MFT walk (see [`check_in_use`]).
     InUseSize {
+        /// The record number.
         record: u64,
+        /// Its `bytes_in_use`.
         in_use: u32,
+        /// Its `bytes_allocated`.
         allocated: u32,
     },
 }
@@ -319,7 +343,7 @@ pub(crate) mod tests {
     use std::prelude::v1::*;
 
     /// An empty in-use record of `size` bytes: header, one END marker, fixups applied.
-    pub fn fixture(size: usize, usn: u16) -> Vec<u8> {
+    pub(crate) fn fixture(size: usize, usn: u16) -> Vec<u8> {
         let mut b = vec![0u8; size];
         b[0..4].copy_from_slice(&FILE_MAGIC);
         let count = size / 512 + 1;

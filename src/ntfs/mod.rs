@@ -31,7 +31,7 @@ pub use volume::Volume;
 /// Little-endian reads that fail (None) instead of panicking when out of range.
 pub(crate) mod le {
     /// `N` bytes at `off`, or None.
-    pub fn bytes<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
+    pub(crate) fn bytes<const N: usize>(b: &[u8], off: usize) -> Option<[u8; N]> {
         let end = off.checked_add(N)?;
         let s = b.get(off..end)?;
         let mut a = [0u8; N];
@@ -39,33 +39,33 @@ pub(crate) mod le {
         Some(a)
     }
     /// u8 at `off`.
-    pub fn u8(b: &[u8], off: usize) -> Option<u8> {
+    pub(crate) fn u8(b: &[u8], off: usize) -> Option<u8> {
         b.get(off).copied()
     }
     /// le16 at `off`.
-    pub fn u16(b: &[u8], off: usize) -> Option<u16> {
+    pub(crate) fn u16(b: &[u8], off: usize) -> Option<u16> {
         bytes::<2>(b, off).map(u16::from_le_bytes)
     }
     /// le32 at `off`.
-    pub fn u32(b: &[u8], off: usize) -> Option<u32> {
+    pub(crate) fn u32(b: &[u8], off: usize) -> Option<u32> {
         bytes::<4>(b, off).map(u32::from_le_bytes)
     }
     /// le64 at `off`.
-    pub fn u64(b: &[u8], off: usize) -> Option<u64> {
+    pub(crate) fn u64(b: &[u8], off: usize) -> Option<u64> {
         bytes::<8>(b, off).map(u64::from_le_bytes)
     }
     /// sle64 at `off`.
-    pub fn i64(b: &[u8], off: usize) -> Option<i64> {
+    pub(crate) fn i64(b: &[u8], off: usize) -> Option<i64> {
         bytes::<8>(b, off).map(i64::from_le_bytes)
     }
     /// Writes `v` at `off`; None (and nothing written) when out of range.
-    pub fn put<const N: usize>(b: &mut [u8], off: usize, v: [u8; N]) -> Option<()> {
+    pub(crate) fn put<const N: usize>(b: &mut [u8], off: usize, v: [u8; N]) -> Option<()> {
         let end = off.checked_add(N)?;
         b.get_mut(off..end)?.copy_from_slice(&v);
         Some(())
     }
     /// Copies the `N` bytes at `from` to `to`; None (and nothing written) when out of range.
-    pub fn copy<const N: usize>(b: &mut [u8], from: usize, to: usize) -> Option<()> {
+    pub(crate) fn copy<const N: usize>(b: &mut [u8], from: usize, to: usize) -> Option<()> {
         let v = bytes::<N>(b, from)?;
         put(b, to, v)
     }
@@ -74,25 +74,25 @@ pub(crate) mod le {
 /// Integer conversions without lossy `as` casts.
 pub(crate) mod conv {
     /// `x` when positive, else 0 (an on-disk signed size or VCN read as a count).
-    pub fn nonneg(x: i64) -> u64 {
+    pub(crate) fn nonneg(x: i64) -> u64 {
         x.max(0).unsigned_abs()
     }
     /// The same 64 bits read as unsigned (two's complement), as the reference's C casts do.
-    pub fn bits_u64(x: i64) -> u64 {
+    pub(crate) fn bits_u64(x: i64) -> u64 {
         u64::from_ne_bytes(x.to_ne_bytes())
     }
     /// The same 64 bits read as signed (two's complement), as the reference's C casts do.
-    pub fn bits_i64(x: u64) -> i64 {
+    pub(crate) fn bits_i64(x: u64) -> i64 {
         i64::from_ne_bytes(x.to_ne_bytes())
     }
     /// `x` as a u32 for a message, saturated (buffer lengths in messages are record or
     /// block sizes, far below 4 GiB).
-    pub fn u32_sat(x: usize) -> u32 {
+    pub(crate) fn u32_sat(x: usize) -> u32 {
         u32::try_from(x).unwrap_or(u32::MAX)
     }
     /// `x` as a usize, saturated (on 32-bit targets a length past the address space then
     /// fails as a too large allocation or read instead of wrapping).
-    pub fn usize_sat(x: u64) -> usize {
+    pub(crate) fn usize_sat(x: u64) -> usize {
         usize::try_from(x).unwrap_or(usize::MAX)
     }
 }

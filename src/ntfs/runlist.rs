@@ -21,15 +21,34 @@ pub struct Run {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunlistError {
     /// A header byte's nibbles are larger than 8, or the bytes run past the attribute.
-    Truncated { at: usize },
+    Truncated {
+        /// Offset of the run's header byte in the mapping pairs.
+        at: usize,
+    },
     /// A run length is zero or negative.
-    BadLength { at: usize },
+    BadLength {
+        /// Offset of the run's header byte in the mapping pairs.
+        at: usize,
+    },
     /// The LCN went below zero.
-    NegativeLcn { at: usize, lcn: i64 },
+    NegativeLcn {
+        /// Offset of the run's header byte in the mapping pairs.
+        at: usize,
+        /// The LCN reached.
+        lcn: i64,
+    },
     /// The VCN count overflowed.
-    Overflow { at: usize },
+    Overflow {
+        /// Offset of the run's header byte in the mapping pairs.
+        at: usize,
+    },
     /// The runs do not end at `highest_vcn` + 1, or go beyond the allocated size.
-    VcnMismatch { end_vcn: i64, highest_vcn: i64 },
+    VcnMismatch {
+        /// The VCN after the last run.
+        end_vcn: i64,
+        /// The attribute's `highest_vcn`.
+        highest_vcn: i64,
+    },
 }
 
 /// Decodes mapping pairs, starting at `lowest_vcn`.

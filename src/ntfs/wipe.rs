@@ -74,7 +74,10 @@ impl Stats {
 pub enum Outcome {
     /// A valid record or block, wiped (or left as is when nothing applied) and re-protected.
     /// For MFT records, `in_use` tells whether the record is in use.
-    Wiped { in_use: bool },
+    Wiped {
+        /// The record is in use (always true for INDX blocks).
+        in_use: bool,
+    },
     /// No FILE/INDX magic (never used, zeroed, or "BAAD"): left untouched; it holds no
     /// structure the rules apply to.
     NotARecord,
