@@ -122,3 +122,13 @@ pub mod inode {
     /// `$UpCase`.
     pub const UPCASE: u64 = 10;
 }
+
+#[cfg(all(test, feature = "std"))]
+// Tests build their inputs by hand at fixed offsets: a panic there is a failed test.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+mod tests;
