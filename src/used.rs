@@ -10,6 +10,8 @@
 use crate::dev::ReadAt;
 use crate::error::{errno, Error, Result};
 use crate::ntfs::attribute::{Form, AT_DATA};
+use crate::ntfs::diag::Diagnostics;
+// The names ops/ and the integration tests use for the diagnostics trait and its no-op.
 pub use crate::ntfs::diag::{Diagnostics as Sink, NoDiagnostics as NullSink};
 use crate::ntfs::volume::{extent_runs, read_runs, RecordRead};
 pub use crate::ntfs::walk::{for_each_run, walk_volume};
@@ -206,7 +208,7 @@ pub fn scan<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
     ignore_fs_check: bool,
-    sink: &mut dyn Sink,
+    sink: &mut dyn Diagnostics,
 ) -> Result<Scan> {
     scan_with(vol, dev, ignore_fs_check, sink, &mut |_| Ok(()))
 }
@@ -217,7 +219,7 @@ pub fn scan_with<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
     ignore_fs_check: bool,
-    sink: &mut dyn Sink,
+    sink: &mut dyn Diagnostics,
     also: &mut dyn FnMut(&Visit) -> Result<()>,
 ) -> Result<Scan> {
     let nr = vol.boot.nr_clusters;
@@ -300,7 +302,7 @@ fn ignore_bad_clusters<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
     used: &mut UsedMap,
-    sink: &mut dyn Sink,
+    sink: &mut dyn Diagnostics,
 ) -> Result<(u64, Option<Error>)> {
     let fail = |what: &str, errno: i32| Some(Error::os(what, errno));
     let mut buf = vec![0u8; vol.record_size()];
@@ -395,7 +397,7 @@ pub fn compare_bitmaps<D: ReadAt + ?Sized>(
     dev: &D,
     used: &UsedMap,
     ignore_fs_check: bool,
-    sink: &mut dyn Sink,
+    sink: &mut dyn Diagnostics,
 ) -> Result<(UsedMap, u64)> {
     let nr = vol.boot.nr_clusters;
     let cs = vol.boot.cluster_size;
