@@ -223,7 +223,6 @@ pub fn scan_with<D: ReadAt + ?Sized>(
     also: &mut dyn FnMut(&Visit) -> Result<()>,
 ) -> Result<Scan> {
     let nr = vol.boot.nr_clusters;
-    let cs = vol.boot.cluster_size as u64;
     // Never allocate for a volume larger than its boot sector can describe on this device
     // plus one cluster: the caller refuses volumes larger than the device before this.
     let nbits = map_bits(nr);
@@ -271,7 +270,6 @@ pub fn scan_with<D: ReadAt + ?Sized>(
             Ok(())
         })
     })?;
-    let _ = cs;
 
     let (bad_clusters, badclus_error) = ignore_bad_clusters(vol, dev, &mut used, sink)?;
     inuse = inuse.saturating_sub(bad_clusters);
