@@ -10,10 +10,11 @@ use ntfsclone::error::Result as NResult;
 use ntfsclone::image::{Header, Reader, Record};
 use ntfsclone::ntfs::attr_list::EntryIter;
 use ntfsclone::ntfs::attribute::{AttrIter, Form, AT_ATTRIBUTE_LIST};
+use ntfsclone::ntfs::diag::NoDiagnostics;
 use ntfsclone::ntfs::mft_record::{check_record, post_read_fixup, pre_write_fixup, RecordHeader};
 use ntfsclone::ntfs::runlist::{decode_extent, RunIter};
 use ntfsclone::ntfs::{BootSector, Volume};
-use ntfsclone::used::{scan, NullSink};
+use ntfsclone::used::scan;
 
 fn le_i64(d: &[u8], at: usize) -> i64 {
     let mut b = [0u8; 8];
@@ -218,7 +219,7 @@ pub(crate) fn volume_dev(dev: &MemDev) {
         v.mft_records
     );
     for ignore in [false, true] {
-        if let Ok(s) = scan(&v, &c, ignore, &mut NullSink) {
+        if let Ok(s) = scan(&v, &c, ignore, &mut NoDiagnostics) {
             assert!(
                 s.used.get(v.boot.nr_clusters),
                 "backup boot sector not in the map"

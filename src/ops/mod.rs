@@ -69,7 +69,7 @@ impl Source {
                     errno: e.raw_os_error(),
                 })
             }
-            Ok(Some(false)) => {
+            Ok(fd::MountState::ReadWrite) => {
                 return Err(Error::fatal(format_args!(
                     "Device '{path}' is mounted read-write. You must 'umount' it first.\n"
                 )))
