@@ -1,7 +1,7 @@
 //! Command line: getopt-compatible normalising, argh parsing, and the reference's checks of
 //! option combinations in the reference's order.
 //!
-//! The reference parses with glibc `getopt_long`; [`getopt::normalise`] replays that walk
+//! The reference parses with glibc `getopt_long`; [`normalise`] replays that walk
 //! (bundled short flags, attached arguments, `--name=value`, unique long prefixes, `--` ending
 //! the options) and gives the one canonical spelling that argh accepts. argh then fills
 //! [`Args`]. [`check_combinations`] and [`check_output`] are the reference's post-parse checks

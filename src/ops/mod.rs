@@ -13,11 +13,12 @@ pub mod save;
 pub mod serial;
 pub mod source;
 
+pub use source::Source;
+
 use crate::error::Result;
 use crate::options::{Mode, Options};
 use crate::progress::Progress;
 use crate::report::Report;
-use source::Source;
 
 /// Runs one validated command line. Prints what the reference prints on success.
 /// With `--progress-fd N`, JSON progress lines go to N (see [`crate::progress`]).
