@@ -30,8 +30,8 @@ pub const OFF_OFFSET_TO_DATA: usize = 46;
 pub const HEADER_FIELDS_SIZE: usize = 50;
 /// `(sizeof(image_hdr) + 7) & !7`: where the stream starts in the images we write.
 pub const HEADER_SIZE: usize = 56;
-/// Largest NTFS cluster (`NTFS_MAX_CLUSTER_SIZE`, 2 MiB, Windows 10 1709+).
-pub const MAX_CLUSTER_SIZE: u32 = 2 * 1024 * 1024;
+/// Largest NTFS cluster: the image format takes what NTFS allows.
+pub use crate::ntfs::boot_sector::MAX_CLUSTER_SIZE;
 
 const OFF_MAJOR: usize = 16;
 const OFF_MINOR: usize = 17;

@@ -124,7 +124,7 @@ impl Builder {
             self.close_chunk();
         }
         if self.overflow {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "image stream of {} bytes is too long for its checksum chunk size {}",
                 self.total, self.chunk_size
             )));
@@ -409,7 +409,7 @@ impl<R: ReadStream, A: ReadAt> Prechecked<R, A> {
         }
         if h.finalize() != want {
             self.failed = Some(Mismatch { start, end });
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "image checksum mismatch in image bytes {start}..{end} (0x{start:x}..0x{end:x}): \
                  nothing from them was used"
             )));
@@ -617,7 +617,7 @@ mod tests {
                 Err(e) => break e,
             }
         };
-        assert!(matches!(err, Error::Own(_)), "{err:?}");
+        assert!(matches!(err, Error::Message(_)), "{err:?}");
         let m = r.input().failed().unwrap();
         assert_eq!((m.start, m.end), (1 << 20, 2 << 20));
         assert!((last + 1) * 513 + 56 <= 1 << 20);

@@ -148,7 +148,7 @@ impl RawOut {
             return Ok(());
         }
         if offset < self.stream_pos {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "cannot write backwards on standard output (at byte {offset}, already at {})",
                 self.stream_pos
             )));
