@@ -246,7 +246,7 @@ pub fn scan_with<D: ReadAt + ?Sized>(
                 }
             }
             let end = lcn.checked_add(len).filter(|&e| e <= nbits).ok_or_else(|| {
-                Error::own(format_args!(
+                Error::message(format_args!(
                     "Corrupt runlist in inode {} attr {:x}: clusters {}..{} are outside the volume ({} clusters)",
                     v.inode,
                     ty,
