@@ -5,6 +5,7 @@
 //! optional integrity trailer (our extension).
 pub mod header;
 pub mod reader;
+pub mod record;
 pub mod trailer;
 pub mod writer;
 

@@ -7,8 +7,8 @@
 //! Where the reference prints something misleading (a truncated image: a stale errno), the
 //! reader says where the image ended instead.
 use super::header::{Header, Layout, HEADER_SIZE_OLD};
+use super::record::{CMD_GAP, CMD_NEXT};
 use super::trailer::{self, Verifier};
-use super::writer::{CMD_GAP, CMD_NEXT};
 use crate::dev::ReadStream;
 use crate::error::{Error, Result};
 use std::prelude::v1::*;
