@@ -1,9 +1,9 @@
 //! The two-thread pipeline that save and raw clone run on: a reader thread turns a plan of
-//! [`Step`]s into [`Block`]s (image records built in place: one `preadv` fills the clusters of
-//! up to [`IOV_MAX`](crate::dev::IOV_MAX) records between their heads; or raw volume bytes), while the calling
-//! thread writes the previous block. A few fixed blocks go round between the two threads
-//! through bounded channels: nothing is allocated and no system call is made per cluster in
-//! the loop.
+//! [`Step`]s into [`Block`]s (image records built in place by [`crate::image::record`]: one
+//! `preadv` fills the clusters of up to [`IOV_MAX`](crate::dev::IOV_MAX) records between their
+//! heads; or raw volume bytes), while the calling thread writes the previous block. A few fixed
+//! blocks go round between the two threads through bounded channels: nothing is allocated and
+//! no system call is made per cluster in the loop.
 use super::plan::Step;
 use super::prefetch::{with_prefetch, Ahead};
 use super::volume_reader::VolumeReader;
@@ -226,7 +226,8 @@ impl<D: ReadVectoredAt> Producer<'_, '_, D> {
 /// Returns the bad sectors met (`--rescue`).
 ///
 /// `steps` is called twice when the device pays for it ([`ReadVectoredAt::prefetches`], not
-/// with `--rescue`): a third thread walks the second plan ahead of the reader ([`Prefetch`](super::Prefetch)).
+/// with `--rescue`): a third thread walks the second plan ahead of the reader
+/// ([`Prefetch`](super::Prefetch)).
 pub fn pipeline<D, I, F>(
     rd: VolumeReader<'_, D>,
     steps: impl Fn() -> I,

@@ -115,9 +115,9 @@ impl<W: WriteStream> Writer<W> {
     }
 
     /// Appends records that are already encoded as the stream holds them (`CMD_GAP` + count,
-    /// `CMD_NEXT` + cluster): `-s` builds them in place in its read buffers (see
-    /// `copy::pipeline`, with [`record`]'s encoder). Large inputs go straight to the output after what is buffered;
-    /// the checksums see them like any other bytes.
+    /// `CMD_NEXT` + cluster): `-s` builds them in place in its read buffers with [`record`]'s
+    /// encoder (see `copy::pipeline`). Large inputs go straight to the output after what is
+    /// buffered; the checksums see them like any other bytes.
     pub fn encoded(&mut self, bytes: &[u8]) -> Result<()> {
         if bytes.len() <= self.buf.capacity() - self.buf.len() {
             self.buf.extend_from_slice(bytes);
