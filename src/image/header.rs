@@ -237,14 +237,14 @@ pub fn cluster_record_size(cluster_size: u32, device_size: u64, pos: u64) -> Opt
 }
 
 #[cfg(test)]
-// Tests index their own fixed inputs: a panic is a failed test.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_possible_wrap
-)]
 mod tests {
+    // Tests index their own fixed inputs: a panic is a failed test.
+    #![allow(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )]
     use super::*;
 
     fn sample() -> Header {

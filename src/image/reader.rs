@@ -451,14 +451,14 @@ fn short(base: Option<u64>, consumed: u64, what: &'static str) -> Error {
 }
 
 #[cfg(test)]
-// Tests index their own fixed inputs: a panic is a failed test.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_possible_wrap
-)]
 mod tests {
+    // Tests index their own fixed inputs: a panic is a failed test.
+    #![allow(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )]
     use super::*;
     use crate::dev::mem::MemDev;
     use crate::image::writer::Writer;

@@ -52,14 +52,14 @@ pub fn cluster_records(records: &mut [u8], cluster_size: usize) -> impl Iterator
 }
 
 #[cfg(test)]
-// Tests index their own fixed inputs: a panic is a failed test.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_possible_wrap
-)]
 mod tests {
+    // Tests index their own fixed inputs: a panic is a failed test.
+    #![allow(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )]
     use super::*;
 
     #[test]

@@ -453,14 +453,14 @@ impl<R: ReadStream, A: ReadAt> ReadStream for Prechecked<R, A> {
 }
 
 #[cfg(test)]
-// Tests index their own fixed inputs: a panic is a failed test.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_possible_wrap
-)]
 mod tests {
+    // Tests index their own fixed inputs: a panic is a failed test.
+    #![allow(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )]
     use super::*;
 
     fn stream(len: usize) -> Vec<u8> {

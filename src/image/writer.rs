@@ -176,14 +176,14 @@ impl<W: WriteStream> Writer<W> {
 }
 
 #[cfg(test)]
-// Tests index their own fixed inputs: a panic is a failed test.
-#[allow(
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    clippy::cast_possible_wrap
-)]
 mod tests {
+    // Tests index their own fixed inputs: a panic is a failed test.
+    #![allow(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )]
     use super::*;
     use crate::dev::mem::MemDev;
 
