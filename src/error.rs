@@ -89,10 +89,6 @@ impl Error {
     pub fn message(args: fmt::Arguments) -> Self {
         Error::Message(text(args))
     }
-    /// Alias of [`Error::message`].
-    pub fn own(args: fmt::Arguments) -> Self {
-        Self::message(args)
-    }
     /// The errno, if this is a system-call error.
     pub fn errno(&self) -> Option<i32> {
         match self {
