@@ -137,7 +137,8 @@ impl<'a, D: ReadAt> VolumeReader<'a, D> {
                     let k = tag.len().min(sec.len());
                     sec[..k].copy_from_slice(&tag[..k]);
                     self.bad_sectors += 1;
-                    // The reference prints only the byte offset, calling it a sector (bug #3).
+                    // compat: the reference prints only the byte offset and calls it a sector;
+                    // both numbers here (initramfs_rescue_reports_unreadable_sectors).
                     self.report.out(format_args!(
                         "WARNING: Can't read sector {} (byte offset {sec_off}), lost data.\n",
                         sec_off / ss as u64
