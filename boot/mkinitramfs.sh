@@ -48,8 +48,9 @@ echo "slink /usr/bin ../bin 777 0 0" >>"$list"
 echo "slink /usr/sbin ../bin 777 0 0" >>"$list"
 echo "slink /lib64 lib 777 0 0" >>"$list"
 
-# Our files: /init, the DHCP script, busybox and its applets, the tool.
+# Our files: /init and the job it runs, the DHCP script, busybox and its applets, the tool.
 echo "file /init $here/init 755 0 0" >>"$list"
+echo "file /lib/ntfsclone-job.sh $here/lib/ntfsclone-job.sh 644 0 0" >>"$list"
 echo "file /usr/share/udhcpc/default.script $here/udhcpc.script 755 0 0" >>"$list"
 echo "file /bin/busybox $busybox 755 0 0" >>"$list"
 for a in $("$busybox" --list); do

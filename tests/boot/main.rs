@@ -5,4 +5,5 @@
 #[allow(dead_code)] // shared with tests/it: each target uses part of it
 mod common;
 
+mod jobs;
 mod rescue;
