@@ -33,6 +33,8 @@ entry() {
 	pad $((110 + namesize))
 }
 
+# (g takes whatever follows the last field, so that f stays one word.)
+# shellcheck disable=SC2034
 while read -r kind name a b c d e f g; do
 	case $kind in
 	'' | '#'*) continue ;;
