@@ -127,9 +127,28 @@ job_is_ntfs() {
 	[ "$(dd if="$1" bs=1 skip=3 count=4 2>/dev/null)" = NTFS ]
 }
 
-# job_fstype DEV: the file system type blkid sees on DEV (vfat, exfat, ext4, ...), or nothing.
+# job_bytes DEV OFFSET COUNT: COUNT bytes of DEV from OFFSET, as text (for signatures).
+job_bytes() {
+	dd if="$1" bs=1 skip="$2" count="$3" 2>/dev/null
+}
+
+# job_fstype DEV: the type of the file system on DEV (vfat, exfat, ext4, btrfs, xfs), from blkid
+# or, where there is none (busybox has no blkid applet), from the file system's signature.
 job_fstype() {
-	blkid "$1" 2>/dev/null | sed -n 's/.* TYPE="\([^"]*\)".*/\1/p'
+	t=$(blkid "$1" 2>/dev/null | sed -n 's/.* TYPE="\([^"]*\)".*/\1/p')
+	if [ -n "$t" ]; then
+		echo "$t"
+	elif [ "$(job_bytes "$1" 3 8)" = "EXFAT   " ]; then
+		echo exfat
+	elif [ "$(job_bytes "$1" 82 5)" = FAT32 ] || [ "$(job_bytes "$1" 54 3)" = FAT ]; then
+		echo vfat
+	elif [ "$(dd if="$1" bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 53ef ]; then
+		echo ext4
+	elif [ "$(job_bytes "$1" 65600 8)" = _BHRfS_M ]; then
+		echo btrfs
+	elif [ "$(job_bytes "$1" 0 4)" = XFSB ]; then
+		echo xfs
+	fi
 }
 
 # job_mount_store DEV ro|rw: mounts the file system that holds the image file on $job_mnt, with

@@ -219,3 +219,60 @@ fn demo_timeout_kills_qemu() {
     }
     assert!(left.is_empty(), "the demo left processes running: {left:?}");
 }
+
+#[test]
+fn job_store_type_from_signatures_without_blkid() {
+    // busybox has no blkid applet: the rescue system names the store's type from its signature.
+    let t = TempDir::new("job-fstype");
+    let img = |name: &str, mb: u64| {
+        let p = t.join(name);
+        fs::File::create(&p).unwrap().set_len(mb << 20).unwrap();
+        p
+    };
+    let fat = img("fat.img", 64);
+    let _ = fs::remove_file(&fat);
+    let mk = |cmd: &mut Command, what: &str| {
+        let o = run(cmd);
+        assert!(
+            o.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    mk(
+        Command::new(require("mkfs.vfat"))
+            .args(["-F", "32", "-C"])
+            .arg(&fat)
+            .arg("65536"),
+        "mkfs.vfat",
+    );
+    let exfat = img("exfat.img", 16);
+    mk(
+        Command::new(require("mkfs.exfat")).arg(&exfat),
+        "mkfs.exfat",
+    );
+    let ext4 = img("ext4.img", 16);
+    mk(
+        Command::new(require("mkfs.ext4"))
+            .args(["-q", "-F"])
+            .arg(&ext4),
+        "mkfs.ext4",
+    );
+    let blank = img("blank.img", 1);
+    let lib = root().join("boot/lib/ntfsclone-job.sh");
+    let script = format!(
+        r#". '{}'
+blkid() {{ return 1; }}
+for f in "$@"; do echo "$(job_fstype "$f")"; done"#,
+        lib.display()
+    );
+    let out = run(Command::new(require("busybox"))
+        .args(["sh", "-c", &script, "sh"])
+        .args([&fat, &exfat, &ext4, &blank]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "vfat\nexfat\next4\n\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
