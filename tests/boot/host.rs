@@ -260,6 +260,40 @@ fn host_dracut_clone_job_then_boot_continues() {
     clone_then_continue("host-dracut-clone", &host_dracut());
 }
 
+/// A job that fails (its target never appears) with `after=poweroff`: the failure marker, then
+/// the machine switches off instead of going on to the root file system (there is none here).
+#[test]
+fn host_initramfs_failed_job_then_poweroff() {
+    let t = TempDir::new("host-poweroff");
+    let src = sample_volume(t.path());
+    let initrd = host_initrd();
+    let b = host_boot(
+        t.path(),
+        "host-poweroff",
+        &initrd,
+        "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdz ntfsclone.wait=3 \
+         ntfsclone.after=poweroff",
+        &[virtio_disk(&src, true)],
+    );
+    let l = lines(&b.log);
+    assert!(
+        l.contains(&"ntfsclone-job: failed (exit 2)"),
+        "no failure marker:\n{}",
+        b.log
+    );
+    assert!(
+        b.log.contains("target /dev/vdz did not appear within 3 s"),
+        "{}",
+        b.log
+    );
+    assert!(!b.log.contains(ROOT_LINE), "{}", b.log);
+    assert!(
+        !b.log.contains("Gave up waiting for root"),
+        "the boot went on instead of powering off:\n{}",
+        b.log
+    );
+}
+
 #[test]
 fn host_initramfs_without_parameters_does_nothing() {
     let t = TempDir::new("host-noop");
