@@ -158,9 +158,9 @@ impl Drop for Qemu {
 
 /// Result of one boot: the serial console text and how long until the job marker.
 pub(crate) struct Boot {
-    log: String,
-    marker: String,
-    secs: f64,
+    pub(crate) log: String,
+    pub(crate) marker: String,
+    pub(crate) secs: f64,
 }
 
 /// Boots QEMU (TCG, 512 MiB, one CPU, no display, no reboot) with `args`, serial to a file in
@@ -568,12 +568,13 @@ fn pxe_clone(what: &str, uefi: bool) {
         args.extend(ovmf_args(t.path()));
     }
     let bootfile = if uefi { "bootx64.efi" } else { "pxelinux.0" };
+    // UEFI: OVMF's own network boot (the iPXE option ROM breaks shim's loading of GRUB).
+    let rom = if uefi { ",romfile=" } else { "" };
     args.extend([
-        s("-nic"),
-        format!(
-            "user,model=virtio-net-pci,tftp={},bootfile={bootfile}",
-            tree.display()
-        ),
+        s("-netdev"),
+        format!("user,id=net0,tftp={},bootfile={bootfile}", tree.display()),
+        s("-device"),
+        format!("virtio-net-pci,netdev=net0{rom}"),
         s("-boot"),
         s("n"),
     ]);
