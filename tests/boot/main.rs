@@ -5,5 +5,6 @@
 #[allow(dead_code)] // shared with tests/it: each target uses part of it
 mod common;
 
+mod hardware;
 mod rescue;
 mod secure;

@@ -276,10 +276,10 @@ fn initramfs_clone_between_virtio_disks() {
 /// An HTTP server (python3 -m http.server) on 127.0.0.1, killed when dropped.
 pub(crate) struct HttpServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 impl HttpServer {
-    fn start(dir: &Path) -> HttpServer {
+    pub(crate) fn start(dir: &Path) -> HttpServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
