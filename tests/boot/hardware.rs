@@ -334,3 +334,66 @@ fn cpio_names(b: &[u8]) -> Vec<String> {
     }
     names
 }
+
+/// `boot/lib/hw.sh` on a sysfs tree made here (busybox sh, as in the rescue system): the paths
+/// the boots above do not reach (virtio serials, the Secure Boot variable, a card with a driver).
+#[test]
+fn hw_sh_on_a_made_up_sysfs() {
+    let t = TempDir::new("hw-sh");
+    let sys = t.join("sys");
+    let put = |p: &str, v: &[u8]| {
+        let f = sys.join(p);
+        fs::create_dir_all(f.parent().unwrap()).unwrap();
+        fs::write(f, v).unwrap();
+    };
+    put("block/vda/serial", b"VIRTIO-7\n");
+    put("block/vdb/serial", b"  PADDED-8   \n");
+    put(
+        "block/sdz/device/vpd_pg80",
+        b"\x00\x80\x00\x0cSCSI-SER-9 \x00",
+    );
+    put("bus/pci/devices/0000:00:03.0/class", b"0x020000\n");
+    put("bus/pci/devices/0000:00:03.0/vendor", b"0x8086\n");
+    put("bus/pci/devices/0000:00:03.0/device", b"0x10d3\n");
+    put("bus/pci/devices/0000:00:03.0/driver/bind", b"");
+    put("bus/pci/devices/0000:00:04.0/class", b"0x020000\n");
+    put("bus/pci/devices/0000:00:04.0/vendor", b"0x14e4\n");
+    put("bus/pci/devices/0000:00:04.0/device", b"0x1677\n");
+    put("bus/pci/devices/0000:00:04.0/subsystem_vendor", b"0x1028\n");
+    put("bus/pci/devices/0000:00:04.0/subsystem_device", b"0x01ad\n");
+    put("bus/pci/devices/0000:00:05.0/class", b"0x010601\n");
+    let hw = |script: &str| -> String {
+        let out = run(Command::new(require("busybox"))
+            .args(["sh", "-c"])
+            .arg(format!(
+                ". {}; {script}",
+                root().join("boot/lib/hw.sh").display()
+            ))
+            .env("HW_SYS", &sys)
+            .env("HW_DEV", "/dev"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(hw("hw_serial_disk VIRTIO-7"), "/dev/vda\n");
+    assert_eq!(hw("hw_serial_disk PADDED-8"), "/dev/vdb\n");
+    assert_eq!(hw("hw_serial_disk SCSI-SER-9"), "/dev/sdz\n");
+    assert_eq!(hw("hw_serial_disk VIRTIO || echo none"), "none\n");
+    let report = hw("hw_net_report");
+    assert!(
+        report.contains("PCI 0000:00:04.0 [14e4:1677] (subsystem 1028:01ad, class 0x020000)"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("8086"),
+        "a card with a driver is reported: {report}"
+    );
+    assert!(
+        !report.contains("00:05.0"),
+        "a disk controller is reported: {report}"
+    );
+    assert_eq!(hw("hw_secure_boot"), "off\n", "no firmware/efi: not UEFI");
+    let var = "firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
+    put(var, b"\x06\x00\x00\x00\x01");
+    assert_eq!(hw("hw_secure_boot"), "on\n");
+    put(var, b"\x06\x00\x00\x00\x00");
+    assert_eq!(hw("hw_secure_boot"), "off\n");
+}
