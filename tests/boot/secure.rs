@@ -315,3 +315,64 @@ fn secure_boot_refuses_unsigned_efi_binary() {
         "the unsigned EFI binary did not run without Secure Boot either (a broken control):\n{log}"
     );
 }
+
+/// The media carry Debian's signed binaries byte for byte: shim, MokManager, the signed GRUBs
+/// (in the ISO tree, in its FAT EFI image, in the PXE tree) and the kernel.
+#[test]
+fn media_carry_the_signed_binaries_unmodified() {
+    let t = TempDir::new("secure-bytes");
+    let iso = signed_media("mkiso.sh", "secure.iso");
+    let pxe = signed_media("mkpxe.sh", "secure-pxe");
+    let shim = fs::read("/usr/lib/shim/shimx64.efi.signed").unwrap();
+    let mm = fs::read("/usr/lib/shim/mmx64.efi.signed").unwrap();
+    let signed = Path::new("/usr/lib/grub/x86_64-efi-signed");
+    let gcd = fs::read(signed.join("gcdx64.efi.signed")).unwrap();
+    let gnet = fs::read(signed.join("grubnetx64.efi.signed")).unwrap();
+    let kernel = fs::read(boot_out().join("vmlinuz")).unwrap();
+    let from_boot = fs::read_dir("/boot")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("/vmlinuz-"))
+        .any(|p| fs::read(p).unwrap() == kernel);
+    assert!(from_boot, "boot/out/vmlinuz is none of /boot/vmlinuz-*");
+
+    let x = t.join("iso");
+    let st = run(Command::new(require("xorriso"))
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&iso)
+        .args(["-extract", "/", x.to_str().unwrap()]));
+    assert!(
+        st.status.success(),
+        "xorriso extract: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let efi = x.join("boot/efiboot.img");
+    let fat = t.join("fat");
+    fs::create_dir_all(&fat).unwrap();
+    for f in ["BOOTX64.EFI", "grubx64.efi", "mmx64.efi"] {
+        let st = run(Command::new(require("mcopy"))
+            .arg("-i")
+            .arg(&efi)
+            .arg(format!("::/EFI/BOOT/{f}"))
+            .arg(fat.join(f)));
+        assert!(st.status.success(), "mcopy {f} out of efiboot.img");
+    }
+    let same = |p: &Path, want: &[u8]| {
+        assert!(
+            fs::read(p).unwrap_or_default() == want,
+            "{} differs from Debian's signed binary",
+            p.display()
+        );
+    };
+    for dir in [x.join("EFI/BOOT"), fat] {
+        same(&dir.join("BOOTX64.EFI"), &shim);
+        same(&dir.join("grubx64.efi"), &gcd);
+        same(&dir.join("mmx64.efi"), &mm);
+    }
+    same(&x.join("boot/vmlinuz"), &kernel);
+    assert!(x.join(".disk/info").exists(), "no /.disk/info on the ISO");
+    same(&pxe.join("bootx64.efi"), &shim);
+    same(&pxe.join("grubx64.efi"), &gnet);
+    same(&pxe.join("mmx64.efi"), &mm);
+    same(&pxe.join("vmlinuz"), &kernel);
+}
