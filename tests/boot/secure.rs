@@ -1,8 +1,9 @@
 //! Secure Boot: the rescue ISO (as CD and as USB stick) and the UEFI PXE tree boot under OVMF with
 //! Secure Boot on and Microsoft's keys enrolled, through Debian's signed chain (shim, signed GRUB,
 //! signed kernel, signed modules under lockdown), and run the clone job; the target's bytes are
-//! compared with the reference ntfsclone's clone. A negative control shows that this firmware
-//! really refuses an unsigned EFI binary (which the same firmware without Secure Boot runs).
+//! compared with the reference ntfsclone's clone. Negative controls show that this firmware
+//! really refuses an unsigned EFI binary (which the same firmware without Secure Boot runs) and
+//! that the chain refuses a kernel whose signature does not match.
 //!
 //! The kernel runs with `loglevel=6` here, so that its lockdown notice reaches the serial console
 //! (Debian's kernel locks itself down exactly when the firmware says Secure Boot is on), and with
@@ -375,4 +376,59 @@ fn media_carry_the_signed_binaries_unmodified() {
     same(&pxe.join("grubx64.efi"), &gnet);
     same(&pxe.join("mmx64.efi"), &mm);
     same(&pxe.join("vmlinuz"), &kernel);
+}
+
+/// The chain checks the kernel too: the ISO with one byte of Debian's signed kernel changed
+/// (its signature no longer matches) stops in GRUB with shim's refusal; no kernel runs.
+#[test]
+fn secure_boot_refuses_a_tampered_kernel() {
+    let what = "secure-tampered-kernel";
+    let t = TempDir::new(what);
+    let out = boot_out();
+    let media_in = t.join("in");
+    fs::create_dir_all(&media_in).unwrap();
+    fs::copy(out.join("initramfs.img"), media_in.join("initramfs.img")).unwrap();
+    let mut kernel = fs::read(out.join("vmlinuz")).unwrap();
+    let mid = kernel.len() / 2;
+    kernel[mid] ^= 0x01;
+    fs::write(media_in.join("vmlinuz"), &kernel).unwrap();
+    let iso = t.join("tampered.iso");
+    let st = run(Command::new("sh")
+        .arg(root().join("boot/mkiso.sh"))
+        .arg(&media_in)
+        .arg(&iso)
+        .arg(job()));
+    assert!(
+        st.status.success(),
+        "mkiso.sh: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let mut args = secure_firmware(t.path());
+    args.extend([
+        s("-nic"),
+        s("none"),
+        s("-drive"),
+        format!(
+            "if=none,id=cd,media=cdrom,readonly=on,file={}",
+            iso.display()
+        ),
+        s("-device"),
+        s("ide-cd,drive=cd,bootindex=0"),
+    ]);
+    let refusal = "bad shim signature";
+    let log = console_until(
+        t.path(),
+        what,
+        &args,
+        &[refusal, "Linux version", "ntfsclone-job: "],
+        TIMEOUT,
+    );
+    assert!(
+        log.contains(refusal),
+        "no '{refusal}' from GRUB for a tampered kernel:\n{log}"
+    );
+    assert!(
+        !log.contains("Linux version") && !log.contains("ntfsclone-job: "),
+        "a tampered kernel ran under Secure Boot:\n{log}"
+    );
 }
