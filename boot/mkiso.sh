@@ -50,7 +50,8 @@ mkdir -p "$iso/.disk"
 echo "ntfsclone rescue" >"$iso/.disk/info"
 
 # Kernel command line and menu entries (shared with the other boot menu).
-. "$(dirname "$0")/menu.sh"
+# shellcheck source=boot/menu.sh
+. "$here/menu.sh"
 
 # BIOS: isolinux menu (TIMEOUT is in tenths of a second).
 cat >"$iso/isolinux/isolinux.cfg" <<CFG

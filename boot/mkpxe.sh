@@ -13,6 +13,7 @@
 # loads the kernel (Debian's signed one, checked by shim) and the initrd (not checked).
 # The default entry boots the JOB (kernel command line words) after 3 s.
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 in=${1:?usage: mkpxe.sh INDIR OUTDIR JOB}
 dst=${2:?usage: mkpxe.sh INDIR OUTDIR JOB}
 job=${3:-}
@@ -33,7 +34,8 @@ cp "$in/vmlinuz" "$dst/vmlinuz"
 cp "$in/initramfs.img" "$dst/initrd.img"
 
 # Kernel command line and menu entries (shared with the other boot menu).
-. "$(dirname "$0")/menu.sh"
+# shellcheck source=boot/menu.sh
+. "$here/menu.sh"
 
 # BIOS: pxelinux menu (paths relative to the TFTP root; TIMEOUT in tenths of a second).
 cat >"$dst/pxelinux.cfg/default" <<CFG
