@@ -60,7 +60,7 @@ done >>"$list"
 echo "file /bin/ntfsclone $bin 755 0 0" >>"$list"
 # Shell libraries that /init sources: boot/lib/NAME.sh as /lib/NAME.sh.
 for f in "$here"/lib/*.sh; do
-	[ -f "$f" ] && echo "file /lib/$(basename "$f") $f 644 0 0"
+	if [ -f "$f" ]; then echo "file /lib/$(basename "$f") $f 644 0 0"; fi
 done >>"$list"
 # A dynamic binary brings its libraries (the paths the loader expects).
 if ldd "$bin" 2>/dev/null | grep -q '=>'; then
@@ -108,7 +108,7 @@ command -v modinfo >/dev/null || [ -x /sbin/modinfo ] || die "missing modinfo (a
 modinfo=$(command -v modinfo || echo /sbin/modinfo)
 while read -r m; do
 	"$modinfo" -F firmware "$mods/$m" 2>/dev/null | while read -r fw; do
-		[ -n "$fw" ] && echo "$fw $(basename "$m" .ko)"
+		if [ -n "$fw" ]; then echo "$fw $(basename "$m" .ko)"; fi
 	done
 done <"$work/load.order" >"$work/fw.wanted"
 : >"$work/fw.pkgs"
