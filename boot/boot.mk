@@ -20,7 +20,20 @@ BOOT_BIN    ?= $(or $(CARGO_TARGET_DIR),target)/$(BOOT_TARGET)/release/ntfsclone
 BOOT_ISO    := $(BOOT_OUT)/ntfsclone-rescue.iso
 JOB         ?=
 
-.PHONY: initramfs iso pxe demo boot-test boot-clean host-initramfs host-dracut
+.PHONY: initramfs iso pxe demo boot-test boot-clean host-initramfs host-dracut boot-apt-components
+
+# The network drivers' firmware (the firmware-* packages in APT_PACKAGES) is in Debian's
+# non-free-firmware component: make deps first adds it to the Debian entries of the APT sources
+# (boot/apt-components.sh) when one of those packages is missing.
+BOOT_FIRMWARE_PACKAGES := $(filter firmware-%,$(APT_PACKAGES))
+deps: boot-apt-components
+boot-apt-components:
+	@for p in $(BOOT_FIRMWARE_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' "$$p" 2>/dev/null | grep -q '^install ok installed$$' || missing=1; \
+	done; \
+	if [ -n "$${missing:-}" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; $$sudo sh boot/apt-components.sh; \
+	fi
 
 # Each entry point first installs what a fresh machine lacks (make deps: quick when present).
 initramfs: deps $(BOOT_OUT)/initramfs.img

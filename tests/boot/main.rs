@@ -5,7 +5,9 @@
 #[allow(dead_code)] // shared with tests/it: each target uses part of it
 mod common;
 
+mod hardware;
 mod host;
 mod jobs;
 mod rescue;
+mod secure;
 mod stores;

@@ -279,10 +279,10 @@ fn initramfs_clone_between_virtio_disks() {
 /// An HTTP server (python3 -m http.server) on 127.0.0.1, killed when dropped.
 pub(crate) struct HttpServer {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 impl HttpServer {
-    fn start(dir: &Path) -> HttpServer {
+    pub(crate) fn start(dir: &Path) -> HttpServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -571,12 +571,13 @@ fn pxe_clone(what: &str, uefi: bool) {
         args.extend(ovmf_args(t.path()));
     }
     let bootfile = if uefi { "bootx64.efi" } else { "pxelinux.0" };
+    // UEFI: OVMF's own network boot (the iPXE option ROM breaks shim's loading of GRUB).
+    let rom = if uefi { ",romfile=" } else { "" };
     args.extend([
-        s("-nic"),
-        format!(
-            "user,model=virtio-net-pci,tftp={},bootfile={bootfile}",
-            tree.display()
-        ),
+        s("-netdev"),
+        format!("user,id=net0,tftp={},bootfile={bootfile}", tree.display()),
+        s("-device"),
+        format!("virtio-net-pci,netdev=net0{rom}"),
         s("-boot"),
         s("n"),
     ]);
