@@ -5,4 +5,7 @@
 #[allow(dead_code)] // shared with tests/it: each target uses part of it
 mod common;
 
+mod host;
+mod jobs;
 mod rescue;
+mod stores;

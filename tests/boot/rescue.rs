@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 /// Size of the sample volumes and target disks: small, so that TCG copies them quickly.
 pub(crate) const VOL_BYTES: u64 = 32 << 20;
 /// Kernel command line of direct (-kernel) boots; the boot media pass the same console setup.
+/// (`no_timer_check`: a TCG guest on a loaded host may fail the kernel's IO-APIC timer check and panic.)
 pub(crate) const CMDLINE: &str =
-    "console=ttyS0,115200 quiet ntfsclone.after=poweroff ntfsclone.wait=30";
+    "console=ttyS0,115200 quiet no_timer_check ntfsclone.after=poweroff ntfsclone.wait=30";
 /// The job of the ISO and PXE tests: clone the first virtio disk to the second one.
 pub(crate) const MEDIA_JOB: &str =
     "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb \
@@ -160,9 +161,9 @@ impl Drop for Qemu {
 
 /// Result of one boot: the serial console text and how long until the job marker.
 pub(crate) struct Boot {
-    log: String,
-    marker: String,
-    secs: f64,
+    pub(crate) log: String,
+    pub(crate) marker: String,
+    pub(crate) secs: f64,
 }
 
 /// Boots QEMU (TCG, 512 MiB, one CPU, no display, no reboot) with `args`, serial to a file in
