@@ -52,6 +52,7 @@ list=$work/list
 	# Our files: /init and the job it runs, the DHCP script, busybox and its applets, the tool.
 	echo "file /init $here/init 755 0 0"
 	echo "file /lib/ntfsclone-job.sh $here/lib/ntfsclone-job.sh 644 0 0"
+	echo "file /lib/ntfsclone-menu.sh $here/lib/ntfsclone-menu.sh 644 0 0"
 	echo "file /usr/share/udhcpc/default.script $here/udhcpc.script 755 0 0"
 	echo "file /bin/busybox $busybox 755 0 0"
 	for a in $("$busybox" --list); do
