@@ -115,7 +115,10 @@ menu_add() {
 	[ "$sectors" -gt 2 ] || return
 	menu_n=$((menu_n + 1))
 	menu_probe "/dev/$1"
-	model=$(sed 's/[[:space:]]*$//' "/sys/block/$2/device/model" 2>/dev/null | tr -d '\000-\037')
+	# The model (SCSI, ATA, USB, NVMe), the card's name (MMC), or else the driver (virtio_blk).
+	model=$(sed 's/[[:space:]]*$//' "/sys/block/$2/device/model" 2>/dev/null || cat "/sys/block/$2/device/name" 2>/dev/null)
+	[ -n "$model" ] || model=$(basename "$(readlink "/sys/block/$2/device/driver" 2>/dev/null)" 2>/dev/null)
+	model=$(printf '%s' "$model" | tr -d '\000-\037')
 	boot=""
 	if job_is_boot_medium "/dev/$1"; then boot=1; fi
 	eval "menu_name_$menu_n=\$1 menu_sectors_$menu_n=\$sectors menu_fs_$menu_n=\$menu_fs"
@@ -349,8 +352,8 @@ menu_once() {
 	save)
 		img=$menu_store:$menu_path
 		case $menu_path in
-		*.gz) cmd="ntfsclone --save-image --output - $menu_src | gzip -c >$job_mnt$menu_path" ;;
-		*) cmd="ntfsclone --save-image --overwrite $job_mnt$menu_path $menu_src" ;;
+		*.gz) cmd="ntfsclone --save-image --output - $menu_src | gzip -c >$job_mnt/$menu_path" ;;
+		*) cmd="ntfsclone --save-image --overwrite $job_mnt/$menu_path $menu_src" ;;
 		esac
 		cmd="$cmd  (with $menu_store mounted on $job_mnt)"
 		params="ntfsclone.mode=save ntfsclone.source=$menu_src ntfsclone.image=$img"
@@ -365,8 +368,8 @@ menu_once() {
 		else
 			img=$menu_store:$menu_path
 			case $menu_path in
-			*.gz) cmd="gunzip -c $job_mnt$menu_path | ntfsclone --restore-image --overwrite $menu_tgt -" ;;
-			*) cmd="ntfsclone --restore-image --overwrite $menu_tgt $job_mnt$menu_path" ;;
+			*.gz) cmd="gunzip -c $job_mnt/$menu_path | ntfsclone --restore-image --overwrite $menu_tgt -" ;;
+			*) cmd="ntfsclone --restore-image --overwrite $menu_tgt $job_mnt/$menu_path" ;;
 			esac
 			cmd="$cmd  (with $menu_store mounted on $job_mnt)"
 		fi
@@ -415,6 +418,46 @@ menu_once() {
 		printf "summary: %s %s, %.0f bytes (%.1f MiB) written to %s in %.1f s (%.1f MiB/s)\n",
 			m, (rc == 0 ? "ok" : "failed (exit " rc ")"), b, b / 1048576, w, s, b / 1048576 / s }'
 	return 0
+}
+
+# menu_start: the menu on the console; with a second screen (echo2, /init's monitor when the
+# console is a serial port) first asks on both for Enter and shows the menu where it was pressed
+# (the job's lines still go to both). Returns when the menu does.
+menu_start() {
+	if [ "${echo2:-/dev/null}" = /dev/null ]; then
+		(menu_main)
+		return 0
+	fi
+	rm -rf /tmp/ntfsclone-menu
+	mkdir -p /tmp/ntfsclone-menu
+	pids=""
+	for tty in /dev/console "$echo2"; do
+		# shellcheck disable=SC2094 # a terminal: read and written
+		(
+			printf '\nPress Enter for the menu on this screen.\n'
+			read -r _ && mkdir /tmp/ntfsclone-menu/lock 2>/dev/null && echo "$tty" >/tmp/ntfsclone-menu/tty
+		) <"$tty" >"$tty" 2>&1 &
+		pids="$pids $!"
+	done
+	# Until one screen answers (or both reach the end of their input).
+	while [ ! -s /tmp/ntfsclone-menu/tty ]; do
+		alive=""
+		for p in $pids; do
+			! kill -0 "$p" 2>/dev/null || alive=1
+		done
+		[ -n "$alive" ] || [ -s /tmp/ntfsclone-menu/tty ] || return 0
+		sleep 1
+	done
+	for p in $pids; do
+		kill "$p" 2>/dev/null
+	done
+	tty=$(cat /tmp/ntfsclone-menu/tty)
+	if [ "$tty" = /dev/console ]; then
+		(menu_main)
+	else
+		# shellcheck disable=SC2094 # a terminal: read and written
+		(echo2=/dev/console menu_main) <"$tty" >"$tty" 2>&1
+	fi
 }
 
 # menu_main: the menu, again after each job or cancel, until q or the end of input.

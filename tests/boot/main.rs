@@ -7,5 +7,6 @@ mod common;
 
 mod host;
 mod jobs;
+mod menu;
 mod rescue;
 mod stores;

@@ -1,0 +1,273 @@
+//! The console menu (`boot/lib/ntfsclone-menu.sh`): the initramfs booted with no job, driven
+//! through the serial console (QEMU's stdin and stdout) like a person at the keyboard. One boot:
+//! bad input is asked again, a wrong confirmation cancels (the target stays zero), a clone of the
+//! first virtio disk to the second runs through the job (marker, summary, the reference's bytes),
+//! and `q` gives the shell.
+use crate::common::*;
+use crate::rescue::*;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A QEMU whose serial console is its stdin and stdout (the latter in a file); killed when dropped.
+struct Console {
+    child: Child,
+    stdin: ChildStdin,
+    log: PathBuf,
+    /// How far `expect` has read the console.
+    pos: usize,
+    what: String,
+}
+
+impl Console {
+    fn start(dir: &Path, what: &str, args: &[String]) -> Console {
+        let log = dir.join(format!("{what}.serial"));
+        let file = fs::File::create(&log).unwrap();
+        let mut child = Command::new(require("qemu-system-x86_64"))
+            .args([
+                "-accel",
+                "tcg",
+                "-m",
+                "512",
+                "-smp",
+                "1",
+                "-nographic",
+                "-no-reboot",
+            ])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start qemu: {e}"));
+        let stdin = child.stdin.take().unwrap();
+        Console {
+            child,
+            stdin,
+            log,
+            pos: 0,
+            what: what.to_string(),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// Waits for `needle` after what was read so far; returns the text up to and including it.
+    fn expect(&mut self, needle: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.text();
+            let from = self.pos.min(text.len());
+            if let Some(i) = text[from..].find(needle) {
+                let end = from + i + needle.len();
+                self.pos = end;
+                return text[from..end].to_string();
+            }
+            let exited = self.child.try_wait().unwrap().is_some();
+            if exited || text.contains("Kernel panic") || start.elapsed() > timeout {
+                let tail: String = text[from..].chars().take(4000).collect();
+                panic!(
+                    "{}: no {needle:?} within {timeout:?} (qemu exited: {exited}); console since the last match:\n{tail}",
+                    self.what
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Types `line` and Enter.
+    fn send(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| self.stdin.flush())
+            .unwrap_or_else(|e| panic!("{}: writing to the console: {e}", self.what));
+    }
+
+    /// Answers `prompt` (waited for first) with `line`; returns the text up to the prompt.
+    fn answer(&mut self, prompt: &str, line: &str) -> String {
+        // The boot itself may take minutes on a loaded host (TCG).
+        let seen = self.expect(prompt, Duration::from_secs(240));
+        self.send(line);
+        seen
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A FAT32 disk labelled STICK (the menu lists its type and label).
+fn fat_disk(path: &Path) -> PathBuf {
+    fs::File::create(path).unwrap().set_len(40 << 20).unwrap();
+    let st = run(Command::new(require("mkfs.vfat"))
+        .args(["-F", "32", "-n", "STICK"])
+        .arg(path));
+    assert!(
+        st.status.success(),
+        "mkfs.vfat: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    path.to_path_buf()
+}
+
+const MODE: &str = "mode [1-3, r = rescan, q = shell]: ";
+const SOURCE: &str = "source (NTFS volume) [1-3, q = shell]: ";
+const TARGET: &str = "target (overwritten) [1-3, q = shell]: ";
+const CONFIRM: &str = "Type vdb to go on (anything else cancels): ";
+
+#[test]
+fn menu_clone_on_the_serial_console() {
+    let t = TempDir::new("boot-menu");
+    let src = sample_volume(t.path());
+    let tgt = empty_disk(&t.join("target.img"));
+    let stick = fat_disk(&t.join("stick.img"));
+    let want = reference_clone(&src, t.path());
+    let out = boot_out();
+    let mut args = vec![
+        s("-kernel"),
+        out.join("vmlinuz").display().to_string(),
+        s("-initrd"),
+        out.join("initramfs.img").display().to_string(),
+        s("-append"),
+        // No ntfsclone.* parameter: no job, so the menu. The monitor as a second console, as the
+        // ISO and PXE boot: the menu asks on both screens for Enter first.
+        s("console=tty0 console=ttyS0,115200 quiet no_timer_check"),
+        s("-nic"),
+        s("none"),
+    ];
+    args.extend(virtio_disk(&src, true));
+    args.extend(virtio_disk(&tgt, false));
+    args.extend(virtio_disk(&stick, false));
+    let start = Instant::now();
+    let mut c = Console::start(t.path(), "menu", &args);
+
+    c.answer("Press Enter for the menu on this screen.", "");
+    // The list: NTFS with its label, an empty disk, FAT32 with its label.
+    let list = c.expect(MODE, Duration::from_secs(60));
+    let row = |dev: &str| {
+        list.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(dev))
+            .unwrap_or_else(|| panic!("no {dev} in the menu:\n{list}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        row("/dev/vda").starts_with("1 /dev/vda 32.0 MiB ntfs \"bootdemo\" virtio_blk"),
+        "{list}"
+    );
+    assert!(
+        row("/dev/vdb").starts_with("2 /dev/vdb 32.0 MiB -"),
+        "{list}"
+    );
+    assert!(
+        row("/dev/vdc").starts_with("3 /dev/vdc 40.0 MiB vfat \"STICK\""),
+        "{list}"
+    );
+
+    // Bad input is asked again; a source that is not NTFS and a target that is the source are refused.
+    c.send("x");
+    c.expect("not a mode: x", Duration::from_secs(30));
+    c.answer(MODE, "1");
+    c.answer(SOURCE, "7");
+    c.expect("no entry 7", Duration::from_secs(30));
+    c.answer(SOURCE, "2");
+    c.expect("/dev/vdb is not an NTFS volume", Duration::from_secs(30));
+    c.answer(SOURCE, "1");
+    c.answer(TARGET, "1");
+    c.expect("/dev/vda is the source /dev/vda", Duration::from_secs(30));
+    c.answer(TARGET, "2");
+
+    // The command and the job parameters; a wrong name cancels and writes nothing.
+    let shown = c.answer(CONFIRM, "vda");
+    assert!(
+        shown.contains("command:        ntfsclone --overwrite /dev/vdb /dev/vda"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(
+            "job parameters: ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb"
+        ),
+        "{shown}"
+    );
+    c.expect("cancelled: nothing was written", Duration::from_secs(30));
+    c.expect(MODE, Duration::from_secs(60));
+    assert!(
+        fs::read(&tgt).unwrap().iter().all(|&b| b == 0),
+        "the cancelled clone wrote to the target"
+    );
+
+    // The clone, confirmed: the job's output, its marker and the summary.
+    c.send("1");
+    c.answer(SOURCE, "1");
+    c.answer(TARGET, "2");
+    c.answer(CONFIRM, "vdb");
+    let run = c.expect("ntfsclone-job: ", Duration::from_secs(300));
+    let marker_secs = start.elapsed().as_secs_f64();
+    assert!(
+        run.contains("+ ntfsclone --overwrite /dev/vdb /dev/vda"),
+        "{run}"
+    );
+    let rest = c.expect(MODE, Duration::from_secs(60));
+    let marker = rest.lines().next().unwrap_or("").trim_end();
+    assert_eq!(marker, "ok", "marker: ntfsclone-job: {rest}");
+    let summary = rest
+        .lines()
+        .find(|l| l.starts_with("summary: "))
+        .unwrap_or_else(|| panic!("no summary line:\n{rest}"))
+        .trim_end()
+        .to_string();
+    eprintln!("menu: {summary:?}; marker {marker_secs:.1} s after QEMU start");
+    // summary: clone ok, N bytes (X MiB) written to /dev/vdb in S s (R MiB/s)
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    assert_eq!(&words[1..3], ["clone", "ok,"], "{summary}");
+    assert_eq!(words[4], "bytes", "{summary}");
+    assert_eq!(&words[6..9], ["MiB)", "written", "to"], "{summary}");
+    assert_eq!(words[9], "/dev/vdb", "{summary}");
+    assert!(summary.contains(" MiB/s)"), "{summary}");
+    let bytes: u64 = words[3].parse().unwrap_or_else(|_| panic!("{summary}"));
+    // Every nonzero sector of the result was written (the target started zero).
+    let nonzero = want
+        .chunks(512)
+        .filter(|s| s.iter().any(|&b| b != 0))
+        .count() as u64
+        * 512;
+    assert!(
+        bytes >= nonzero && bytes <= VOL_BYTES,
+        "{summary}: want between {nonzero} and {VOL_BYTES} bytes"
+    );
+    assert_same_disk(&tgt, &want, "menu clone");
+    // The list shown again sees the clone on vdb.
+    assert!(
+        rest.lines().any(
+            |l| l.split_whitespace().collect::<Vec<_>>()[..].starts_with(&[
+                "2",
+                "/dev/vdb",
+                "32.0",
+                "MiB",
+                "ntfs",
+                "\"bootdemo\""
+            ])
+        ),
+        "{rest}"
+    );
+
+    // q: the help text and a shell that runs commands.
+    c.send("q");
+    c.expect("No job on the kernel command line", Duration::from_secs(30));
+    c.expect("# ", Duration::from_secs(30));
+    c.send("echo shell-$((6*7))");
+    c.expect("shell-42", Duration::from_secs(30));
+    c.send("poweroff -f");
+    let end = Instant::now();
+    while c.child.try_wait().unwrap().is_none() && end.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
