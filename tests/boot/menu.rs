@@ -271,3 +271,75 @@ fn menu_clone_on_the_serial_console() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The menu's file system probe (busybox has no blkid) on the host, under busybox sh: type and
+/// label of NTFS (a non-ASCII label, from $Volume), FAT32, FAT16, ext4, exFAT, swap, and nothing.
+#[test]
+fn menu_probe_names_filesystems_and_labels() {
+    let t = TempDir::new("menu-probe");
+    let mk = |name: &str, size: u64, tool: &str, args: &[&str]| {
+        let p = t.join(name);
+        fs::File::create(&p).unwrap().set_len(size << 20).unwrap();
+        if !tool.is_empty() {
+            let st = run(Command::new(require(tool))
+                .args(args)
+                .arg(&p)
+                .env("LC_ALL", "C.UTF-8"));
+            assert!(
+                st.status.success(),
+                "{tool}: {}",
+                String::from_utf8_lossy(&st.stderr)
+            );
+        }
+        p
+    };
+    let cases = [
+        (
+            mk(
+                "n.img",
+                16,
+                "mkntfs",
+                &["-q", "-F", "-f", "-L", "Wïndows €"],
+            ),
+            "ntfs",
+            "Wïndows €",
+        ),
+        (
+            mk("c.img", 16, "mkntfs", &["-q", "-F", "-f", "-c", "65536"]),
+            "ntfs",
+            "",
+        ),
+        (
+            mk("f32.img", 40, "mkfs.vfat", &["-F", "32", "-n", "STICK"]),
+            "vfat",
+            "STICK",
+        ),
+        (mk("f16.img", 16, "mkfs.vfat", &["-F", "16"]), "vfat", ""),
+        (
+            mk("e.img", 16, "mkfs.ext4", &["-q", "-L", "data"]),
+            "ext4",
+            "data",
+        ),
+        (mk("x.img", 16, "mkfs.exfat", &[]), "exfat", ""),
+        (mk("s.img", 16, "mkswap", &[]), "swap", ""),
+        (mk("z.img", 1, "", &[]), "", ""),
+    ];
+    let lib = root().join("boot/lib");
+    for (img, fs_type, label) in cases {
+        let script = format!(
+            ". '{0}/ntfsclone-job.sh'; . '{0}/ntfsclone-menu.sh'; blkid() {{ :; }}; menu_probe \"$IMG\"; printf '[%s][%s]\\n' \"$menu_fs\" \"$menu_label\"",
+            lib.display()
+        );
+        let out = run(Command::new(require("busybox"))
+            .args(["sh", "-c", &script])
+            .env("IMG", &img));
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            got.trim_end(),
+            format!("[{fs_type}][{label}]"),
+            "{}: {}",
+            img.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
