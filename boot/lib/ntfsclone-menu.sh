@@ -239,14 +239,47 @@ menu_ok_store() {
 	[ "$menu_mode" != save ] || menu_ok_written "$1"
 }
 
+# menu_images DEV: lists the image files (*.img, *.img.gz, at most 3 directories deep) on DEV's
+# file system, mounted read-only for the moment, numbered; sets menu_nimg and menu_img_N.
+menu_images() {
+	menu_nimg=0
+	mkdir -p "$job_mnt"
+	mount -o ro "$1" "$job_mnt" 2>/dev/null || return 0
+	list=$(cd "$job_mnt" && find . -maxdepth 4 -type f \( -name '*.img' -o -name '*.img.gz' \) 2>/dev/null |
+		sed 's|^\.||' | grep -v '[[:space:]\\"'"'"']' | sort | head -n 40)
+	set -f
+	for f in $list; do
+		menu_nimg=$((menu_nimg + 1))
+		eval "menu_img_$menu_nimg=\$f"
+		[ "$menu_nimg" -gt 1 ] || echo "Image files on $1:"
+		printf '  %3s  %-40s %s\n' "$menu_nimg" "$f" \
+			"$(menu_human "$(($(stat -c %s "$job_mnt$f" 2>/dev/null || echo 0) / 512))")"
+	done
+	set +f
+	umount "$job_mnt"
+}
+
 # menu_path DEFAULT: asks for the image file's path on the store (no blanks: it goes on the
-# kernel command line); sets menu_path.
+# kernel command line), or its number in the list of menu_images; sets menu_path.
 menu_path() {
 	while :; do
-		menu_read "image file on the store${1:+ [$1]}: " || return
+		if [ "${menu_nimg:-0}" -gt 0 ]; then
+			n=$menu_nimg
+			[ "$n" = 1 ] || n=1-$n
+			menu_read "image file on the store [$n or a path${1:+, Enter = $1}]: " || return
+		else
+			menu_read "image file on the store${1:+ [$1]}: " || return
+		fi
 		[ -n "$menu_ans" ] || menu_ans=$1
 		case $menu_ans in
 		'') ;;
+		[1-9] | [1-9][0-9])
+			if [ "$menu_ans" -le "${menu_nimg:-0}" ]; then
+				eval "menu_path=\$menu_img_$menu_ans"
+				return 0
+			fi
+			echo "  no image $menu_ans"
+			;;
 		/*[[:space:]\'\"\\]* | /*/ | */../* | */..) echo "  a path like /images/disk.img (no blanks, quotes or ..)" ;;
 		/?*)
 			menu_path=$menu_ans
@@ -295,6 +328,7 @@ menu_once() {
 		2 | save) menu_mode=save ;;
 		3 | restore) menu_mode=restore ;;
 		r | R) return 0 ;;
+		'') continue ;;
 		*)
 			echo "  not a mode: $menu_ans"
 			continue
@@ -332,8 +366,10 @@ menu_once() {
 		if [ -z "$menu_store" ]; then
 			menu_url || return
 		elif [ "$menu_mode" = save ]; then
+			menu_nimg=0
 			menu_path "/images/${menu_src##*/}.img" || return
 		else
+			menu_images "$menu_store"
 			menu_path "" || return
 		fi
 	fi
