@@ -2,7 +2,8 @@
 //! through the serial console (QEMU's stdin and stdout) like a person at the keyboard. One boot:
 //! bad input is asked again, a wrong confirmation cancels (the target stays zero), a clone of the
 //! first virtio disk to the second runs through the job (marker, summary, the reference's bytes),
-//! and `q` gives the shell.
+//! a save to a FAT32 disk and a restore of that image (picked from the disk's list) onto a fourth
+//! disk give the reference's bytes too, and `q` gives the shell.
 use crate::common::*;
 use crate::rescue::*;
 use std::fs;
@@ -118,16 +119,32 @@ fn fat_disk(path: &Path) -> PathBuf {
 }
 
 const MODE: &str = "mode [1-3, r = rescan, q = shell]: ";
-const SOURCE: &str = "source (NTFS volume) [1-3, q = shell]: ";
-const TARGET: &str = "target (overwritten) [1-3, q = shell]: ";
+const SOURCE: &str = "source (NTFS volume) [1-4, q = shell]: ";
+const TARGET: &str = "target (overwritten) [1-4, q = shell]: ";
 const CONFIRM: &str = "Type vdb to go on (anything else cancels): ";
 
+/// After a confirmation: waits for the job's marker and the menu again; returns the job's output,
+/// the marker's word after `ntfsclone-job: ` and the summary line.
+fn job_result(c: &mut Console) -> (String, String, String) {
+    let run = c.expect("ntfsclone-job: ", Duration::from_secs(300));
+    let rest = c.expect(MODE, Duration::from_secs(60));
+    let marker = rest.lines().next().unwrap_or("").trim_end().to_string();
+    let summary = rest
+        .lines()
+        .find(|l| l.starts_with("summary: "))
+        .unwrap_or_else(|| panic!("no summary line:\n{rest}"))
+        .trim_end()
+        .to_string();
+    (run, marker, summary + "\n" + &rest)
+}
+
 #[test]
-fn menu_clone_on_the_serial_console() {
+fn menu_on_the_serial_console() {
     let t = TempDir::new("boot-menu");
     let src = sample_volume(t.path());
     let tgt = empty_disk(&t.join("target.img"));
     let stick = fat_disk(&t.join("stick.img"));
+    let restored = empty_disk(&t.join("restored.img"));
     let want = reference_clone(&src, t.path());
     let out = boot_out();
     let mut args = vec![
@@ -145,6 +162,7 @@ fn menu_clone_on_the_serial_console() {
     args.extend(virtio_disk(&src, true));
     args.extend(virtio_disk(&tgt, false));
     args.extend(virtio_disk(&stick, false));
+    args.extend(virtio_disk(&restored, false));
     let start = Instant::now();
     let mut c = Console::start(t.path(), "menu", &args);
 
@@ -209,21 +227,14 @@ fn menu_clone_on_the_serial_console() {
     c.answer(SOURCE, "1");
     c.answer(TARGET, "2");
     c.answer(CONFIRM, "vdb");
-    let run = c.expect("ntfsclone-job: ", Duration::from_secs(300));
+    let (run, marker, rest) = job_result(&mut c);
     let marker_secs = start.elapsed().as_secs_f64();
     assert!(
         run.contains("+ ntfsclone --overwrite /dev/vdb /dev/vda"),
         "{run}"
     );
-    let rest = c.expect(MODE, Duration::from_secs(60));
-    let marker = rest.lines().next().unwrap_or("").trim_end();
     assert_eq!(marker, "ok", "marker: ntfsclone-job: {rest}");
-    let summary = rest
-        .lines()
-        .find(|l| l.starts_with("summary: "))
-        .unwrap_or_else(|| panic!("no summary line:\n{rest}"))
-        .trim_end()
-        .to_string();
+    let summary = rest.lines().next().unwrap().to_string();
     eprintln!("menu: {summary:?}; marker {marker_secs:.1} s after QEMU start");
     // summary: clone ok, N bytes (X MiB) written to /dev/vdb in S s (R MiB/s)
     let words: Vec<&str> = summary.split_whitespace().collect();
@@ -258,6 +269,55 @@ fn menu_clone_on_the_serial_console() {
         ),
         "{rest}"
     );
+
+    // A save to the FAT32 stick (an empty disk is refused as the store), then a restore of the
+    // image, picked from the stick's list, onto the fourth disk.
+    c.send("2");
+    c.answer(SOURCE, "1");
+    c.answer("image store: disk or partition [1-4, q = shell]: ", "4");
+    c.expect(
+        "/dev/vdd has no file system to keep an image file on",
+        Duration::from_secs(30),
+    );
+    c.answer("image store: disk or partition [1-4, q = shell]: ", "3");
+    c.answer("image file on the store [/images/vda.img]: ", "");
+    let shown = c.answer("Type vdc to go on (anything else cancels): ", "vdc");
+    assert!(
+        shown.contains(
+            "job parameters: ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=/dev/vdc:/images/vda.img"
+        ),
+        "{shown}"
+    );
+    let (_, marker, rest) = job_result(&mut c);
+    assert_eq!(marker, "ok", "save: ntfsclone-job: {rest}");
+    assert!(rest.starts_with("summary: save ok, "), "{rest}");
+    c.send("3");
+    c.answer(
+        "image store: disk or partition [1-4], h = HTTP server, q = shell: ",
+        "3",
+    );
+    let list = c.expect(
+        "image file on the store [1 or a path]: ",
+        Duration::from_secs(60),
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.split_whitespace().take(2).eq(["1", "/images/vda.img"])),
+        "{list}"
+    );
+    c.send("1");
+    c.answer(TARGET, "4");
+    let shown = c.answer("Type vdd to go on (anything else cancels): ", "vdd");
+    assert!(
+        shown.contains(
+            "job parameters: ntfsclone.mode=restore ntfsclone.target=/dev/vdd ntfsclone.image=/dev/vdc:/images/vda.img"
+        ),
+        "{shown}"
+    );
+    let (_, marker, rest) = job_result(&mut c);
+    assert_eq!(marker, "ok", "restore: ntfsclone-job: {rest}");
+    assert!(rest.starts_with("summary: restore ok, "), "{rest}");
+    assert_same_disk(&restored, &want, "menu save and restore");
 
     // q: the help text and a shell that runs commands.
     c.send("q");
