@@ -403,3 +403,100 @@ fn menu_probe_names_filesystems_and_labels() {
         );
     }
 }
+
+/// Runs `menu_main` under busybox sh on the host with `input` on stdin and two made-up disks
+/// (nothing is read from the host's disks; `job_run` is a stub that prints its job); returns the
+/// output and the status.
+fn menu_on_host(input: &str) -> (String, i32) {
+    let t = TempDir::new("menu-host");
+    let lib = root().join("boot/lib");
+    let script = format!(
+        r#". '{0}/ntfsclone-job.sh'; . '{0}/ntfsclone-menu.sh'
+menu_scan() {{
+	menu_n=2
+	menu_name_1=sda1 menu_sectors_1=2048 menu_fs_1=ntfs menu_label_1=Windows menu_model_1=disk menu_boot_1=
+	menu_name_2=sdb menu_sectors_2=4096 menu_fs_2= menu_label_2= menu_model_2=stick menu_boot_2=
+}}
+job_overlaps() {{ [ "$1" = "$2" ]; }}
+menu_written() {{ echo 8; }}
+job_run() {{ echo "JOB $job_mode $job_source $job_target $job_image"; say "ntfsclone-job: ok"; exit 0; }}
+menu_main <"$IN"
+st=$?
+printf '\nstatus %s\n' "$st""#,
+        lib.display()
+    );
+    let input_path = t.join("input");
+    fs::write(&input_path, input).unwrap();
+    let out = run(Command::new(require("busybox"))
+        .args(["sh", "-c", &script])
+        .env("IN", &input_path));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let status = text
+        .lines()
+        .find_map(|l| l.strip_prefix("status "))
+        .unwrap_or_else(|| panic!("menu_main did not return:\n{text}"))
+        .parse()
+        .unwrap();
+    (text, status)
+}
+
+/// The menu's answers without QEMU: bad input asked again, the end of input and `q` leave (the
+/// menu returns), a wrong name cancels, the right one runs the job once with the chosen devices.
+#[test]
+fn menu_answers_on_the_host() {
+    // End of input at the first question, and after bad answers.
+    let (out, st) = menu_on_host("");
+    assert_eq!(st, 0, "{out}");
+    assert!(out.contains("mode [1-3, r = rescan, q = shell]: "), "{out}");
+    let (out, st) = menu_on_host("x\n9\n\n1\n0\n3\n2\n");
+    assert_eq!(st, 0, "{out}");
+    for want in [
+        "not a mode: x",
+        "not a mode: 9",
+        "not a number from the list: 0",
+        "no entry 3",
+        "/dev/sdb is not an NTFS volume",
+    ] {
+        assert!(out.contains(want), "no {want:?}:\n{out}");
+    }
+    assert!(!out.contains("JOB "), "{out}");
+    // q at a later question leaves too.
+    let (out, _) = menu_on_host("1\n1\nq\nnever read\n");
+    assert!(
+        out.contains("target (overwritten) [1-2, q = shell]: "),
+        "{out}"
+    );
+    assert!(!out.contains("not a number"), "{out}");
+    // A wrong name cancels; the menu comes back; the right name runs the clone once.
+    let (out, _) = menu_on_host("1\n1\n1\n2\nsda1\n1\n1\n2\n/dev/sdb\nq\n");
+    assert!(out.contains("/dev/sda1 is the source /dev/sda1"), "{out}");
+    assert!(out.contains("cancelled: nothing was written"), "{out}");
+    assert_eq!(out.matches("JOB ").count(), 1, "one job expected:\n{out}");
+    assert!(out.contains("JOB clone /dev/sda1 /dev/sdb \n"), "{out}");
+    assert!(
+        out.contains(
+            "ntfsclone-job: ok\nsummary: clone ok, 0 bytes (0.0 MiB) written to /dev/sdb in "
+        ),
+        "{out}"
+    );
+    // A restore over HTTP: the address is checked, the command and parameters printed.
+    let (out, _) = menu_on_host("3\nh\nftp://x/y.img\nhttp://10.0.2.2:8000/a b.img\nhttp://10.0.2.2:8000/w.img.gz\n2\nsdb\nq\n");
+    assert!(
+        out.contains("an address starting with http:// or https://"),
+        "{out}"
+    );
+    assert!(out.contains("no blanks or quotes"), "{out}");
+    assert!(
+        out.contains("command:        wget -q -O - http://10.0.2.2:8000/w.img.gz | gunzip -c | ntfsclone --restore-image --overwrite /dev/sdb -"),
+        "{out}"
+    );
+    assert!(
+        out.contains("job parameters: ntfsclone.mode=restore ntfsclone.target=/dev/sdb ntfsclone.image=http://10.0.2.2:8000/w.img.gz"),
+        "{out}"
+    );
+    assert!(
+        out.contains("JOB restore  /dev/sdb http://10.0.2.2:8000/w.img.gz\n"),
+        "{out}"
+    );
+}
