@@ -161,9 +161,12 @@ menu_show() {
 		label=$(menu_get label "$i")
 		model=$(menu_get model "$i")
 		[ -z "$(menu_get boot "$i")" ] || model="${model:+$model, }boot medium"
-		printf '  %3s  %-14s %10s  %-11s %-18s %s\n' "$i" "/dev/$(menu_get name "$i")" \
+		label=${label:+\"$label\"}
+		# printf pads bytes: a UTF-8 label gets one more space per continuation byte.
+		pad=$(printf '%s' "$label" | tr -dc '\200-\277' | wc -c)
+		printf '  %3s  %-14s %10s  %-11s %-*s %s\n' "$i" "/dev/$(menu_get name "$i")" \
 			"$(menu_human "$(menu_get sectors "$i")")" "$(menu_get fs "$i" | sed 's/^$/-/')" \
-			"${label:+\"$label\"}" "$model"
+			"$((18 + pad))" "$label" "$model"
 		i=$((i + 1))
 	done
 }

@@ -414,7 +414,7 @@ fn menu_on_host(input: &str) -> (String, i32) {
         r#". '{0}/ntfsclone-job.sh'; . '{0}/ntfsclone-menu.sh'
 menu_scan() {{
 	menu_n=2
-	menu_name_1=sda1 menu_sectors_1=2048 menu_fs_1=ntfs menu_label_1=Windows menu_model_1=disk menu_boot_1=
+	menu_name_1=sda1 menu_sectors_1=2048 menu_fs_1=ntfs menu_label_1='Wïndows €' menu_model_1=disk menu_boot_1=
 	menu_name_2=sdb menu_sectors_2=4096 menu_fs_2= menu_label_2= menu_model_2=stick menu_boot_2=
 }}
 job_overlaps() {{ [ "$1" = "$2" ]; }}
@@ -449,6 +449,11 @@ fn menu_answers_on_the_host() {
     let (out, st) = menu_on_host("");
     assert_eq!(st, 0, "{out}");
     assert!(out.contains("mode [1-3, r = rescan, q = shell]: "), "{out}");
+    // The model column lines up under its heading, after a non-ASCII label too.
+    let column = |l: &str, word: &str| l.find(word).map(|i| l[..i].chars().count());
+    let heading = out.lines().find(|l| l.contains(" model")).unwrap();
+    let row = out.lines().find(|l| l.contains("\"Wïndows €\"")).unwrap();
+    assert_eq!(column(row, "disk"), column(heading, "model"), "{out}");
     let (out, st) = menu_on_host("x\n9\n\n1\n0\n3\n2\n");
     assert_eq!(st, 0, "{out}");
     for want in [
