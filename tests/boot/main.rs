@@ -8,6 +8,7 @@ mod common;
 mod hardware;
 mod host;
 mod jobs;
+mod menu;
 mod rescue;
 mod secure;
 mod stores;
