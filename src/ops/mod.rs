@@ -9,6 +9,7 @@ pub mod clone;
 pub mod metadata;
 pub mod output;
 pub mod restore;
+pub mod same;
 pub mod save;
 pub mod serial;
 pub mod source;
@@ -23,6 +24,9 @@ use crate::report::Report;
 /// Runs one validated command line. Prints what the reference prints on success.
 /// With `--progress-fd N`, JSON progress lines go to N (see [`crate::progress`]).
 pub fn run(opts: &Options) -> Result<()> {
+    // Before anything is opened for writing (the progress descriptor included).
+    same::check_source_and_output(opts)?;
+    same::check_progress_fd(opts)?;
     let report = Report {
         msg_to_stderr: opts.output_is_stdout(),
         quiet: opts.quiet,
