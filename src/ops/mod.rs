@@ -16,7 +16,7 @@ pub mod source;
 
 pub use source::Source;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::options::{Mode, Options};
 use crate::progress::Progress;
 use crate::report::Report;
@@ -32,7 +32,7 @@ pub fn run(opts: &Options) -> Result<()> {
         quiet: opts.quiet,
     };
     let mut progress = Progress::new(report, opts.progress_fd);
-    let result = run_mode(opts, report, &mut progress);
+    let result = run_mode(opts, report, &mut progress).map_err(|e| reference_words(opts, e));
     progress.end(&result);
     result
 }
@@ -49,5 +49,23 @@ fn run_mode(opts: &Options, report: Report, progress: &mut Progress) -> Result<(
             let src = Source::open(opts, report, progress)?;
             clone::run(opts, report, progress, src)
         }
+    }
+}
+
+/// A failed write of the output in the reference's words (black-box, compat: test
+/// `safety::full_file_system_messages`): `fflush` for images (its stdio stream reports the
+/// error when flushed), `write_all` for a raw stream on stdout, `Write failed` for a raw file
+/// or device.
+fn reference_words(opts: &Options, e: Error) -> Error {
+    match e {
+        Error::Os { what, errno } if what == "write_all" => {
+            let what = match opts.mode {
+                Mode::Save | Mode::MetadataImage => "fflush",
+                _ if opts.output_is_stdout() => "write_all",
+                _ => "Write failed",
+            };
+            Error::os(what, errno)
+        }
+        e => e,
     }
 }
