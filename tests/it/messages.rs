@@ -169,3 +169,58 @@ fn progress_fd_not_open_says_bad_file_descriptor() {
         "{err}"
     );
 }
+
+/// A volume whose root directory holds `hiberfil.sys` beginning with `head` (padded with
+/// zeros to `len` bytes: resident when small, non-resident when large).
+fn hiber_volume(t: &TempDir, name: &str, head: &[u8], len: usize) -> PathBuf {
+    let vol = mkvol(t.path(), name, &VolSpec::empty(32 << 20));
+    let m = Mount::ntfs3g(&vol, &t.join(&format!("mnt-{name}")), &[]);
+    let mut data = head.to_vec();
+    data.resize(len, 0);
+    std::fs::write(m.mnt.join("hiberfil.sys"), &data).unwrap();
+    m.unmount();
+    vol
+}
+
+const HIBERNATED: &str = "WARNING: Windows is hibernated on this volume";
+
+/// A hibernated volume is saved and cloned as by the reference (same stdout), with one
+/// warning line on stderr; a zeroed or resumed (`wake`) hiberfil.sys gives none.
+#[test]
+fn hibernated_volume_warns_on_stderr() {
+    let t = TempDir::new("messages-hiber");
+    let cases: [(&str, &[u8], usize, bool); 5] = [
+        ("hibr", b"hibr", 1 << 20, true),
+        ("upper", b"HIBR", 64 << 10, true),
+        ("resident", b"hibr", 100, true),
+        ("zero", b"", 1 << 20, false),
+        ("wake", b"wake", 1 << 20, false),
+    ];
+    for (name, head, len, warns) in cases {
+        let vol = hiber_volume(&t, name, head, len);
+        for mode in ["-s", "raw"] {
+            let run_both = |bin: &dyn Fn(&[&str]) -> Output, tag: &str| {
+                let out = t.join(&format!("{name}.{tag}"));
+                let mut args = if mode == "-s" { vec!["-s"] } else { vec![] };
+                args.extend(["-o", s(&out), s(&vol)]);
+                let o = bin(&args);
+                let _ = std::fs::remove_file(&out);
+                assert!(o.status.success(), "{name} {mode}: {}", all(&o));
+                o
+            };
+            let ours = run_both(&|a: &[&str]| run_ours(a), "ours");
+            let refr = run_both(&|a: &[&str]| run_ref(a), "ref");
+            let norm = |o: &Output, tag: &str| {
+                String::from_utf8_lossy(&o.stdout).replace(&format!("{name}.{tag}"), "OUT")
+            };
+            assert_eq!(norm(&ours, "ours"), norm(&refr, "ref"), "{name} {mode}");
+            let err = String::from_utf8_lossy(&ours.stderr);
+            assert_eq!(
+                err.matches(HIBERNATED).count(),
+                usize::from(warns),
+                "{name} {mode}: {err}"
+            );
+            assert!(!norm(&ours, "ours").contains("hibernated"));
+        }
+    }
+}
