@@ -332,9 +332,9 @@ fn identity(st: &rustix::fs::Stat) -> Identity {
             _ => Kind::Stream,
         },
         char_dev: ft == FileType::CharacterDevice,
-        dev: st.st_dev as u64,
-        ino: st.st_ino as u64,
-        rdev: st.st_rdev as u64,
+        dev: st.st_dev,
+        ino: st.st_ino,
+        rdev: st.st_rdev,
     }
 }
 
