@@ -90,6 +90,20 @@ fn full_file_system_messages_match_the_reference() {
         &format!("BIN -O {o} {v}"),
         "ERROR: Destination doesn't have enough free space: 2 MB < 3 MB",
     );
+    // `-m -s` to a full file system: the reference exits 0 with a truncated image, ours
+    // reports the failed write (an intentional difference).
+    let _ = bash(&format!(
+        "cat /dev/zero > {} 2>/dev/null",
+        s(&full.join("fill"))
+    ));
+    let refr = run_ref(&["-m", "-s", "-O", o, v]);
+    assert!(refr.status.success(), "{}", all(&refr));
+    let mine = run_ours(&["-m", "-s", "-O", o, v]);
+    assert_eq!(mine.status.code(), Some(1), "{}", all(&mine));
+    assert_eq!(
+        error_line(&mine),
+        "ERROR(28): fflush: No space left on device"
+    );
     drop(m);
 }
 
@@ -223,4 +237,42 @@ fn hibernated_volume_warns_on_stderr() {
             assert!(!norm(&ours, "ours").contains("hibernated"));
         }
     }
+}
+
+/// Differences the README lists, checked side by side: a BitLocker volume gets our line
+/// instead of `NTFS signature is missing.` (the ERROR lines are the reference's), and a
+/// reader of `-o -` that goes away ends the run with exit 1 instead of SIGPIPE (141).
+#[test]
+fn bitlocker_and_closed_pipe_differences() {
+    let t = TempDir::new("messages-diffs");
+    let (vol, _) = volume(&t);
+    let bl = t.join("bl");
+    let mut d = std::fs::read(&vol).unwrap();
+    d[3..11].copy_from_slice(b"-FVE-FS-");
+    std::fs::write(&bl, &d).unwrap();
+    let (mine, refr) = (
+        run_ours(&["-s", "-o", s(&t.join("o1")), s(&bl)]),
+        run_ref(&["-s", "-o", s(&t.join("o2")), s(&bl)]),
+    );
+    assert_eq!((mine.status.code(), refr.status.code()), (Some(1), Some(1)));
+    assert_eq!(
+        String::from_utf8_lossy(&mine.stdout),
+        String::from_utf8_lossy(&refr.stdout)
+    );
+    let (oe, re) = (
+        String::from_utf8_lossy(&mine.stderr),
+        String::from_utf8_lossy(&refr.stderr),
+    );
+    assert!(re.contains("NTFS signature is missing."), "{re}");
+    assert!(oe.contains("encrypted with BitLocker"), "{oe}");
+
+    let status = |bin: &str| {
+        let o = bash(&format!(
+            "{bin} -o - {} 2>/dev/null | head -c 100 >/dev/null; echo ${{PIPESTATUS[0]}}",
+            s(&vol)
+        ));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(status(s(&require("ntfsclone"))), "141");
+    assert_eq!(status(ours()), "1");
 }
