@@ -10,6 +10,8 @@ mod differential_image;
 mod fuzz;
 mod install;
 mod integrity;
+mod messages;
 mod metadata;
 mod ntfs_scan;
 mod robust;
+mod safety;
