@@ -171,7 +171,6 @@ const POWEROFF_GRACE: f64 = 90.0;
 
 /// Boots QEMU (TCG, 512 MiB, one CPU, no display, no reboot) with `args`, serial to a file in
 /// `dir`, until it powers off; fails on timeout, kernel panic, or no job marker.
-
 pub(crate) fn boot(dir: &Path, what: &str, args: &[String], timeout: Duration) -> Boot {
     let qemu = require("qemu-system-x86_64");
     let log_path = dir.join(format!("{what}.serial"));
