@@ -25,7 +25,8 @@ RELEASE_BIN  := $(TARGET_DIR)/$(MUSL_TARGET)/release/ntfsclone
 # with --no-install-recommends (its recommends pull in a desktop's worth of packages).
 APT_PACKAGES := ntfs-3g partclone zstd busybox-static linux-image-amd64 cpio xorriso isolinux \
                 syslinux syslinux-common syslinux-utils pxelinux grub-efi-amd64-bin grub-pc-bin \
-                mtools dosfstools exfatprogs ovmf ipxe-qemu strace time man-db file initramfs-tools shellcheck
+                mtools dosfstools exfatprogs ovmf ipxe-qemu strace time man-db file initramfs-tools shellcheck \
+                samba nfs-ganesha nfs-ganesha-vfs
 APT_NORECOMMENDS := qemu-system-x86
 
 .DEFAULT_GOAL := all

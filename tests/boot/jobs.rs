@@ -48,6 +48,7 @@ exit 0"#,
 mount() {{ echo "mount $*" >>"$T/mounts"; }}
 umount() {{ return {umount_rc}; }}
 dmesg() {{ :; }}
+store_drop_caches() {{ :; }}
 job_resolve() {{ echo "$1"; }}
 job_overlaps() {{ return 1; }}
 job_is_boot_medium() {{ return 1; }}
@@ -135,7 +136,9 @@ fn job_values_with_quotes_and_wildcards_stay_one_argument() {
     let r = run_job(t.path(), &job, 0);
     assert_eq!(marker(&r.out), "ntfsclone-job: ok", "{}", r.out);
     assert_eq!(
-        r.args, "--rescue\n*\n--force\n--save-image\n--output\n-\n/dev*\n--\n",
+        r.args,
+        "--rescue\n*\n--force\n--save-image\n--output\n-\n/dev*\n--\n\
+         --restore-image\n--no-action\n-\n--\n",
         "{}",
         r.out
     );
