@@ -688,6 +688,14 @@ store_verify() {
 	[ "$rc" = 0 ] || say "${job_name:-ntfsclone rescue}: the image read back from ${store_name:-$1} is not valid"
 }
 
+# store_mkdirs DIR: creates DIR and its missing parents, making only those that do not exist (an
+# NFS v4 pseudo file system refuses even to make a directory that is there: mkdir -p fails).
+store_mkdirs() {
+	[ -d "$1" ] && return 0
+	store_mkdirs "$(dirname "$1")" || return 1
+	mkdir "$1"
+}
+
 # store_save ARGS...: the save job to an image file (ARGS: the extra ntfsclone options).
 store_save() {
 	store_mount rw
@@ -697,7 +705,7 @@ store_save() {
 		[ "$store_fs" != vfat ] || store_split=$((4095 * 1048576))
 	fi
 	dir=$(dirname "$img_path")
-	mkdir -p "$dir" || job_fail 2 "cannot create the directory ${dir#"$job_mnt"} on $store_name"
+	store_mkdirs "$dir" || job_fail 2 "cannot create the directory ${dir#"$job_mnt"} on $store_name"
 	# The parts of an older image of this name would be read after the new one.
 	i=1
 	while part=$(store_part "$img_path" "$i") && [ -e "$part" ]; do
