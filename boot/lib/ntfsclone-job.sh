@@ -144,15 +144,13 @@ job_fstype() {
 
 # job_mount_store DEV ro|rw: mounts the file system that holds the image file on $job_mnt, with
 # its type named (a host initramfs loads the driver on demand) and, for FAT, UTF-8 file names;
-# NTFS through ntfs-3g. Sets store_fs to the type.
+# NTFS through ntfs-3g.
 job_mount_store() {
 	if job_is_ntfs "$1"; then
-		store_fs=ntfs
 		store_mount_ntfs "$1" "$2"
 		return
 	fi
 	fstype=$(job_fstype "$1")
-	store_fs=$fstype
 	mkdir -p "$job_mnt"
 	case $fstype in
 	'') mount -o "$2" "$1" "$job_mnt" ;;
@@ -238,9 +236,9 @@ job_tool_to() {
 		} | { "$consumer" "$carg" || echo $? >"$job_dir/rc_out"; }
 	} 3>&1 | tee -a "$job_dir/log" "${echo2:-/dev/null}"
 	rc=$(cat "$job_dir/rc")
-	if [ "$rc" = 0 ] && [ "$(cat "$job_dir/rc_out")" != 0 ]; then
+	if [ "$(cat "$job_dir/rc_out")" != 0 ]; then
 		say "${job_name:-ntfsclone rescue}: writing the image failed: $consumer $carg"
-		rc=$(cat "$job_dir/rc_out")
+		[ "$rc" != 0 ] || rc=$(cat "$job_dir/rc_out")
 	fi
 }
 
@@ -291,7 +289,8 @@ job_run() {
 			;;
 		*:*)
 			job_img_dev=$(job_resolve "${job_image%%:*}") || job_fail 2 "image disk ${job_image%%:*} did not appear within $job_wait s"
-			img_path=$job_mnt/${job_image#*:}
+			img_path=${job_image#*:}
+			img_path=$job_mnt/${img_path#/}
 			job_store=disk
 			;;
 		*)
@@ -436,7 +435,7 @@ store_addr() {
 }
 
 # store_mount ro|rw: mounts the store of the image file on $job_mnt; sets img_path (the file),
-# store_name (the store, for messages) and store_fs (its file system type).
+# store_name (the store, for messages) and store_fs (its file system type, from /proc/mounts).
 store_mount() {
 	mkdir -p "$job_mnt"
 	store_fuse=""
@@ -448,6 +447,8 @@ store_mount() {
 	smb) store_mount_smb "$1" ;;
 	nfs) store_mount_nfs "$1" ;;
 	esac
+	# The type the kernel mounted (busybox has no blkid: a disk is mounted by trying each type).
+	store_fs=$(awk -v m="$job_mnt" '$2 == m { t = $3 } END { print t }' /proc/mounts 2>/dev/null)
 }
 
 # store_mount_ntfs DEV ro|rw: mounts the NTFS file system on DEV with ntfs-3g (FUSE).
@@ -707,10 +708,9 @@ store_save() {
 	dir=$(dirname "$img_path")
 	store_mkdirs "$dir" || job_fail 2 "cannot create the directory ${dir#"$job_mnt"} on $store_name"
 	# The parts of an older image of this name would be read after the new one.
-	i=1
-	while part=$(store_part "$img_path" "$i") && [ -e "$part" ]; do
-		rm -f "$part" || job_fail 2 "cannot remove ${part#"$job_mnt"} (an older image's part) on $store_name"
-		i=$((i + 1))
+	for part in "$img_path".[0-9][0-9][0-9]; do
+		[ ! -e "$part" ] || rm -f "$part" ||
+			job_fail 2 "cannot remove ${part#"$job_mnt"} (an older image's part) on $store_name"
 	done
 	if [ -n "$store_split" ] || store_is_gz "$img_path"; then
 		job_tool_to store_write "$img_path" "$@" --save-image --output - "$job_src_dev"
