@@ -216,9 +216,11 @@ job_tool_from() {
 		echo $? >"$job_dir/rc"
 	} | tee -a "$job_dir/log" "${echo2:-/dev/null}"
 	rc=$(cat "$job_dir/rc")
-	if [ "$rc" = 0 ] && [ "$(cat "$job_dir/rc_in")" != 0 ]; then
+	rc_in=$(cat "$job_dir/rc_in")
+	# 141 (SIGPIPE): ntfsclone had the whole image and stopped reading before the producer ended.
+	if [ "$rc" = 0 ] && [ "$rc_in" != 0 ] && [ "$rc_in" != 141 ]; then
 		say "${job_name:-ntfsclone rescue}: reading the image failed: $producer $parg"
-		rc=$(cat "$job_dir/rc_in")
+		rc=$rc_in
 	fi
 }
 
