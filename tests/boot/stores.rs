@@ -425,13 +425,14 @@ fn store_smb_save_then_restore() {
     let got = fs::read(&saved).unwrap_or_else(|e| panic!("{saved:?}: {e}\n{}", b.log));
     assert_restores_to(&got, &want, t.path(), "image saved on SMB");
 
-    // Restored by a guest (no user in the URL) from the same share.
+    // Restored by a guest (no user in the URL) from the same share, with the dialect the kernel
+    // prefers, SMB 3.1.1, required through ntfsclone.mountopts=.
     let tgt = empty_disk(&t.join("target.img"));
     let b = job_boot(
         t.path(),
         "smb-restore",
         "ntfsclone.mode=restore ntfsclone.target=/dev/vda \
-         ntfsclone.image=smb://10.0.2.4/qemu/images/pc%201/win.img",
+         ntfsclone.image=smb://10.0.2.4/qemu/images/pc%201/win.img ntfsclone.mountopts=vers=3.1.1",
         &[virtio_disk(&tgt, false), user_net(Some(&share))].concat(),
     );
     assert_ok(&b, "restore from SMB");
