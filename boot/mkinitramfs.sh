@@ -65,14 +65,24 @@ list=$work/list
 	done
 } >"$list"
 # A dynamic binary brings its libraries (the paths the loader expects).
-if ldd "$bin" 2>/dev/null | grep -q '=>'; then
-	ldd "$bin" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p' | sort -u | while read -r lib; do
+libs_of() {
+	ldd "$1" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p' | sort -u | while read -r lib; do
 		dir=$(dirname "$lib")
 		p=""
 		for part in $(echo "$dir" | tr / ' '); do p=$p/$part; echo "dir $p 755 0 0"; done
 		echo "file $lib $(readlink -f "$lib") 755 0 0"
-	done >>"$list"
+	done
+}
+if ldd "$bin" 2>/dev/null | grep -q '=>'; then
+	libs_of "$bin" >>"$list"
 fi
+# ntfs-3g (FUSE, dynamically linked) for image files on NTFS disks: the job mounts them with it.
+ntfs3g=$(command -v ntfs-3g || true)
+[ -n "$ntfs3g" ] || die "ntfs-3g not found (apt-get install ntfs-3g)"
+{
+	echo "file /bin/ntfs-3g $(readlink -f "$ntfs3g") 755 0 0"
+	libs_of "$ntfs3g"
+} >>"$list"
 
 # Kernel modules: each listed name, its dependencies first (modules.dep lists them deepest last).
 : >"$work/order"

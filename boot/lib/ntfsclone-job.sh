@@ -13,8 +13,14 @@
 #   ntfsclone.source=DEV          volume to save or clone (/dev/sda1, LABEL=x, UUID=x)
 #   ntfsclone.target=DEV          volume to restore or clone to
 #   ntfsclone.image=IMG           save/restore image: DEV (a block device), DEV:/path (a file on the
-#                                 FAT/exFAT/ext4 file system on DEV), http://host:port/path (restore)
+#                                 FAT/exFAT/ext4/NTFS file system on DEV), http://host:port/path
+#                                 (restore), smb://[user[:password]@]host/share/path,
+#                                 nfs://host[:port]/path (see "Image stores" below);
 #                                 a name ending in .gz is compressed/decompressed on the fly
+#   ntfsclone.split=SIZE          save the image file in parts of at most SIZE (K, M, G: binary
+#                                 suffixes; 0 or no: one file); default 4095M on FAT
+#   ntfsclone.verify=no           no read-back check of a saved image (ntfsclone -r -n)
+#   ntfsclone.mountopts=a,b       extra mount options for smb:// and nfs:// stores (vers=1.0, ...)
 #   ntfsclone.opts=a,b            extra ntfsclone options, comma separated (--rescue,--force)
 #   ntfsclone.after=ACTION        what the caller does afterwards (its own default and choices)
 #   ntfsclone.wait=SECONDS        how long to wait for the devices (default 60)
@@ -39,6 +45,7 @@ say() {
 # shellcheck disable=SC2034 # job_seen and job_after are for the callers
 job_parse() {
 	job_mode="" job_source="" job_target="" job_image="" job_opts="" job_after="" job_wait=60 job_seen=""
+	job_split="" job_verify="" job_mountopts=""
 	case $- in *f*) job_noglob=1 ;; *) job_noglob="" ;; esac
 	set -f
 	for w in $1; do
@@ -53,6 +60,9 @@ job_parse() {
 		ntfsclone.opts=*) job_opts=${w#*=} ;;
 		ntfsclone.after=*) job_after=${w#*=} ;;
 		ntfsclone.wait=*) job_wait=${w#*=} ;;
+		ntfsclone.split=*) job_split=${w#*=} ;;
+		ntfsclone.verify=*) job_verify=${w#*=} ;;
+		ntfsclone.mountopts=*) job_mountopts=${w#*=} ;;
 		esac
 	done
 	[ -n "$job_noglob" ] || set +f
@@ -67,7 +77,7 @@ job_fail() {
 	shift
 	say "${job_name:-ntfsclone rescue}: $*"
 	say "ntfsclone-job: failed (exit $code)"
-	[ -z "$job_mounted" ] || umount "$job_mnt" 2>/dev/null
+	[ -z "$job_mounted" ] || store_umount 2>/dev/null
 	exit "$code"
 }
 
@@ -152,11 +162,12 @@ job_fstype() {
 }
 
 # job_mount_store DEV ro|rw: mounts the file system that holds the image file on $job_mnt, with
-# its type named (a host initramfs loads the driver on demand) and, for FAT, UTF-8 file names.
+# its type named (a host initramfs loads the driver on demand) and, for FAT, UTF-8 file names;
+# NTFS through ntfs-3g.
 job_mount_store() {
 	if job_is_ntfs "$1"; then
-		job_fail 2 "the image file is on an NTFS file system ($1): this kernel has no NTFS driver;" \
-			"put the image on a FAT32, exFAT or ext4 disk, on a raw partition, or serve it over HTTP"
+		store_mount_ntfs "$1" "$2"
+		return
 	fi
 	fstype=$(job_fstype "$1")
 	mkdir -p "$job_mnt"
@@ -166,7 +177,7 @@ job_mount_store() {
 	*) mount -t "$fstype" -o "$2" "$1" "$job_mnt" ;;
 	esac || {
 		dmesg 2>/dev/null | tail -n 2
-		job_fail 2 "cannot mount $1${fstype:+ ($fstype)} (FAT, exFAT and ext4 are supported)"
+		job_fail 2 "cannot mount $1${fstype:+ ($fstype)} (FAT, exFAT, ext4 and NTFS are supported)"
 	}
 	job_mounted=1
 }
@@ -209,8 +220,6 @@ job_tool() {
 # Producers and consumers of a streamed image (run as one side of a pipe).
 job_http_get() { wget -q -O - "$1"; }
 job_http_get_gz() { wget -q -O - "$1" | gunzip -c; }
-job_gunzip() { gunzip -c "$1"; }
-job_gzip_to() { gzip -c >"$1"; }
 
 # job_tool_from PRODUCER ARG ARGS...: like job_tool, with the image streamed from `PRODUCER ARG`
 # (one of the functions above; ARG goes through as one argument, whatever characters it holds).
@@ -226,9 +235,11 @@ job_tool_from() {
 		echo $? >"$job_dir/rc"
 	} | tee -a "$job_dir/log" "${echo2:-/dev/null}"
 	rc=$(cat "$job_dir/rc")
-	if [ "$rc" = 0 ] && [ "$(cat "$job_dir/rc_in")" != 0 ]; then
+	rc_in=$(cat "$job_dir/rc_in")
+	# 141 (SIGPIPE): ntfsclone had the whole image and stopped reading before the producer ended.
+	if [ "$rc" = 0 ] && [ "$rc_in" != 0 ] && [ "$rc_in" != 141 ]; then
 		say "${job_name:-ntfsclone rescue}: reading the image failed: $producer $parg"
-		rc=$(cat "$job_dir/rc_in")
+		rc=$rc_in
 	fi
 }
 
@@ -246,9 +257,9 @@ job_tool_to() {
 		} | { "$consumer" "$carg" || echo $? >"$job_dir/rc_out"; }
 	} 3>&1 | tee -a "$job_dir/log" "${echo2:-/dev/null}"
 	rc=$(cat "$job_dir/rc")
-	if [ "$rc" = 0 ] && [ "$(cat "$job_dir/rc_out")" != 0 ]; then
+	if [ "$(cat "$job_dir/rc_out")" != 0 ]; then
 		say "${job_name:-ntfsclone rescue}: writing the image failed: $consumer $carg"
-		rc=$(cat "$job_dir/rc_out")
+		[ "$rc" != 0 ] || rc=$(cat "$job_dir/rc_out")
 	fi
 }
 
@@ -256,7 +267,7 @@ job_tool_to() {
 # the image may not be on the disk yet).
 job_umount_store() {
 	job_mounted=""
-	if ! umount "$job_mnt"; then
+	if ! store_umount; then
 		say "${job_name:-ntfsclone rescue}: unmounting $job_img_dev failed: the image on it may be incomplete"
 		[ "$rc" != 0 ] || rc=1
 	fi
@@ -286,21 +297,29 @@ job_run() {
 		job_tgt_dev=$(job_resolve "$job_target") || job_fail 2 "target $job_target did not appear within $job_wait s"
 		job_check_writable "$job_tgt_dev" target
 	fi
-	job_img_dev="" img_path=""
+	job_img_dev="" img_path="" job_store=""
 	if [ "$job_mode" != clone ]; then
 		[ -n "$job_image" ] || job_fail 2 "ntfsclone.mode=$job_mode needs ntfsclone.image="
 		case $job_image in
 		http://* | https://*)
 			[ "$job_mode" = restore ] || job_fail 2 "saving over HTTP is not supported: save to a disk (DEV or DEV:/path)"
+			job_store=http
+			;;
+		smb://* | nfs://*)
+			job_store=${job_image%%://*}
 			;;
 		*:*)
 			job_img_dev=$(job_resolve "${job_image%%:*}") || job_fail 2 "image disk ${job_image%%:*} did not appear within $job_wait s"
-			img_path=$job_mnt/${job_image#*:}
+			img_path=${job_image#*:}
+			img_path=$job_mnt/${img_path#/}
+			job_store=disk
 			;;
 		*)
 			job_img_dev=$(job_resolve "$job_image") || job_fail 2 "image device $job_image did not appear within $job_wait s"
+			job_store=dev
 			;;
 		esac
+		store_check_params
 		if [ "$job_mode" = save ] && [ -n "$job_img_dev" ]; then
 			job_check_writable "$job_img_dev" image
 		fi
@@ -326,17 +345,11 @@ job_run() {
 		job_tool "$@" --overwrite "$job_tgt_dev" "$job_src_dev"
 		;;
 	save)
-		if [ -z "$img_path" ]; then
+		if [ "$job_store" = dev ]; then
 			job_tool "$@" --save-image --overwrite "$job_img_dev" "$job_src_dev"
+			[ "$rc" != 0 ] || store_verify "$job_img_dev"
 		else
-			job_mount_store "$job_img_dev" rw
-			mkdir -p "$(dirname "$img_path")"
-			case $img_path in
-			*.gz) job_tool_to job_gzip_to "$img_path" "$@" --save-image --output - "$job_src_dev" ;;
-			*) job_tool "$@" --save-image --overwrite "$img_path" "$job_src_dev" ;;
-			esac
-			sync
-			job_umount_store
+			store_save "$@"
 		fi
 		;;
 	restore)
@@ -349,16 +362,10 @@ job_run() {
 			esac
 			;;
 		*)
-			if [ -z "$img_path" ]; then
+			if [ "$job_store" = dev ]; then
 				job_tool "$@" --restore-image --overwrite "$job_tgt_dev" "$job_img_dev"
 			else
-				job_mount_store "$job_img_dev" ro
-				[ -f "$img_path" ] || job_fail 2 "no image file ${job_image#*:} on $job_img_dev"
-				case $img_path in
-				*.gz) job_tool_from job_gunzip "$img_path" "$@" --restore-image --overwrite "$job_tgt_dev" - ;;
-				*) job_tool "$@" --restore-image --overwrite "$job_tgt_dev" "$img_path" ;;
-				esac
-				job_umount_store
+				store_restore "$@"
 			fi
 			;;
 		esac
@@ -378,4 +385,372 @@ job_run() {
 	fi
 	say "ntfsclone-job: failed (exit $rc)"
 	exit "$rc"
+}
+
+# Image stores ----------------------------------------------------------------------------------
+#
+#   DEV:/path       a file on the FAT, exFAT, ext4 or NTFS (ntfs-3g) file system on DEV
+#   smb://[[domain;]user[:password]@]host[:port]/share/path/file.img
+#                   kernel cifs; host is resolved by DNS (busybox nslookup) when it is a name;
+#                   without a user, user "guest" with an empty password
+#   nfs://host[:port]/path/on/server/file.img
+#                   NFS v4: the server's pseudo-root is mounted and the path followed from there;
+#                   NFS v3 (nolock) when v4 fails: the longest leading directory of the path that the
+#                   server exports is mounted
+# %XX in the user, password, share and path of a URL stands for the byte XX (%20: a space).
+# A save creates the missing directories, removes the parts of an older image of the same name,
+# writes the image (in parts NAME, NAME.001, NAME.002, ... with ntfsclone.split), then reads it
+# back (ntfsclone -r -n) unless ntfsclone.verify=no. A restore finds the parts by itself.
+
+# store_check_params: checks ntfsclone.split= against the store; sets store_split (bytes, empty
+# for no split, "default" for the store's default).
+store_check_params() {
+	case $job_split in
+	'') store_split=default ;;
+	0 | no) store_split="" ;;
+	*)
+		store_split=$(store_bytes "$job_split") || job_fail 2 "ntfsclone.split=$job_split: a size like 4095M, 700M or 2G"
+		[ "$store_split" -ge 1048576 ] || job_fail 2 "ntfsclone.split=$job_split: parts must be 1M or more"
+		case $job_store in
+		dev | http) job_fail 2 "ntfsclone.split= needs an image file (DEV:/path, smb:// or nfs://)" ;;
+		esac
+		;;
+	esac
+}
+
+# store_bytes SIZE: SIZE (N, NK, NM or NG, binary suffixes) in bytes.
+store_bytes() {
+	n=${1%[KkMmGg]}
+	case $n in
+	'' | *[!0-9]*) return 1 ;;
+	esac
+	case $1 in
+	*[Kk]) echo $((n * 1024)) ;;
+	*[Mm]) echo $((n * 1048576)) ;;
+	*[Gg]) echo $((n * 1073741824)) ;;
+	*) echo "$n" ;;
+	esac
+}
+
+# store_unescape TEXT: TEXT with each %XX replaced by the byte XX.
+store_unescape() {
+	case $1 in
+	*%[0-9A-Fa-f][0-9A-Fa-f]*)
+		printf '%b' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/%\([0-9A-Fa-f][0-9A-Fa-f]\)/\\x\1/g')"
+		;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
+# store_addr HOST: HOST's IPv4 address (HOST itself when it is one; else a DNS lookup).
+store_addr() {
+	case $1 in
+	'' | *[!0-9.]*)
+		a=$(nslookup "$1" 2>/dev/null |
+			sed -n '/^Name:/,$ s/^Address[ 0-9]*:[[:space:]]*\([0-9][0-9.]*\)\([[:space:]].*\)\{0,1\}$/\1/p' | head -n 1)
+		[ -n "$a" ] || return 1
+		echo "$a"
+		;;
+	*) echo "$1" ;;
+	esac
+}
+
+# store_mount ro|rw: mounts the store of the image file on $job_mnt; sets img_path (the file),
+# store_name (the store, for messages) and store_fs (its file system type, from /proc/mounts).
+store_mount() {
+	mkdir -p "$job_mnt"
+	store_fuse=""
+	case $job_store in
+	disk)
+		store_name=$job_img_dev
+		job_mount_store "$job_img_dev" "$1"
+		;;
+	smb) store_mount_smb "$1" ;;
+	nfs) store_mount_nfs "$1" ;;
+	esac
+	# The type the kernel mounted (busybox has no blkid: a disk is mounted by trying each type).
+	store_fs=$(awk -v m="$job_mnt" '$2 == m { t = $3 } END { print t }' /proc/mounts 2>/dev/null)
+}
+
+# store_mount_ntfs DEV ro|rw: mounts the NTFS file system on DEV with ntfs-3g (FUSE).
+store_mount_ntfs() {
+	if ! command -v ntfs-3g >/dev/null 2>&1; then
+		job_fail 2 "the image file is on an NTFS file system ($1) and this system has no ntfs-3g;" \
+			"put the image on a FAT32, exFAT or ext4 disk, on a raw partition, or serve it over HTTP"
+	fi
+	# ntfs-3g (libfuse) reads the mount table from /etc/mtab.
+	[ -e /etc/mtab ] || ln -s /proc/mounts /etc/mtab 2>/dev/null
+	o=$2
+	[ "$2" = ro ] || o=$2,big_writes
+	if ! ntfs-3g -o "$o" "$1" "$job_mnt" >"$job_dir/mount.err" 2>&1; then
+		sed 's/^/  /' "$job_dir/mount.err"
+		job_fail 2 "cannot mount $1 (NTFS) with ntfs-3g"
+	fi
+	store_fuse=1
+	job_mounted=1
+}
+
+# store_mount_smb ro|rw: mounts the share of an smb:// image with the kernel's cifs.
+store_mount_smb() {
+	rest=${job_image#smb://}
+	authority=${rest%%/*}
+	rest=${rest#"$authority"}
+	share=${rest#/}
+	share=${share%%/*}
+	path=${rest#/"$share"}
+	# The URL without its password, for messages.
+	case $authority in
+	*:*@*) store_url="smb://${authority%%:*}:***@${authority##*@}$rest" ;;
+	*) store_url=$job_image ;;
+	esac
+	case $share/$path in
+	*/) job_fail 2 "ntfsclone.image=$store_url: expected smb://[user[:password]@]host/share/path/file.img" ;;
+	?*//?*) ;;
+	*) job_fail 2 "ntfsclone.image=$store_url: expected smb://[user[:password]@]host/share/path/file.img" ;;
+	esac
+	userinfo=""
+	case $authority in
+	*@*)
+		userinfo=${authority%@*}
+		authority=${authority##*@}
+		;;
+	esac
+	host=$authority port=""
+	case $authority in
+	*:*)
+		host=${authority%:*}
+		port=${authority##*:}
+		;;
+	esac
+	user=guest pass="" domain=""
+	if [ -n "$userinfo" ]; then
+		user=${userinfo%%:*}
+		case $userinfo in *:*) pass=${userinfo#*:} ;; esac
+	fi
+	case $user in
+	*\;*)
+		domain=${user%%;*}
+		user=${user#*;}
+		;;
+	esac
+	user=$(store_unescape "$user")
+	domain=$(store_unescape "$domain")
+	share=$(store_unescape "$share")
+	path=$(store_unescape "$path")
+	pass=$(store_unescape "$pass")
+	case $user$pass$domain in
+	*,*) job_fail 2 "ntfsclone.image=$store_url: busybox mount cannot pass a comma in a user name or password" ;;
+	esac
+	job_network
+	addr=$(store_addr "$host") || job_fail 2 "cannot resolve the SMB server's name $host (DNS)"
+	store_name=//$host/$share
+	[ "$addr" = "$host" ] || store_name="$store_name ($addr)"
+	job_img_dev=$store_name
+	o="$1,user=$user,pass=$pass${domain:+,domain=$domain}${port:+,port=$port}"
+	if ! mount -t cifs "//$addr/$share" "$job_mnt" -o "$o${job_mountopts:+,$job_mountopts}" >"$job_dir/mount.err" 2>&1; then
+		dmesg 2>/dev/null | grep -i cifs | tail -n 3
+		sed 's/^/  /' "$job_dir/mount.err"
+		job_fail 2 "cannot mount the SMB share $store_name as user $user${domain:+ (domain $domain)}"
+	fi
+	job_mounted=1
+	img_path=$job_mnt$path
+}
+
+# store_mount_nfs ro|rw: mounts the NFS server of an nfs:// image (v4 pseudo-root, or v3 export).
+store_mount_nfs() {
+	rest=${job_image#nfs://}
+	authority=${rest%%/*}
+	path=$(store_unescape "${rest#"$authority"}")
+	store_url=$job_image
+	case $path in
+	/*[!/]) ;;
+	*) job_fail 2 "ntfsclone.image=$job_image: expected nfs://host[:port]/path/on/server/file.img" ;;
+	esac
+	host=$authority port=""
+	case $authority in
+	*:*)
+		host=${authority%:*}
+		port=${authority##*:}
+		;;
+	esac
+	job_network
+	addr=$(store_addr "$host") || job_fail 2 "cannot resolve the NFS server's name $host (DNS)"
+	o=$1${port:+,port=$port}${job_mountopts:+,$job_mountopts}
+	if mount -t nfs4 -o "$o,vers=4,addr=$addr" "$addr:/" "$job_mnt" >"$job_dir/mount.err" 2>&1; then
+		store_name="$host:/ (NFS v4)"
+		job_img_dev=$store_name
+		job_mounted=1
+		img_path=$job_mnt$path
+		return 0
+	fi
+	v4=$(tail -n 1 "$job_dir/mount.err")
+	# v3: the longest leading directory that is exported (one try each, no retries).
+	d=${path%/*}
+	while :; do
+		if mount -t nfs -o "$o,vers=3,nolock,retry=0" "$addr:${d:-/}" "$job_mnt" >"$job_dir/mount.err" 2>&1; then
+			store_name="$host:${d:-/} (NFS v3)"
+			job_img_dev=$store_name
+			job_mounted=1
+			img_path=$job_mnt${path#"$d"}
+			return 0
+		fi
+		[ -n "$d" ] || break
+		d=${d%/*}
+	done
+	dmesg 2>/dev/null | grep -i nfs | tail -n 3
+	say "  NFS v4: ${v4:-failed}"
+	say "  NFS v3: $(tail -n 1 "$job_dir/mount.err")"
+	job_fail 2 "cannot mount the NFS server $host${port:+ port $port} ($addr): no NFS v4, and no NFS v3 export holds $path"
+}
+
+# store_umount: unmounts $job_mnt; after ntfs-3g, waits for it to write everything and exit.
+store_umount() {
+	umount "$job_mnt" || return 1
+	if [ -n "$store_fuse" ]; then
+		store_fuse=""
+		n=0
+		while pidof ntfs-3g >/dev/null 2>&1; do
+			[ "$n" -lt 60 ] || return 1
+			sleep 1
+			n=$((n + 1))
+		done
+	fi
+	return 0
+}
+
+# store_part NAME I: the name of part I (NAME for 0, then NAME.001 ... NAME.999).
+store_part() {
+	if [ "$2" = 0 ]; then
+		printf '%s' "$1"
+	else
+		printf '%s.%03d' "$1" "$2"
+	fi
+}
+
+# store_is_gz NAME: true when NAME ends in .gz (a gzip'd image).
+store_is_gz() {
+	case $1 in
+	*.gz) return 0 ;;
+	esac
+	return 1
+}
+
+# store_write NAME: writes stdin (gzip'd for a .gz NAME) to NAME, in parts of $store_split bytes
+# when that is set.
+store_write() {
+	case $1 in
+	*.gz) gzip -c | store_write_parts "$1" ;;
+	*) store_write_parts "$1" ;;
+	esac
+}
+
+# store_write_parts NAME: stdin to NAME, NAME.001, ... ($store_split bytes each; one file without).
+store_write_parts() {
+	if [ -z "$store_split" ]; then
+		cat >"$1"
+		return
+	fi
+	i=0
+	while :; do
+		part=$(store_part "$1" "$i")
+		dd of="$part" bs=1048576 count="$store_split" iflag=count_bytes,fullblock 2>"$job_dir/dd.err" || {
+			grep -v 'records\|bytes' "$job_dir/dd.err" >&2
+			return 1
+		}
+		got=$(stat -c %s "$part") || return 1
+		if [ "$got" -lt "$store_split" ]; then
+			# The input ended: an empty part after full ones is not kept.
+			[ "$got" != 0 ] || [ "$i" = 0 ] || rm -f "$part"
+			return 0
+		fi
+		i=$((i + 1))
+		if [ "$i" -gt 999 ]; then
+			echo "more than 1000 parts: choose a larger ntfsclone.split" >&2
+			return 1
+		fi
+	done
+}
+
+# store_read NAME: the image NAME (its parts NAME, NAME.001, ... one after the other; gunzip'd for
+# a .gz NAME) on stdout.
+store_read() {
+	case $1 in
+	*.gz) store_read_parts "$1" | gunzip -c ;;
+	*) store_read_parts "$1" ;;
+	esac
+}
+
+store_read_parts() {
+	i=0
+	while part=$(store_part "$1" "$i") && [ -e "$part" ]; do
+		cat "$part" || return
+		i=$((i + 1))
+	done
+}
+
+# store_drop_caches: writes out and forgets cached file data, so that a read-back reads the store.
+store_drop_caches() {
+	sync
+	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
+}
+
+# store_verify IMAGE: reads a saved image back (ntfsclone -r -n), unless ntfsclone.verify=no;
+# sets rc.
+store_verify() {
+	case $job_verify in
+	no | 0 | off) return 0 ;;
+	esac
+	store_drop_caches
+	say "${job_name:-ntfsclone rescue}: reading the image back to check it"
+	if [ -b "$1" ] || { [ ! -e "$1.001" ] && ! store_is_gz "$1"; }; then
+		job_tool --restore-image --no-action "$1"
+	else
+		job_tool_from store_read "$1" --restore-image --no-action -
+	fi
+	[ "$rc" = 0 ] || say "${job_name:-ntfsclone rescue}: the image read back from ${store_name:-$1} is not valid"
+}
+
+# store_mkdirs DIR: creates DIR and its missing parents, making only those that do not exist (an
+# NFS v4 pseudo file system refuses even to make a directory that is there: mkdir -p fails).
+store_mkdirs() {
+	[ -d "$1" ] && return 0
+	store_mkdirs "$(dirname "$1")" || return 1
+	mkdir "$1"
+}
+
+# store_save ARGS...: the save job to an image file (ARGS: the extra ntfsclone options).
+store_save() {
+	store_mount rw
+	if [ "$store_split" = default ]; then
+		store_split=""
+		# FAT holds no file of 4 GiB.
+		[ "$store_fs" != vfat ] || store_split=$((4095 * 1048576))
+	fi
+	dir=$(dirname "$img_path")
+	store_mkdirs "$dir" || job_fail 2 "cannot create the directory ${dir#"$job_mnt"} on $store_name"
+	# The parts of an older image of this name would be read after the new one.
+	for part in "$img_path".[0-9][0-9][0-9]; do
+		[ ! -e "$part" ] || rm -f "$part" ||
+			job_fail 2 "cannot remove ${part#"$job_mnt"} (an older image's part) on $store_name"
+	done
+	if [ -n "$store_split" ] || store_is_gz "$img_path"; then
+		job_tool_to store_write "$img_path" "$@" --save-image --output - "$job_src_dev"
+	else
+		job_tool "$@" --save-image --overwrite "$img_path" "$job_src_dev"
+	fi
+	sync
+	[ "$rc" != 0 ] || store_verify "$img_path"
+	job_umount_store
+}
+
+# store_restore ARGS...: the restore job from an image file (ARGS: the extra ntfsclone options).
+store_restore() {
+	store_mount ro
+	[ -f "$img_path" ] || job_fail 2 "no image file ${img_path#"$job_mnt"} on $store_name"
+	if [ -e "$img_path.001" ] || store_is_gz "$img_path"; then
+		job_tool_from store_read "$img_path" "$@" --restore-image --overwrite "$job_tgt_dev" -
+	else
+		job_tool "$@" --restore-image --overwrite "$job_tgt_dev" "$img_path"
+	fi
+	job_umount_store
 }

@@ -22,6 +22,12 @@ struct JobRun {
 /// (resolving, overlap and file system checks are stubbed); mounts are no-ops on `dir/mnt`.
 /// busybox sh runs its applets before looking at PATH, so only `ntfsclone` is a PATH stub.
 fn run_job(dir: &Path, cmdline: &str, umount_rc: i32) -> JobRun {
+    run_job_with(dir, cmdline, umount_rc, &[])
+}
+
+/// `run_job` with environment variables for the stubs: `MOUNT_OK` (a shell pattern: a mount whose
+/// ` ARGS ` do not match it fails), `STUB_IMAGE` (a file the stub tool writes as the saved image).
+fn run_job_with(dir: &Path, cmdline: &str, umount_rc: i32, env: &[(&str, &str)]) -> JobRun {
     let stubs = dir.join("stubs");
     fs::create_dir_all(&stubs).unwrap();
     let stub = |name: &str, body: &str| {
@@ -36,7 +42,7 @@ fn run_job(dir: &Path, cmdline: &str, umount_rc: i32) -> JobRun {
         r#"for a in "$@"; do printf '%s\n' "$a"; done >>"$T/args"
 echo -- >>"$T/args"
 case " $* " in
-*" --output - "*) printf 'IMAGE-BYTES\n' ;;
+*" --output - "*) if [ -n "$STUB_IMAGE" ]; then cat "$STUB_IMAGE"; else printf 'IMAGE-BYTES\n'; fi ;;
 *" - ") cat >"$T/stdin" ;;
 esac
 exit 0"#,
@@ -45,9 +51,17 @@ exit 0"#,
     // busybox sh runs its own applets before PATH: mount, umount and dmesg are functions.
     let script = format!(
         r#". '{lib}'
-mount() {{ echo "mount $*" >>"$T/mounts"; }}
+mount() {{
+	echo "mount $*" >>"$T/mounts"
+	[ -n "$MOUNT_OK" ] || return 0
+	case " $* " in $MOUNT_OK) return 0 ;; esac
+	echo "mount: refused" >&2
+	return 32
+}}
 umount() {{ return {umount_rc}; }}
 dmesg() {{ :; }}
+store_drop_caches() {{ :; }}
+job_network() {{ :; }}
 job_resolve() {{ echo "$1"; }}
 job_overlaps() {{ return 1; }}
 job_is_boot_medium() {{ return 1; }}
@@ -66,7 +80,10 @@ echo "status $?""#,
         .current_dir(dir)
         .env("PATH", path)
         .env("T", dir)
-        .env("CMDLINE", cmdline));
+        .env("CMDLINE", cmdline)
+        .env_remove("MOUNT_OK")
+        .env_remove("STUB_IMAGE")
+        .envs(env.iter().copied()));
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     let status = text
@@ -135,7 +152,9 @@ fn job_values_with_quotes_and_wildcards_stay_one_argument() {
     let r = run_job(t.path(), &job, 0);
     assert_eq!(marker(&r.out), "ntfsclone-job: ok", "{}", r.out);
     assert_eq!(
-        r.args, "--rescue\n*\n--force\n--save-image\n--output\n-\n/dev*\n--\n",
+        r.args,
+        "--rescue\n*\n--force\n--save-image\n--output\n-\n/dev*\n--\n\
+         --restore-image\n--no-action\n-\n--\n",
         "{}",
         r.out
     );
@@ -163,6 +182,179 @@ fn job_values_with_quotes_and_wildcards_stay_one_argument() {
         r.out
     );
     assert_eq!(fs::read(t.join("stdin")).unwrap(), b"IMAGE-BYTES\n");
+}
+
+#[test]
+fn job_smb_url_mounts_the_share_without_printing_the_password() {
+    let t = TempDir::new("job-smb");
+    fs::create_dir_all(t.join("mnt/pc 1")).unwrap();
+    fs::write(t.join("mnt/pc 1/win.img"), b"x").unwrap();
+    let job = "ntfsclone.mode=restore ntfsclone.target=/dev/tgt \
+               ntfsclone.image=smb://LAB;tech:p%40ss@192.0.2.5:4450/images/pc%201/win.img \
+               ntfsclone.mountopts=vers=3.0";
+    let r = run_job(t.path(), job, 0);
+    assert_eq!(marker(&r.out), "ntfsclone-job: ok", "{}", r.out);
+    let mounts = fs::read_to_string(t.join("mounts")).unwrap();
+    assert_eq!(
+        mounts,
+        format!(
+            "mount -t cifs //192.0.2.5/images {} -o ro,user=tech,pass=p@ss,domain=LAB,port=4450,vers=3.0\n",
+            t.join("mnt").display()
+        )
+    );
+    assert_eq!(
+        r.args,
+        format!(
+            "--restore-image\n--overwrite\n/dev/tgt\n{}\n--\n",
+            t.join("mnt/pc 1/win.img").display()
+        )
+    );
+    assert!(
+        !r.out.contains("p@ss") && !r.out.contains("p%40ss"),
+        "{}",
+        r.out
+    );
+
+    // A comma cannot reach the kernel through busybox mount: refused, nothing mounted.
+    let t = TempDir::new("job-smb-comma");
+    let job = "ntfsclone.mode=save ntfsclone.source=/dev/src \
+               ntfsclone.image=smb://tech:a%2Cb@192.0.2.5/images/win.img";
+    let r = run_job(t.path(), job, 0);
+    assert_eq!(
+        marker(&r.out),
+        "ntfsclone-job: failed (exit 2)",
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("comma") && !r.out.contains("a,b"),
+        "{}",
+        r.out
+    );
+    assert!(!t.join("mounts").exists(), "it mounted:\n{}", r.out);
+}
+
+#[test]
+fn job_nfs_falls_back_to_the_v3_export_that_holds_the_path() {
+    let t = TempDir::new("job-nfs3");
+    // The server has no NFS v4 and exports /srv/images over v3.
+    let job = "ntfsclone.mode=save ntfsclone.source=/dev/src \
+               ntfsclone.image=nfs://192.0.2.5:2049/srv/images/pc1/win.img";
+    let r = run_job_with(
+        t.path(),
+        job,
+        0,
+        &[("MOUNT_OK", "*-t nfs *192.0.2.5:/srv/images *")],
+    );
+    assert_eq!(marker(&r.out), "ntfsclone-job: ok", "{}", r.out);
+    let mnt = t.join("mnt");
+    let mounts = fs::read_to_string(t.join("mounts")).unwrap();
+    let m = mnt.display();
+    assert_eq!(
+        mounts,
+        format!(
+            "mount -t nfs4 -o rw,port=2049,vers=4,addr=192.0.2.5 192.0.2.5:/ {m}\n\
+             mount -t nfs -o rw,port=2049,vers=3,nolock,retry=0 192.0.2.5:/srv/images/pc1 {m}\n\
+             mount -t nfs -o rw,port=2049,vers=3,nolock,retry=0 192.0.2.5:/srv/images {m}\n"
+        )
+    );
+    // The file is below the export's mount point; the missing directory was made.
+    let img = mnt.join("pc1/win.img");
+    assert!(mnt.join("pc1").is_dir(), "{}", r.out);
+    assert_eq!(
+        r.args,
+        format!(
+            "--save-image\n--overwrite\n{i}\n/dev/src\n--\n\
+             --restore-image\n--no-action\n{i}\n--\n",
+            i = img.display()
+        )
+    );
+
+    // No export at all: failed, with both versions' reasons.
+    let t = TempDir::new("job-nfs-none");
+    let r = run_job_with(t.path(), job, 0, &[("MOUNT_OK", "nothing")]);
+    assert_eq!(
+        marker(&r.out),
+        "ntfsclone-job: failed (exit 2)",
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains("NFS v4: mount: refused") && r.out.contains("no NFS v3 export holds"),
+        "{}",
+        r.out
+    );
+}
+
+#[test]
+fn job_split_writes_parts_and_restore_reads_them_back() {
+    let t = TempDir::new("job-split");
+    // Exactly two parts of 1 MiB: no empty third part.
+    let image: Vec<u8> = (0..2u32 << 20).map(|i| (i * 31 / 7) as u8).collect();
+    let src = t.join("image.bin");
+    fs::write(&src, &image).unwrap();
+    fs::create_dir_all(t.join("mnt/img")).unwrap();
+    fs::write(t.join("mnt/img/v.img.002"), b"stale").unwrap();
+    let job =
+        "ntfsclone.mode=save ntfsclone.source=/dev/src ntfsclone.image=/dev/store:/img/v.img \
+               ntfsclone.split=1M ntfsclone.verify=no";
+    let r = run_job_with(t.path(), job, 0, &[("STUB_IMAGE", src.to_str().unwrap())]);
+    assert_eq!(marker(&r.out), "ntfsclone-job: ok", "{}", r.out);
+    let mut names: Vec<String> = fs::read_dir(t.join("mnt/img"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["v.img", "v.img.001"], "{}", r.out);
+    assert_eq!(
+        fs::read(t.join("mnt/img/v.img")).unwrap(),
+        &image[..1 << 20]
+    );
+    assert_eq!(
+        fs::read(t.join("mnt/img/v.img.001")).unwrap(),
+        &image[1 << 20..]
+    );
+    // verify=no: ntfsclone ran once.
+    assert_eq!(r.args.matches("--\n").count(), 1, "{}", r.args);
+
+    fs::remove_file(t.join("args")).unwrap();
+    let job =
+        "ntfsclone.mode=restore ntfsclone.target=/dev/tgt ntfsclone.image=/dev/store:/img/v.img";
+    let r = run_job(t.path(), job, 0);
+    assert_eq!(marker(&r.out), "ntfsclone-job: ok", "{}", r.out);
+    assert_eq!(r.args, "--restore-image\n--overwrite\n/dev/tgt\n-\n--\n");
+    assert!(
+        fs::read(t.join("stdin")).unwrap() == image,
+        "the parts were not joined in order"
+    );
+
+    // Sizes it refuses.
+    for (split, why) in [("1x", "a size like"), ("512K", "1M or more")] {
+        let t = TempDir::new("job-split-bad");
+        let job = format!(
+            "ntfsclone.mode=save ntfsclone.source=/dev/src ntfsclone.image=/dev/store:/v.img \
+             ntfsclone.split={split}"
+        );
+        let r = run_job(t.path(), &job, 0);
+        assert_eq!(
+            marker(&r.out),
+            "ntfsclone-job: failed (exit 2)",
+            "{}",
+            r.out
+        );
+        assert!(r.out.contains(why), "{split}: {}", r.out);
+    }
+    let t = TempDir::new("job-split-dev");
+    let job = "ntfsclone.mode=save ntfsclone.source=/dev/src ntfsclone.image=/dev/store \
+               ntfsclone.split=1G";
+    let r = run_job(t.path(), job, 0);
+    assert_eq!(
+        marker(&r.out),
+        "ntfsclone-job: failed (exit 2)",
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("needs an image file"), "{}", r.out);
 }
 
 #[test]

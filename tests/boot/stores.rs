@@ -1,5 +1,6 @@
-//! Image files on FAT32, exFAT and ext4 disks (`ntfsclone.image=DEV:/path`), whole-disk and
-//! partitioned (MBR) or not, saved and restored by the rescue initramfs in QEMU.
+//! Image files on FAT32, exFAT, ext4 and NTFS disks (`ntfsclone.image=DEV:/path`), whole-disk and
+//! partitioned (MBR) or not, on SMB shares and NFS servers, split in parts, saved and restored by
+//! the rescue initramfs in QEMU; and the failures a store can cause.
 //!
 //! The host kernel mounts none of these here, so the disks are built and read back with user-space
 //! tools: mtools (FAT32), `mkfs.ext4 -d` and debugfs (ext4). exfatprogs cannot put files on or
@@ -7,13 +8,15 @@
 //! restore from that disk, whose result must be the reference's clone.
 use crate::common::*;
 use crate::rescue::{
-    assert_same_disk, boot, empty_disk, kernel_args, reference_clone, s, sample_volume, virtio_disk,
+    assert_same_disk, boot, empty_disk, kernel_args, reference_clone, s, sample_volume,
+    virtio_disk, Boot,
 };
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Size of each image store's file system (FAT32 wants at least 32 MiB).
 const FS_BYTES: u64 = 64 << 20;
@@ -346,5 +349,420 @@ fn store_exfat_partitioned_save_then_restore() {
         &tgt,
         &want,
         "save to then restore from exFAT (MBR partition)",
+    );
+}
+
+/// Boots the job `job` with `args` (disks, network) and returns the boot's console and marker.
+fn job_boot(dir: &Path, what: &str, job: &str, args: &[String]) -> Boot {
+    let mut all = kernel_args(job);
+    all.extend_from_slice(args);
+    boot(dir, what, &all, Duration::from_secs(300))
+}
+
+/// QEMU user networking; with `smb`, the directory QEMU's smbd serves as `//10.0.2.4/qemu`.
+fn user_net(smb: Option<&Path>) -> Vec<String> {
+    let smb = smb
+        .map(|d| format!(",smb={}", d.display()))
+        .unwrap_or_default();
+    vec![s("-nic"), format!("user,model=virtio-net-pci{smb}")]
+}
+
+fn assert_ok(b: &Boot, what: &str) {
+    assert_eq!(b.marker, "ntfsclone-job: ok", "{what}:\n{}", b.log);
+}
+
+/// Asserts that the job read the saved image back (`ntfsclone -r -n`) before its marker.
+fn assert_verified(b: &Boot, what: &str) {
+    let at = b.log.find("reading the image back to check it");
+    let marker = b.log.find("ntfsclone-job: ");
+    assert!(
+        at.is_some() && at < marker && b.log.contains("--restore-image --no-action"),
+        "{what}: the saved image was not read back before the marker:\n{}",
+        b.log
+    );
+}
+
+/// Asserts a failed job: the marker `failed (exit code)` and `reason` on the console before it.
+fn assert_failed(b: &Boot, code: i32, reason: &str, what: &str) {
+    assert_eq!(
+        b.marker,
+        format!("ntfsclone-job: failed (exit {code})"),
+        "{what}:\n{}",
+        b.log
+    );
+    let at = b.log.find(reason);
+    assert!(
+        at.is_some() && at < b.log.find("ntfsclone-job: "),
+        "{what}: no {reason:?} before the marker:\n{}",
+        b.log
+    );
+}
+
+#[test]
+fn store_smb_save_then_restore() {
+    require("smbd");
+    let t = TempDir::new("store-smb");
+    let src = sample_volume(t.path());
+    let want = reference_clone(&src, t.path());
+    let share = t.join("share");
+    fs::create_dir_all(&share).unwrap();
+    // A user and password (any user is the guest of QEMU's smbd); the directories are created.
+    let b = job_boot(
+        t.path(),
+        "smb-save",
+        "ntfsclone.mode=save ntfsclone.source=/dev/vda \
+         ntfsclone.image=smb://tech:s3cret@10.0.2.4/qemu/images/pc%201/win.img",
+        &[virtio_disk(&src, true), user_net(Some(&share))].concat(),
+    );
+    assert_ok(&b, "save to SMB");
+    assert_verified(&b, "save to SMB");
+    assert!(
+        !b.log.contains("s3cret"),
+        "the password was printed:\n{}",
+        b.log
+    );
+    let saved = share.join("images/pc 1/win.img");
+    let got = fs::read(&saved).unwrap_or_else(|e| panic!("{saved:?}: {e}\n{}", b.log));
+    assert_restores_to(&got, &want, t.path(), "image saved on SMB");
+
+    // Restored by a guest (no user in the URL) from the same share, with the dialect the kernel
+    // prefers, SMB 3.1.1, required through ntfsclone.mountopts=.
+    let tgt = empty_disk(&t.join("target.img"));
+    let b = job_boot(
+        t.path(),
+        "smb-restore",
+        "ntfsclone.mode=restore ntfsclone.target=/dev/vda \
+         ntfsclone.image=smb://10.0.2.4/qemu/images/pc%201/win.img ntfsclone.mountopts=vers=3.1.1",
+        &[virtio_disk(&tgt, false), user_net(Some(&share))].concat(),
+    );
+    assert_ok(&b, "restore from SMB");
+    assert_same_disk(&tgt, &want, "restore from SMB");
+}
+
+/// A user-space NFS v4 server (nfs-ganesha, VFS backend) exporting `dir` under its own path on
+/// 127.0.0.1:port, killed when dropped.
+struct Ganesha {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+impl Ganesha {
+    fn start(work: &Path, export: &Path) -> Ganesha {
+        let bin = require("ganesha.nfsd");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let recovery = work.join("ganesha-recovery");
+        fs::create_dir_all(&recovery).unwrap();
+        let conf = work.join("ganesha.conf");
+        // v4 only, TCP only: no rpcbind, NLM, rquota; no grace period; no Kerberos.
+        fs::write(
+            &conf,
+            format!(
+                "NFS_CORE_PARAM {{ NFS_Port = {port}; Bind_Addr = 127.0.0.1; Protocols = 4; \
+                 Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }}\n\
+                 NFSV4 {{ Graceless = true; RecoveryBackend = fs; RecoveryRoot = {rec}; }}\n\
+                 NFS_KRB5 {{ Active_krb5 = false; }}\n\
+                 EXPORT {{ Export_Id = 1; Path = {exp}; Pseudo = {exp}; Access_Type = RW; \
+                 Squash = No_Root_Squash; SecType = sys; Protocols = 4; Transports = TCP; \
+                 FSAL {{ Name = VFS; }} }}\n",
+                rec = recovery.display(),
+                exp = export.display()
+            ),
+        )
+        .unwrap();
+        let log = work.join("ganesha.log");
+        let child = Command::new(bin)
+            .arg("-F")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-L")
+            .arg(&log)
+            .arg("-p")
+            .arg(work.join("ganesha.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start ganesha.nfsd: {e}"));
+        let mut g = Ganesha { child, port, log };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let gone = g.child.try_wait().unwrap().is_some();
+            assert!(
+                !gone && start.elapsed() < Duration::from_secs(30),
+                "ganesha.nfsd did not start listening on port {port}:\n{}",
+                fs::read_to_string(&g.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        g
+    }
+}
+impl Drop for Ganesha {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn store_nfs4_save_then_restore_parts() {
+    let t = TempDir::new("store-nfs");
+    let src = sample_volume(t.path());
+    let want = reference_clone(&src, t.path());
+    let export = t.join("export");
+    fs::create_dir_all(&export).unwrap();
+    let server = Ganesha::start(t.path(), &export);
+    // QEMU user networking shows the host's 127.0.0.1 to the guest as 10.0.2.2.
+    let url = |name: &str| format!("nfs://10.0.2.2:{}{}/{name}", server.port, export.display());
+    let b = job_boot(
+        t.path(),
+        "nfs-save",
+        &format!(
+            "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image={}",
+            url("new/dir/win.img")
+        ),
+        &[virtio_disk(&src, true), user_net(None)].concat(),
+    );
+    assert_ok(&b, "save to NFS v4");
+    assert_verified(&b, "save to NFS v4");
+    assert!(
+        b.log.contains("(NFS v4)") || !b.log.contains("NFS v3"),
+        "{}",
+        b.log
+    );
+    let got = fs::read(export.join("new/dir/win.img"))
+        .unwrap_or_else(|e| panic!("no image on the NFS export: {e}\n{}", b.log));
+    assert_restores_to(&got, &want, t.path(), "image saved on NFS v4");
+
+    // The reference's image in 1 MiB parts made here (NAME, NAME.001, ...): the restore finds them.
+    let image = reference_image(&src, t.path());
+    let parts: Vec<&[u8]> = image.chunks(1 << 20).collect();
+    assert!(parts.len() >= 3, "the sample image is too small to split");
+    for (i, p) in parts.iter().enumerate() {
+        let name = if i == 0 {
+            s("parts.img")
+        } else {
+            format!("parts.img.{i:03}")
+        };
+        fs::write(export.join(name), p).unwrap();
+    }
+    let tgt = empty_disk(&t.join("target.img"));
+    let b = job_boot(
+        t.path(),
+        "nfs-restore",
+        &format!(
+            "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image={}",
+            url("parts.img")
+        ),
+        &[virtio_disk(&tgt, false), user_net(None)].concat(),
+    );
+    drop(server);
+    assert_ok(&b, "restore from NFS v4 (parts)");
+    assert_same_disk(&tgt, &want, "restore from parts on NFS v4");
+}
+
+#[test]
+fn store_ntfs_disk_save() {
+    let t = TempDir::new("store-ntfs");
+    let src = sample_volume(t.path());
+    let want = reference_clone(&src, t.path());
+    // A 64 MiB NTFS disk, as Windows would format a USB stick (no partition table).
+    let store = t.join("usb-ntfs.img");
+    fs::File::create(&store).unwrap().set_len(64 << 20).unwrap();
+    ok(
+        run(Command::new(require("mkntfs"))
+            .args(["-q", "-F", "-f", "-L", "USB"])
+            .arg(&store)),
+        "mkntfs (store)",
+    );
+    let b = job_boot(
+        t.path(),
+        "ntfs-save",
+        "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=LABEL=USB:/Images/win.img",
+        &[
+            virtio_disk(&src, true),
+            virtio_disk(&store, false),
+            vec![s("-nic"), s("none")],
+        ]
+        .concat(),
+    );
+    assert_ok(&b, "save to NTFS");
+    assert_verified(&b, "save to NTFS");
+    let mnt = t.join("store-mnt");
+    let m = Mount::ntfs3g(&store, &mnt, &["ro"]);
+    let got = fs::read(mnt.join("Images/win.img"));
+    m.unmount();
+    let got = got.unwrap_or_else(|e| panic!("no image on the NTFS disk: {e}\n{}", b.log));
+    assert_restores_to(&got, &want, t.path(), "image saved on NTFS");
+}
+
+/// The names of the files in `dir` on a FAT image (mtools `mdir -b`), without the directory.
+fn fat_names(img: &Path, dir: &str) -> Vec<String> {
+    let out = run(mtools("mdir")
+        .arg("-b")
+        .arg("-i")
+        .arg(img)
+        .arg(format!("::{dir}")));
+    ok(out.clone(), "mdir");
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.rsplit('/').next().map(str::to_string))
+        .filter(|n| !n.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn store_fat32_split_save() {
+    let t = TempDir::new("store-split");
+    let src = sample_volume(t.path());
+    let want = reference_clone(&src, t.path());
+    // The image takes `n` parts of 1 MiB; a part of an older, longer image under the same name
+    // (the one after the last new part) is removed by the save.
+    let n = reference_image(&src, t.path()).len().div_ceil(1 << 20);
+    assert!(n >= 3, "the sample image is too small to split");
+    let stale = t.join("stale");
+    fs::write(&stale, b"old part").unwrap();
+    let store = fs_image(
+        Fs::Fat32,
+        t.path(),
+        &[(&format!("/pc/win.img.{n:03}"), &stale)],
+    );
+    let b = job_boot(
+        t.path(),
+        "split-save",
+        "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=/dev/vdb:/pc/win.img \
+         ntfsclone.split=1M",
+        &[
+            virtio_disk(&src, true),
+            virtio_disk(&store, false),
+            vec![s("-nic"), s("none")],
+        ]
+        .concat(),
+    );
+    assert_ok(&b, "split save to FAT32");
+    assert_verified(&b, "split save to FAT32");
+    let names = fat_names(&store, "/pc");
+    let want_names: Vec<String> = (0..n)
+        .map(|i| match i {
+            0 => s("win.img"),
+            _ => format!("win.img.{i:03}"),
+        })
+        .collect();
+    assert_eq!(names, want_names, "parts on the store:\n{}", b.log);
+    let mut joined = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let part = read_back(Fs::Fat32, &store, false, &format!("/pc/{n}"), t.path());
+        if i + 1 < names.len() {
+            assert_eq!(part.len(), 1 << 20, "{n} is not a full part");
+        } else {
+            assert!(
+                !part.is_empty() && part.len() <= 1 << 20,
+                "{n}: {} bytes",
+                part.len()
+            );
+        }
+        joined.extend(part);
+    }
+    assert_restores_to(&joined, &want, t.path(), "split image saved on FAT32");
+}
+
+#[test]
+fn store_fails_on_a_missing_image_file() {
+    let t = TempDir::new("store-missing");
+    let other = t.join("other.img");
+    fs::write(&other, b"not the image").unwrap();
+    let store = fs_image(Fs::Fat32, t.path(), &[("/images/other.img", &other)]);
+    let tgt = empty_disk(&t.join("target.img"));
+    let b = job_boot(
+        t.path(),
+        "missing-file",
+        "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image=/dev/vdb:/images/win.img",
+        &[
+            virtio_disk(&tgt, false),
+            virtio_disk(&store, true),
+            vec![s("-nic"), s("none")],
+        ]
+        .concat(),
+    );
+    assert_failed(
+        &b,
+        2,
+        "no image file /images/win.img on /dev/vdb",
+        "missing file",
+    );
+    assert!(!b.log.contains("+ ntfsclone"), "ntfsclone ran:\n{}", b.log);
+}
+
+#[test]
+fn store_fails_when_the_share_refuses() {
+    require("smbd");
+    let t = TempDir::new("store-refused");
+    let share = t.join("share");
+    fs::create_dir_all(&share).unwrap();
+    let src = sample_volume(t.path());
+    // QEMU's smbd has no share "nosuch": the mount is refused.
+    let b = job_boot(
+        t.path(),
+        "smb-refused",
+        "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=smb://10.0.2.4/nosuch/win.img",
+        &[virtio_disk(&src, true), user_net(Some(&share))].concat(),
+    );
+    assert_failed(
+        &b,
+        2,
+        "cannot mount the SMB share //10.0.2.4/nosuch",
+        "share refused",
+    );
+    assert!(!b.log.contains("+ ntfsclone"), "ntfsclone ran:\n{}", b.log);
+}
+
+#[test]
+fn store_full_disk_fails_and_unmounts_cleanly() {
+    let t = TempDir::new("store-full");
+    let src = sample_volume(t.path());
+    // The FAT32 store keeps about 1 MB free: the 2.5 MB image does not fit. The image goes
+    // through the parts writer (FAT's default split), so the kernel reports the full disk.
+    let filler = t.join("filler");
+    fs::File::create(&filler)
+        .unwrap()
+        .set_len(FS_BYTES - (2 << 20))
+        .unwrap();
+    let store = fs_image(Fs::Fat32, t.path(), &[("/filler", &filler)]);
+    let b = job_boot(
+        t.path(),
+        "full-disk",
+        "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=/dev/vdb:/win.img",
+        &[
+            virtio_disk(&src, true),
+            virtio_disk(&store, false),
+            vec![s("-nic"), s("none")],
+        ]
+        .concat(),
+    );
+    assert!(
+        b.marker.starts_with("ntfsclone-job: failed (exit "),
+        "a save to a full disk: {}\n{}",
+        b.marker,
+        b.log
+    );
+    assert!(
+        b.log.contains("No space left on device"),
+        "no reason for the failure:\n{}",
+        b.log
+    );
+    // Unmounted: FAT's dirty bit, set while mounted read-write, is clear again.
+    let out = run(Command::new(require("fsck.vfat")).arg("-n").arg(&store));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !text.to_lowercase().contains("dirty"),
+        "the store was not unmounted cleanly:\n{text}\n{}",
+        b.log
     );
 }
