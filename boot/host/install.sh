@@ -8,7 +8,7 @@
 #
 # --root DIR installs into (or removes from) DIR instead of / and rebuilds nothing (for packaging
 # and tests). Files:
-#   /usr/local/lib/ntfsclone/{ntfsclone,ntfsclone-job.sh,ntfsclone-boot,udhcpc.script}
+#   /usr/local/lib/ntfsclone/{ntfsclone,ntfsclone-job.sh,hw.sh,ntfsclone-boot,udhcpc.script}
 #   /usr/local/sbin/ntfsclone-next-boot
 #   /etc/initramfs-tools/hooks/ntfsclone, /etc/initramfs-tools/scripts/init-premount/ntfsclone
 #   /usr/lib/dracut/modules.d/90ntfsclone/          (when dracut is installed)
@@ -83,6 +83,7 @@ if [ -z "$uninstall" ]; then
 	fi
 	put "$bin" $lib/ntfsclone 755
 	put "$src/lib/ntfsclone-job.sh" $lib/ntfsclone-job.sh 644
+	put "$src/lib/hw.sh" $lib/hw.sh 644
 	put "$here/ntfsclone-boot" $lib/ntfsclone-boot 755
 	put "$src/udhcpc.script" $lib/udhcpc.script 755
 	put "$here/ntfsclone-next-boot" /usr/local/sbin/ntfsclone-next-boot 755
@@ -102,7 +103,7 @@ if [ -z "$uninstall" ]; then
 	fi
 	[ -n "$have_itools" ] || [ -n "$have_dracut" ] || die "neither initramfs-tools nor dracut found"
 else
-	gone $lib/ntfsclone $lib/ntfsclone-job.sh $lib/ntfsclone-boot $lib/udhcpc.script \
+	gone $lib/ntfsclone $lib/ntfsclone-job.sh $lib/hw.sh $lib/ntfsclone-boot $lib/udhcpc.script \
 		/usr/local/sbin/ntfsclone-next-boot /etc/grub.d/42_ntfsclone \
 		$itools/hooks/ntfsclone $itools/scripts/init-premount/ntfsclone \
 		$dracut_mod/module-setup.sh $dracut_mod/ntfsclone-pre-mount.sh

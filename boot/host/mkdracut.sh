@@ -48,7 +48,7 @@ mkdir -p "$work/dracut/modules.d/90ntfsclone" "$work/lib" "$work/none"
 cp "$here/dracut/90ntfsclone/module-setup.sh" "$here/dracut/90ntfsclone/ntfsclone-pre-mount.sh" \
 	"$work/dracut/modules.d/90ntfsclone/"
 cp "$bin" "$work/lib/ntfsclone"
-cp "$here/../lib/ntfsclone-job.sh" "$here/ntfsclone-boot" "$here/../udhcpc.script" "$work/lib/"
+cp "$here/../lib/ntfsclone-job.sh" "$here/../lib/hw.sh" "$here/ntfsclone-boot" "$here/../udhcpc.script" "$work/lib/"
 
 drivers="virtio_pci virtio_blk virtio_scsi ahci sd_mod nvme xhci_pci ehci_pci usb_storage uas ext4 \
 vfat nls_cp437 nls_ascii nls_iso8859_1 nls_utf8 exfat"

@@ -31,7 +31,7 @@ cp "$here/initramfs-tools/hook" "$work/conf/hooks/ntfsclone"
 cp "$here/ntfsclone-boot" "$work/conf/scripts/init-premount/ntfsclone"
 chmod 755 "$work/conf/hooks/ntfsclone" "$work/conf/scripts/init-premount/ntfsclone"
 cp "$bin" "$work/lib/ntfsclone"
-cp "$here/../lib/ntfsclone-job.sh" "$here/../udhcpc.script" "$work/lib/"
+cp "$here/../lib/ntfsclone-job.sh" "$here/../lib/hw.sh" "$here/../udhcpc.script" "$work/lib/"
 
 mkdir -p "$out"
 NTFSCLONE_DIR=$work/lib mkinitramfs -d "$work/conf" -o "$work/host-initrd.img" "$KVER"

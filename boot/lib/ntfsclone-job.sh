@@ -81,12 +81,14 @@ job_fail() {
 	exit "$code"
 }
 
-# job_resolve NAME: waits until the device exists (LABEL=/UUID= via findfs); prints its /dev path.
+# job_resolve NAME: waits until the device exists (LABEL=/UUID= via findfs, SERIAL= a whole disk's
+# serial number via hw.sh); prints its /dev path.
 job_resolve() {
 	n=0
 	while :; do
 		case $1 in
 		LABEL=* | UUID=*) dev=$(findfs "$1" 2>/dev/null) ;;
+		SERIAL=*) dev=$(hw_serial_disk "${1#SERIAL=}" 2>/dev/null) ;;
 		*) dev=$1 ;;
 		esac
 		[ -n "$dev" ] && [ -b "$dev" ] && { echo "$dev"; return 0; }
@@ -198,6 +200,16 @@ job_network() {
 		sleep 1
 		n=$((n + 1))
 	done
+	nic=""
+	for i in /sys/class/net/*; do
+		[ "${i##*/}" = lo ] || [ ! -e "$i" ] || nic=1
+	done
+	if [ -z "$nic" ]; then
+		# No interface at all: no driver bound to the network card. Say which cards those are
+		# (hw.sh, sourced by /init and the host scripts before this file).
+		if command -v hw_net_report >/dev/null 2>&1; then hw_net_report; fi
+		job_fail 2 "no network driver for this network card"
+	fi
 	for i in /sys/class/net/*; do
 		i=${i##*/}
 		[ "$i" = lo ] || [ "$i" = "*" ] && continue

@@ -110,7 +110,7 @@ fn clone_nvme_to_ahci() {
     let src = sample_volume(t.path());
     let tgt = empty_disk(&t.join("target.img"));
     let want = reference_clone(&src, t.path());
-    let job = "ntfsclone.mode=clone ntfsclone.source=/dev/nvme0n1 ntfsclone.target=/dev/sda";
+    let job = "ntfsclone.mode=clone ntfsclone.source=SERIAL=NVME-SRC-1 ntfsclone.target=SERIAL=AHCI-TGT-2";
     let mut args = checked_kernel_args(t.path(), job, &["nvme0n1", "sda"], "NVME-SRC-1");
     args.extend([
         s("-drive"),

@@ -308,6 +308,7 @@ fn host_initramfs_without_parameters_does_nothing() {
     for f in [
         "scripts/init-premount/ntfsclone",
         "usr/lib/ntfsclone-job.sh",
+        "usr/lib/hw.sh",
         "usr/bin/ntfsclone",
     ] {
         assert!(

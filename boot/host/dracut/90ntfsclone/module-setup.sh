@@ -24,6 +24,7 @@ install() {
 	local dir=${NTFSCLONE_DIR:-/usr/local/lib/ntfsclone}
 	inst_simple "$dir/ntfsclone" /usr/bin/ntfsclone
 	inst_simple "$dir/ntfsclone-job.sh" /lib/ntfsclone-job.sh
+	inst_simple "$dir/hw.sh" /lib/hw.sh
 	inst_simple "$dir/ntfsclone-boot" /sbin/ntfsclone-boot
 	[ -r "$dir/udhcpc.script" ] && inst_simple "$dir/udhcpc.script" /lib/ntfsclone-udhcpc.script
 	# What the job script runs (busybox or coreutils/util-linux, whichever the host has).
