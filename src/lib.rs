@@ -15,6 +15,7 @@ extern crate no_std_compat as std;
 pub mod dev;
 pub mod error;
 pub mod image;
+pub mod disk;
 pub mod ntfs;
 pub mod used;
 

@@ -1,0 +1,1 @@
+//! The disk image format (placeholder; see docs/disk-image.md).
