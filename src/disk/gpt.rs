@@ -479,6 +479,12 @@ impl Encoded {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 pub(crate) mod tests {
     use super::*;
     use crate::dev::mem::MemDev;

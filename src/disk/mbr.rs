@@ -231,6 +231,12 @@ pub fn set_protective_size(sector0: &mut [u8], disk_sectors: u64) -> bool {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 pub(crate) mod tests {
     use super::*;
     use crate::dev::mem::MemDev;
