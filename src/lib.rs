@@ -13,9 +13,9 @@
 extern crate no_std_compat as std;
 
 pub mod dev;
+pub mod disk;
 pub mod error;
 pub mod image;
-pub mod disk;
 pub mod ntfs;
 pub mod used;
 

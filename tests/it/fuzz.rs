@@ -449,7 +449,10 @@ fn sh(dir: &std::path::Path, script: &str) {
 /// Small disks made by sfdisk (64 KiB: a GPT with two partitions, a DOS label with a logical
 /// partition chain), FAT12/16/32 boot areas made by mkfs.vfat (the first 64 KiB), and disk
 /// images written by the library from the GPT disk.
-fn disk_seeds(t: &TempDir) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+/// Seeds of the disk targets: (partition tables, FAT starts, disk images).
+type DiskSeeds = (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+fn disk_seeds(t: &TempDir) -> DiskSeeds {
     crate::common::require("sfdisk");
     crate::common::require("mkfs.vfat");
     sh(
