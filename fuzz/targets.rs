@@ -3,7 +3,7 @@
 //! (`tests/it/fuzz.rs`, stable). Each function must return normally on any input: a panic,
 //! an endless loop or an allocation proportional to a number read from the input is a bug.
 //! The checks below are the invariants the rest of the program relies on.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 use ntfsclone::dev::mem::MemDev;
 use ntfsclone::dev::ReadAt;
 use ntfsclone::error::Result as NResult;
