@@ -6,6 +6,10 @@
     clippy::cast_possible_wrap
 )]
 
+/// Block size of the zero test for raw partitions: their all-zero 4 KiB blocks are left out of
+/// disk images.
+pub const ZERO_BLOCK: usize = 4096;
+
 /// True when every byte of `buf` is zero. Works 64 bytes at a time without a branch per byte
 /// (the compiler vectorises the inner fold).
 pub fn is_zero(buf: &[u8]) -> bool {
