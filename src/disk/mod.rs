@@ -15,11 +15,13 @@
 //! - [`zero`]: all-zero block detection for raw partitions.
 //! - [`image`]: the disk image stream (header, boot areas, one section per partition, index).
 pub mod detect;
+pub mod extents;
 pub mod fat;
 pub mod gpt;
 pub mod image;
 pub mod layout;
 pub mod mbr;
+pub mod table;
 pub mod zero;
 
 pub use layout::{Area, Layout, PartType, Partition, TableKind};
