@@ -29,7 +29,7 @@ pub fn save_raw<D: ReadAt + ?Sized, W: WriteStream>(
 ) -> Result<u64> {
     let piece = buf.len() - buf.len() % ZERO_BLOCK;
     if piece == 0 {
-        return Err(Error::own(format_args!(
+        return Err(Error::message(format_args!(
             "raw copy buffer smaller than a block"
         )));
     }
@@ -71,7 +71,7 @@ pub fn save_fat<D: ReadAt + ?Sized, W: WriteStream>(
     mut progress: impl FnMut(u64),
 ) -> Result<u64> {
     if buf.is_empty() {
-        return Err(Error::own(format_args!("empty copy buffer")));
+        return Err(Error::message(format_args!("empty copy buffer")));
     }
     let mut saved = 0u64;
     fat.used_runs(src, |off, len| {
@@ -106,7 +106,7 @@ pub fn write_zeros<T: WriteAt + ?Sized>(
     while offset < end {
         let n = usize::try_from((end - offset).min(buf.len() as u64)).unwrap_or(0);
         if n == 0 {
-            return Err(Error::own(format_args!("empty zero buffer")));
+            return Err(Error::message(format_args!("empty zero buffer")));
         }
         dst.write_all_at(buf.get(..n).unwrap_or(&[]), offset)?;
         offset += n as u64;
@@ -137,7 +137,7 @@ pub fn restore_extents<R: ReadStream, T: WriteAt + ?Sized>(
     mut progress: impl FnMut(u64),
 ) -> Result<u64> {
     if buf.is_empty() {
-        return Err(Error::own(format_args!("empty copy buffer")));
+        return Err(Error::message(format_args!("empty copy buffer")));
     }
     let mut prev_end = 0u64;
     let mut done = 0u64;

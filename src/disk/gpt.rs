@@ -272,7 +272,7 @@ impl Gpt {
     /// alternate LBA, or at the last sector when the primary is damaged).
     pub fn read<D: ReadAt + ?Sized>(dev: &D, disk_sectors: u64, sector_size: u32) -> Result<Gpt> {
         if !(512..=65536).contains(&sector_size) || !sector_size.is_power_of_two() {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "unsupported logical sector size {sector_size}"
             )));
         }
@@ -406,7 +406,7 @@ impl Gpt {
         let ss = self.sector_size;
         let need = self.min_disk_sectors()?;
         if disk_sectors < need {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "the disk has {} bytes, the partition table needs {} bytes",
                 disk_sectors.saturating_mul(u64::from(ss)),
                 need.saturating_mul(u64::from(ss))

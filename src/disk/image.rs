@@ -256,7 +256,7 @@ impl DiskHeader {
         }
         let major = le::u16_at(start, 16).unwrap_or(0);
         if major != VERSION_MAJOR {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "disk image version {major} is not supported (this program reads version {VERSION_MAJOR})"
             )));
         }
@@ -603,7 +603,7 @@ impl<W: WriteStream> Writer<W> {
     }
 
     fn misuse(what: &'static str) -> Error {
-        Error::own(format_args!("disk image writer: {what}"))
+        Error::message(format_args!("disk image writer: {what}"))
     }
 
     /// Stream bytes written so far.
@@ -850,7 +850,7 @@ impl<R: ReadStream> Reader<R> {
 
     fn close_section(&mut self) -> Result<()> {
         if self.extents.is_some() || self.owed != 0 {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "disk image reader: a section was not read to its end"
             )));
         }
@@ -893,10 +893,10 @@ impl<R: ReadStream> Reader<R> {
     /// [`ReadStream`] impl, exactly `len` of them), or None at the end of the section.
     pub fn next_extent(&mut self) -> Result<Option<Extent>> {
         let (min, part_len) = self.extents.ok_or_else(|| {
-            Error::own(format_args!("disk image reader: not in an extent section"))
+            Error::message(format_args!("disk image reader: not in an extent section"))
         })?;
         if self.owed != 0 {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "disk image reader: extent bytes not read"
             )));
         }
@@ -958,7 +958,7 @@ impl<R: ReadStream> Reader<R> {
     /// compares the checksums; the input must end there.
     pub fn finish(mut self) -> Result<Check> {
         if self.next_part != self.header.parts.len() || self.extents.is_some() {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "disk image reader: finish before the last section"
             )));
         }
@@ -1146,9 +1146,9 @@ pub fn extract<D: ReadAt + ?Sized, W: WriteStream>(
         .index
         .iter()
         .find(|e| e.number == number)
-        .ok_or_else(|| Error::own(format_args!("the disk image has no partition {number}")))?;
+        .ok_or_else(|| Error::message(format_args!("the disk image has no partition {number}")))?;
     if e.kind != SectionKind::Ntfs {
-        return Err(Error::own(format_args!(
+        return Err(Error::message(format_args!(
             "partition {number} is stored as {} data, not as an NTFS special image",
             e.kind.name()
         )));
@@ -1171,7 +1171,7 @@ pub fn extract<D: ReadAt + ?Sized, W: WriteStream>(
                 at += n as u64;
             }
             if Some(&h.finalize()) != t.crcs.get(i) {
-                return Err(Error::own(format_args!(
+                return Err(Error::message(format_args!(
                     "image checksum mismatch in image bytes {cs}..{ce} (0x{cs:x}..0x{ce:x}): \
                      nothing was extracted"
                 )));
@@ -1270,7 +1270,7 @@ mod tests {
                 while let Some(e) = r.next_extent()? {
                     let mut b = vec![0u8; e.len as usize];
                     if r.read_full(&mut b)? != b.len() {
-                        return Err(Error::own(format_args!("short extent")));
+                        return Err(Error::message(format_args!("short extent")));
                     }
                     data.extend_from_slice(&e.offset.to_le_bytes());
                     data.extend_from_slice(&b);

@@ -148,14 +148,14 @@ impl Layout {
     /// Reads and checks the partition table of a disk of `disk_size` bytes.
     pub fn read<D: ReadAt + ?Sized>(dev: &D, disk_size: u64, sector_size: u32) -> Result<Layout> {
         if !(512..=65536).contains(&sector_size) || !sector_size.is_power_of_two() {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "unsupported logical sector size {sector_size}"
             )));
         }
         let ss = u64::from(sector_size);
         let disk_sectors = disk_size / ss;
         if disk_sectors < 2 {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "the disk is too small to hold a partition table ({disk_size} bytes)"
             )));
         }
@@ -165,7 +165,7 @@ impl Layout {
                 let mut s = [0u8; 512];
                 dev.read_exact_at(&mut s, 0)?;
                 if detect::detect(&s, disk_size) != detect::Content::Other {
-                    return Err(Error::own(format_args!(
+                    return Err(Error::message(format_args!(
                         "no partition table: the disk holds a file system directly \
                          (copy it without --disk)"
                     )));
@@ -225,7 +225,7 @@ impl Layout {
                 partitions.push(p);
             }
             if partitions.is_empty() {
-                return Err(Error::own(format_args!(
+                return Err(Error::message(format_args!(
                     "no partition table: sector 0 lists no partition"
                 )));
             }
@@ -310,7 +310,7 @@ impl Layout {
         areas.sort_by_key(|a| a.offset);
         let total: u64 = areas.iter().map(|a| a.len).fold(0, u64::saturating_add);
         if total > MAX_AREA_BYTES {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "the boot areas (sector 0 to the first partition, and the table copies) take \
                  {total} bytes, more than the {MAX_AREA_BYTES} this program copies"
             )));
@@ -404,7 +404,7 @@ impl<D: WriteAt> WriteAt for Window<D> {
         let n = self.clip(buf.len(), offset);
         match buf.get(..n) {
             Some(b) if n > 0 => self.dev.write_at(b, self.start.saturating_add(offset)),
-            _ => Err(Error::own(format_args!(
+            _ => Err(Error::message(format_args!(
                 "write beyond the end of the partition (offset {offset})"
             ))),
         }

@@ -43,7 +43,7 @@ pub fn layout_from_areas(
 /// Refuses a target smaller than `need` bytes, with both sizes.
 pub fn check_target_size(target_size: u64, need: u64) -> Result<()> {
     if target_size < need {
-        return Err(Error::own(format_args!(
+        return Err(Error::message(format_args!(
             "the target is too small: it has {target_size} bytes, the disk needs {need} bytes \
              (up to the end of its last partition)"
         )));
