@@ -286,7 +286,7 @@ fn reseal_gpt(d: &mut [u8], at: usize) {
 /// A whole small disk (512-byte sectors) read as a partition table: the DOS label, the GPT
 /// and the layout with its checks. The first byte: bit 0 reseals the GPT CRCs after the
 /// mutation, bit 1 reads with 4096-byte sectors.
-pub fn partition_table(data: &[u8]) {
+pub(crate) fn partition_table(data: &[u8]) {
     use ntfsclone::disk::gpt::{Gpt, MAX_ENTRIES_BYTES};
     use ntfsclone::disk::{mbr, Layout};
     let Some((&sel, disk)) = data.split_first() else {
@@ -341,7 +341,7 @@ pub fn partition_table(data: &[u8]) {
 
 /// A FAT file system: the boot sector, then the used runs from its FAT (FATs up to 16 MiB).
 /// Runs are in order, do not touch, and stay inside the file system.
-pub fn fat(data: &[u8]) {
+pub(crate) fn fat(data: &[u8]) {
     use ntfsclone::disk::fat::Fat;
     use ntfsclone::disk::layout::{Area, AreaKind, AreasDisk};
     // The input is the start of the file system; the rest reads as zeros.
@@ -380,7 +380,7 @@ pub fn fat(data: &[u8]) {
 
 /// A disk image stream, read as a restore would (sections, extents, index, trailer), and
 /// located and extracted from its end as `--extract` would. The first byte: bit 0 checksums.
-pub fn disk_image(data: &[u8]) {
+pub(crate) fn disk_image(data: &[u8]) {
     use ntfsclone::dev::ReadStream;
     use ntfsclone::disk::image::{self, DiskHeader, Reader, SectionKind};
     let Some((&sel, img)) = data.split_first() else {
