@@ -106,6 +106,11 @@ impl Fd {
         )
     }
 
+    /// The logical sector size of a block device (`BLKSSZGET`).
+    pub fn logical_sector_size(&self) -> Result<u32> {
+        rustix::fs::ioctl_blksszget(self.bfd()).map_err(|e| os_err("BLKSSZGET", e))
+    }
+
     /// Opens `path` read-only.
     pub fn open_read(path: &str) -> core::result::Result<Fd, Errno> {
         retry(|| rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()))
@@ -346,6 +351,38 @@ pub fn mount_state(path: &str) -> core::result::Result<MountState, Errno> {
         }
     }
     Ok(MountState::Unmounted)
+}
+
+/// A pipe: (read end, write end).
+pub fn pipe() -> Result<(Fd, Fd)> {
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| os_err("pipe", e))?;
+    Ok((Fd::Owned(r), Fd::Owned(w)))
+}
+
+/// For a whole-disk block device: the first mounted file system that lives on one of its
+/// partitions (its device name from /proc/mounts), found through the partitions' sysfs
+/// directories, which sit inside the disk's.
+pub fn mounted_partition(disk: &str) -> Option<String> {
+    let sysfs = |path: &str| -> Option<std::path::PathBuf> {
+        let st = rustix::fs::stat(path).ok()?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::BlockDevice {
+            return None;
+        }
+        let (maj, min) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+        std::fs::canonicalize(format!("/sys/dev/block/{maj}:{min}")).ok()
+    };
+    let disk_dir = sysfs(disk)?;
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    for line in mounts.lines() {
+        let dev = unescape_mount_field(line.split(' ').next().unwrap_or(""));
+        if let Some(d) = sysfs(&dev) {
+            if d != disk_dir && d.starts_with(&disk_dir) {
+                return Some(dev);
+            }
+        }
+    }
+    None
 }
 
 /// /proc/mounts escapes space, tab, newline and backslash as `\ooo`.
