@@ -355,8 +355,8 @@ pub fn mount_state(path: &str) -> core::result::Result<MountState, Errno> {
 
 /// A pipe: (read end, write end).
 pub fn pipe() -> Result<(Fd, Fd)> {
-    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| os_err("pipe", e))?;
+    let (r, w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| os_err("pipe", e))?;
     Ok((Fd::Owned(r), Fd::Owned(w)))
 }
 

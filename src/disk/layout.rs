@@ -225,6 +225,14 @@ impl Layout {
                 partitions.push(p);
             }
             if partitions.is_empty() {
+                let mut s = [0u8; 512];
+                dev.read_exact_at(&mut s, 0)?;
+                if detect::detect(&s, disk_size) != detect::Content::Other {
+                    return Err(Error::message(format_args!(
+                        "no partition table: the disk holds a file system directly \
+                         (copy it without --disk)"
+                    )));
+                }
                 return Err(Error::message(format_args!(
                     "no partition table: sector 0 lists no partition"
                 )));

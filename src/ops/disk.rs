@@ -69,10 +69,9 @@ fn sector_size(dev: &Fd) -> Result<u32> {
 /// Puts the partition's name in front of an error's text.
 fn in_partition(n: u32, e: Error) -> Error {
     match e {
-        Error::Fatal(t) | Error::Message(t) => Error::message(format_args!(
-            "partition {n}: {}",
-            t.as_str().trim_end()
-        )),
+        Error::Fatal(t) | Error::Message(t) => {
+            Error::message(format_args!("partition {n}: {}", t.as_str().trim_end()))
+        }
         Error::Os { what, errno } => Error::Os {
             what: crate::text!("partition {n}: {what}"),
             errno,
@@ -274,7 +273,9 @@ pub fn restore_disk(
             // The trailer is found through a second descriptor (`size` seeks to the end).
             let aux = open()?;
             let trailer = if verify && !test && aux.kind()? == Kind::File {
-                image::locate(&aux, aux.size()?).ok().and_then(|l| l.trailer)
+                image::locate(&aux, aux.size()?)
+                    .ok()
+                    .and_then(|l| l.trailer)
             } else {
                 None
             };
@@ -422,7 +423,9 @@ fn restore_ntfs<R: ReadStream>(
             crate::image::Record::Cluster { pos, data } => {
                 let at = pos.saturating_mul(cs);
                 if let Some(w) = win.as_deref_mut() {
-                    if stage_at + stage.len() as u64 != at || stage.len() + data.len() > stage.capacity() {
+                    if stage_at + stage.len() as u64 != at
+                        || stage.len() + data.len() > stage.capacity()
+                    {
                         w.write_all_at(&stage, stage_at)?;
                         stage.clear();
                         stage_at = at;
