@@ -180,7 +180,7 @@ impl<R: ReadStream> Reader<R> {
     /// After `End`: the checksum state and the input bytes read past the last record (they
     /// belong to whatever follows the image in the input).
     pub fn into_rest(self) -> (Option<Verifier>, Vec<u8>) {
-        let rest = self.buf[self.start..self.end].to_vec();
+        let rest = self.buf.get(self.start..self.end).unwrap_or(&[]).to_vec();
         (self.sums, rest)
     }
 
