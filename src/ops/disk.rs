@@ -10,6 +10,7 @@
 //! a GPT rewritten for the target's size) last.
 use super::output;
 use super::save;
+use super::serial::NewSerial;
 use super::source::Source;
 use crate::dev::fd::{self, Fd, Kind};
 use crate::dev::{ReadAt, ReadStream, WriteAt, WriteStream};
@@ -21,6 +22,7 @@ use crate::disk::layout::Layout;
 use crate::disk::{table, IdGen};
 use crate::error::{Error, Result};
 use crate::image::trailer::{Prechecked, Trailer};
+use crate::ntfs::boot_sector::backup_of;
 use crate::options::{Mode, Options};
 use crate::progress::Progress;
 use crate::report::Report;
@@ -186,6 +188,7 @@ pub fn save_disk<W: WriteStream>(
     };
     for (p, s) in layout.partitions.iter().zip(&sources) {
         report.out(format_args!("Saving partition {} ...\n", p.number));
+        progress.begin_partition(p.number);
         let win = dev.window(p.start, p.len)?;
         let r: Result<()> = (|| {
             match s {
@@ -318,6 +321,7 @@ pub fn restore_disk(
     progress.phase(if test { "verify" } else { "restore" });
     while let Some(s) = r.next_section()? {
         let p = s.part;
+        progress.begin_partition(p.number);
         report.out(format_args!(
             "Partition {}: {} section, {} bytes at byte {}\n",
             p.number,
@@ -330,7 +334,11 @@ pub fn restore_disk(
             None => None,
         };
         let res: Result<()> = match p.kind {
-            SectionKind::Ntfs => restore_ntfs(&mut r, win.as_mut(), progress),
+            SectionKind::Ntfs => {
+                // NTFS serial numbers follow --new-serial (a new one per partition).
+                let serial = win.as_ref().and_then(|_| NewSerial::draw(opts.new_serial));
+                restore_ntfs(&mut r, win.as_mut(), serial, report, progress)
+            }
             SectionKind::Fat | SectionKind::Raw => {
                 let gaps = match (p.kind, &target) {
                     (SectionKind::Fat, _) => Gaps::Keep,
@@ -400,6 +408,8 @@ pub fn restore_disk(
 fn restore_ntfs<R: ReadStream>(
     r: &mut Reader<R>,
     mut win: Option<&mut Fd>,
+    serial: Option<NewSerial>,
+    report: Report,
     progress: &mut Progress,
 ) -> Result<()> {
     use crate::image::reader::Checksum;
@@ -418,15 +428,26 @@ fn restore_ntfs<R: ReadStream>(
     // Adjacent clusters are gathered and written with one positioned write.
     let mut stage: Vec<u8> = Vec::with_capacity(crate::copy::CHUNK_BYTES);
     let mut stage_at = 0u64;
+    let mut backup = None;
+    let mut flush = |w: &mut Fd, stage: &mut Vec<u8>, at: u64, backup| -> Result<()> {
+        if let Some(s) = serial {
+            s.patch(stage, at, backup);
+        }
+        w.write_all_at(stage, at)
+    };
     loop {
         match ir.next_record()? {
             crate::image::Record::Cluster { pos, data } => {
                 let at = pos.saturating_mul(cs);
+                if let (0, Some(s)) = (pos, serial) {
+                    backup = backup_of(data);
+                    report.out(format_args!("New serial number      : 0x{:x}\n", s.serial));
+                }
                 if let Some(w) = win.as_deref_mut() {
                     if stage_at + stage.len() as u64 != at
                         || stage.len() + data.len() > stage.capacity()
                     {
-                        w.write_all_at(&stage, stage_at)?;
+                        flush(w, &mut stage, stage_at, backup)?;
                         stage.clear();
                         stage_at = at;
                     }
@@ -441,7 +462,7 @@ fn restore_ntfs<R: ReadStream>(
         }
     }
     if let Some(w) = win {
-        w.write_all_at(&stage, stage_at)?;
+        flush(w, &mut stage, stage_at, backup)?;
     }
     let (v, rest) = ir.into_rest();
     r.give_back(&rest, v);

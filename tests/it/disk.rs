@@ -310,6 +310,35 @@ fn gpt_pipes_clone_and_new_ids() {
         "clone",
     );
     assert!(std::fs::read(t.join("clone")).unwrap() == std::fs::read(t.join("disk")).unwrap());
+    // --new-serial: the NTFS partition's serial number changes in both boot sectors.
+    ok(
+        &run_ours(&["--disk", "--new-serial", "-O", &p("serial"), &p("disk")]),
+        "clone with a new serial",
+    );
+    let (s, n) = GPT_PARTS[2];
+    let (a, b) = (
+        sectors(&t.join("disk"), s, n),
+        sectors(&t.join("serial"), s, n),
+    );
+    let total = u64::from_le_bytes(a[0x28..0x30].try_into().unwrap()) as usize;
+    let backup = total * 512;
+    assert_ne!(a[0x48..0x50], b[0x48..0x50]);
+    assert_eq!(b[0x48..0x50], b[backup + 0x48..backup + 0x50]);
+    assert!(a[0x50..backup] == b[0x50..backup]);
+    // JSON progress: one stream over the disk, each line naming its partition.
+    sh(
+        t.path(),
+        &format!("{o} -s --disk -o img disk --progress-fd 3 3>progress.json >/dev/null 2>&1"),
+    );
+    let json = std::fs::read_to_string(t.join("progress.json")).unwrap();
+    for n in 1..=4 {
+        assert!(json.contains(&format!("\"partition\":{n}")), "{json}");
+    }
+    let last = json.lines().last().unwrap();
+    assert!(
+        last.contains("\"phase\":\"done\"") && !last.contains("error"),
+        "{last}"
+    );
     // New ids: other GUIDs, the same partitions.
     ok(
         &run_ours(&["--disk", "--new-disk-ids", "-O", &p("ids"), &p("disk")]),
