@@ -429,7 +429,7 @@ fn restore_ntfs<R: ReadStream>(
     let mut stage: Vec<u8> = Vec::with_capacity(crate::copy::CHUNK_BYTES);
     let mut stage_at = 0u64;
     let mut backup = None;
-    let mut flush = |w: &mut Fd, stage: &mut Vec<u8>, at: u64, backup| -> Result<()> {
+    let flush = |w: &mut Fd, stage: &mut Vec<u8>, at: u64, backup| -> Result<()> {
         if let Some(s) = serial {
             s.patch(stage, at, backup);
         }
