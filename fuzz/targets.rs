@@ -424,19 +424,28 @@ pub(crate) fn disk_image(data: &[u8]) {
             Err(_) => return,
         };
         if s.part.kind == SectionKind::Ntfs {
-            // Hand a special-image reader the payload, as the restore does.
+            // Hand a special-image reader the payload, as the restore does, and take back
+            // what it read ahead.
             let v = r.lend_verifier();
-            let Ok(mut ir) = ntfsclone::image::Reader::open(&mut r, None, 0, false) else {
+            let Ok(mut ir) = ntfsclone::image::Reader::open_continuing(
+                &mut r,
+                None,
+                0,
+                false,
+                ntfsclone::image::reader::Checksum::Off,
+                v,
+            ) else {
                 return;
             };
             for _ in 0..img.len() + 2 {
                 match ir.next_record() {
-                    Ok(Record::End { .. }) | Err(_) => break,
+                    Ok(Record::End { .. }) => break,
+                    Err(_) => return,
                     Ok(_) => {}
                 }
             }
-            drop(ir);
-            r.give_back(&[], v);
+            let (v, rest) = ir.into_rest();
+            r.give_back(&rest, v);
             continue;
         }
         for _ in 0..img.len() + 2 {
