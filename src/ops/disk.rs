@@ -574,7 +574,11 @@ fn clone_disk(opts: &Options, report: Report, progress: &mut Progress) -> Result
         let saved = saver
             .join()
             .unwrap_or_else(|_| Err(Error::message(format_args!("the disk reader failed"))));
-        // The save's error explains a restore that saw its stream end early.
-        saved.and(restored)
+        // The save's error explains a restore that saw its stream end early; a save that lost
+        // its reader is explained by the restore's error.
+        match saved {
+            Err(Error::BrokenPipe) => restored.and(Err(Error::BrokenPipe)),
+            saved => saved.and(restored),
+        }
     })
 }

@@ -310,6 +310,14 @@ fn gpt_pipes_clone_and_new_ids() {
         "clone",
     );
     assert!(std::fs::read(t.join("clone")).unwrap() == std::fs::read(t.join("disk")).unwrap());
+    // A clone onto a target too small: refused with both sizes, the target untouched.
+    sh(t.path(), "head -c 50M /dev/zero | tr '\\0' 'x' > small");
+    let before = std::fs::read(t.join("small")).unwrap();
+    failed(
+        &run_ours(&["--disk", "--overwrite", &p("small"), &p("disk")]),
+        "it has 52428800 bytes, the disk needs",
+    );
+    assert!(std::fs::read(t.join("small")).unwrap() == before);
     // --new-serial: the NTFS partition's serial number changes in both boot sectors.
     ok(
         &run_ours(&["--disk", "--new-serial", "-O", &p("serial"), &p("disk")]),
