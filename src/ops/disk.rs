@@ -8,6 +8,7 @@
 //! without its all-zero blocks. A restore checks the image's table, the target's size and
 //! sector size before writing anything, writes the partitions, then the table (head, EBRs, and
 //! a GPT rewritten for the target's size) last.
+use super::ahead::CheckedAhead;
 use super::output;
 use super::save;
 use super::serial::NewSerial;
@@ -240,6 +241,9 @@ fn warn_layout(layout: &Layout, progress: &mut Progress) {
 /// use, or a plain stream checksummed as it goes.
 enum Input {
     Plain(Fd),
+    /// Checked by a second thread one chunk ahead (the normal case).
+    Ahead(Box<CheckedAhead<Fd>>),
+    /// Checked on this thread (no thread could be started).
     Checked(Box<Prechecked<Fd, Fd>>),
 }
 
@@ -247,6 +251,7 @@ impl ReadStream for Input {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         match self {
             Input::Plain(f) => f.read(buf),
+            Input::Ahead(c) => c.read(buf),
             Input::Checked(c) => c.read(buf),
         }
     }
@@ -287,7 +292,12 @@ pub fn restore_disk(
                 Some(t) => {
                     stream_verify = false;
                     let t: Trailer = t;
-                    Input::Checked(Box::new(Prechecked::new(fd, aux, t, 0, 1 << 20)))
+                    match CheckedAhead::start(fd, aux, t.clone(), 0) {
+                        Ok(c) => Input::Ahead(Box::new(c)),
+                        Err((fd, aux)) => {
+                            Input::Checked(Box::new(Prechecked::new(fd, aux, t, 0, 1 << 20)))
+                        }
+                    }
                 }
                 None => Input::Plain(fd),
             }
@@ -435,7 +445,30 @@ fn restore_ntfs<R: ReadStream>(
         }
         w.write_all_at(stage, at)
     };
+    let stride = cs as usize + 1;
     loop {
+        // Fast path (no serial to patch): batches of full-cluster records written with one
+        // pwritev each, straight from the reader's buffer.
+        if serial.is_none() {
+            if let Some((pos, recs)) = ir.next_clusters(crate::copy::IOV_MAX)? {
+                let k = (recs.len() / stride) as u64;
+                if let Some(w) = win.as_deref_mut() {
+                    flush(w, &mut stage, stage_at, backup)?;
+                    stage.clear();
+                    let mut iov: heapless::Vec<rustix::io::IoSlice<'_>, { crate::copy::IOV_MAX }> =
+                        heapless::Vec::new();
+                    for r in recs.chunks_exact(stride) {
+                        // At most IOV_MAX records per batch: never full.
+                        let _ = iov.push(rustix::io::IoSlice::new(r.get(1..).unwrap_or(&[])));
+                    }
+                    crate::copy::write_all_vectored_at(w, &iov, pos.saturating_mul(cs))?;
+                }
+                progress.add_bytes(k * cs);
+                done += k;
+                progress.update(done);
+                continue;
+            }
+        }
         match ir.next_record()? {
             crate::image::Record::Cluster { pos, data } => {
                 let at = pos.saturating_mul(cs);
