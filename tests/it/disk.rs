@@ -490,3 +490,59 @@ fn bad_disks_are_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A loop device over a file (with a logical sector size), detached on drop.
+struct Loop(String);
+
+impl Loop {
+    fn new(file: &Path, sector_size: u32) -> Loop {
+        let o = run(Command::new(require("losetup"))
+            .args(["-f", "--show", "--sector-size", &sector_size.to_string()])
+            .arg(file));
+        assert!(
+            o.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Loop(String::from_utf8_lossy(&o.stdout).trim().to_string())
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+#[test]
+fn block_device_targets() {
+    let t = TempDir::new("disk-blk");
+    gpt_disk(&t);
+    let ntfs_ref = ntfs_reference(&t, false);
+    let p = |n: &str| t.join(n).to_str().unwrap().to_string();
+    ok(
+        &run_ours(&["-s", "--disk", "-o", &p("img"), &p("disk")]),
+        "save",
+    );
+    // A 128 MiB block device: restored, then read back through the file behind it.
+    sh(t.path(), "truncate -s 128M blk");
+    {
+        let l = Loop::new(&t.join("blk"), 512);
+        ok(
+            &run_ours(&["-r", "--disk", "-O", &l.0, &p("img")]),
+            "restore to a block device",
+        );
+    }
+    check_restored(&t, &t.join("disk"), &t.join("blk"), Some(&ntfs_ref));
+    // Another logical sector size: refused with both sizes, nothing written.
+    sh(t.path(), "head -c 128M /dev/zero | tr '\\0' 'x' > blk4k");
+    let before = std::fs::read(t.join("blk4k")).unwrap();
+    {
+        let l = Loop::new(&t.join("blk4k"), 4096);
+        failed(
+            &run_ours(&["-r", "--disk", "-O", &l.0, &p("img")]),
+            "logical sector size is 4096 bytes, the disk image's is 512 bytes",
+        );
+    }
+    assert!(std::fs::read(t.join("blk4k")).unwrap() == before);
+}
