@@ -303,6 +303,14 @@ fn gpt_pipes_clone_and_new_ids() {
         ),
     );
     check_restored(&t, &t.join("disk"), &t.join("piped"), None);
+    // From a pipe without --disk: one clear error naming --disk.
+    let out = run(Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{o} -s --disk -o - disk 2>/dev/null | {o} -r -O nodisk -"
+        ))
+        .current_dir(t.path()));
+    failed(&out, "the input is a disk image: restore it with --disk");
     // Clone, same size: the disk comes back byte for byte.
     let p = |n: &str| t.join(n).to_str().unwrap().to_string();
     ok(
