@@ -3,8 +3,11 @@
 # target (ntfsinfo, ntfsfix -n) and compares it with the real ntfsclone's clone of the same volume.
 #
 #   boot/demo.sh BOOT_OUT        (make demo builds the release binary and the initramfs first)
+#
+# DEMO_TIMEOUT (seconds, default 300) bounds the QEMU run; QEMU is killed on every way out.
 set -eu
 out=${1:-boot/out}
+timeout=${DEMO_TIMEOUT:-300}
 die() { echo "demo: $*" >&2; exit 1; }
 for t in mkntfs ntfs-3g ntfsinfo ntfsfix ntfsclone qemu-system-x86_64; do
 	command -v $t >/dev/null || die "missing $t (make deps)"
@@ -13,9 +16,12 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ntfsclone-demo.XXXXXX")
 mnt=$work/mnt
-qpid=""
+qpid="" tpid=""
 cleanup() {
-	[ -n "$qpid" ] && kill "$qpid" 2>/dev/null
+	for p in $qpid $tpid; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	mountpoint -q "$mnt" 2>/dev/null && umount "$mnt"
 	rm -rf "$work"
 }
@@ -31,7 +37,7 @@ echo "Hello from ntfsclone-rs." >"$mnt/README.txt"
 mkdir -p "$mnt/Documents/Photos"
 seq 1 20000 >"$mnt/Documents/numbers.txt"
 head -c 3000000 /dev/urandom >"$mnt/Documents/Photos/random.bin"
-ls -lR "$mnt" | sed 's/^/   /'
+find "$mnt" -mindepth 1 -printf '   %M %8s %P\n' | sort -k3
 umount "$mnt"
 truncate -s 32M "$work/target.img"
 
@@ -42,16 +48,24 @@ qemu-system-x86_64 -accel $accel -m 512 -smp 1 -nographic -no-reboot -nic none \
 	-kernel "$out/vmlinuz" -initrd "$out/initramfs.img" \
 	-append "console=ttyS0,115200 quiet ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb ntfsclone.after=poweroff" \
 	-drive "file=$work/source.img,format=raw,if=virtio,readonly=on" \
-	-drive "file=$work/target.img,format=raw,if=virtio" </dev/null | tee "$work/serial.log" &
+	-drive "file=$work/target.img,format=raw,if=virtio" </dev/null >"$work/serial.log" 2>&1 &
+# $! is QEMU itself (its output goes to a file, shown by tail), so the timeout and cleanup kill it.
 qpid=$!
+tail -n +1 -f "$work/serial.log" &
+tpid=$!
 # QEMU powers off by itself after the job; 5 minutes is far more than it needs.
 n=0
-while kill -0 $qpid 2>/dev/null; do
+while kill -0 "$qpid" 2>/dev/null; do
 	sleep 1
 	n=$((n + 1))
-	[ $n -lt 300 ] || die "QEMU did not finish within 300 s"
+	[ $n -lt "$timeout" ] || die "QEMU did not finish within $timeout s"
 done
+wait "$qpid" || true
 qpid=""
+sleep 0.2
+kill "$tpid" 2>/dev/null || true
+wait "$tpid" 2>/dev/null || true
+tpid=""
 echo
 echo "== QEMU finished in $(($(date +%s) - start)) s"
 grep -q '^ntfsclone-job: ok' "$work/serial.log" || die "the job did not report ntfsclone-job: ok"

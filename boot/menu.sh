@@ -1,3 +1,5 @@
+# shellcheck shell=sh
+# shellcheck disable=SC2034 # the variables set here are read by mkiso.sh and mkpxe.sh
 # Sourced by mkiso.sh and mkpxe.sh: the kernel command line and the two menu entries shared by
 # every boot menu (the build-time job first, the default; then a plain shell).
 # In: $job (may be empty). Out: $cmdline, $title1/$args1, $title2/$args2.

@@ -6,6 +6,8 @@
 # BINARY defaults to the static musl build of ntfsclone. A dynamically linked binary (e.g. the
 # reference /usr/sbin/ntfsclone, to try the boot plumbing) is accepted: its libraries are copied.
 # KVER picks the kernel (default: newest /lib/modules/* with a matching /boot/vmlinuz-*).
+# The kernel and the modules are Debian's, copied byte for byte: they are signed, and under Secure
+# Boot (kernel lockdown) only signed modules load.
 # Reproducible: sorted list, fixed owners and mtimes ($SOURCE_DATE_EPOCH, default 0), no timestamps
 # in the compressed stream.
 set -eu
@@ -57,6 +59,10 @@ list=$work/list
 		[ "$a" = busybox ] || echo "slink /bin/$a busybox 777 0 0"
 	done
 	echo "file /bin/ntfsclone $bin 755 0 0"
+	# Shell libraries that /init sources (the job script, hw.sh, ...): boot/lib/NAME.sh as /lib/NAME.sh.
+	for f in "$here"/lib/*.sh; do
+		if [ -f "$f" ]; then echo "file /lib/$(basename "$f") $f 644 0 0"; fi
+	done
 } >"$list"
 # A dynamic binary brings its libraries (the paths the loader expects).
 if ldd "$bin" 2>/dev/null | grep -q '=>'; then
@@ -95,6 +101,44 @@ while read -r m; do
 done <"$work/load.order" >>"$list"
 echo "file /lib/modules/$KVER/load.order $work/load.order 644 0 0" >>"$list"
 
+# Firmware: exactly the files the modules ask for (modinfo's firmware fields) that the installed
+# firmware packages have (make deps: firmware-realtek, firmware-bnx2, firmware-misc-nonfree), each
+# under its /lib/firmware name, and the copyright file (the licence) of each package that gave one
+# as /usr/share/doc/PACKAGE/copyright. A missing file is a note: that driver works without it or
+# on fewer chips.
+command -v modinfo >/dev/null || [ -x /sbin/modinfo ] || die "missing modinfo (apt-get install kmod)"
+modinfo=$(command -v modinfo || echo /sbin/modinfo)
+while read -r m; do
+	"$modinfo" -F firmware "$mods/$m" 2>/dev/null | while read -r fw; do
+		if [ -n "$fw" ]; then echo "$fw $(basename "$m" .ko)"; fi
+	done
+done <"$work/load.order" >"$work/fw.wanted"
+: >"$work/fw.pkgs"
+sort -u "$work/fw.wanted" | while read -r fw who; do
+	src=/lib/firmware/$fw
+	if [ ! -e "$src" ]; then
+		echo "mkinitramfs: note: no firmware $fw (for $who)" >&2
+		continue
+	fi
+	p=/lib/firmware
+	for part in $(dirname "$fw" | tr / ' '); do [ "$part" = . ] || { p=$p/$part; echo "dir $p 755 0 0"; }; done
+	echo "file /lib/firmware/$fw $(readlink -f "$src") 644 0 0"
+	pkg=$(dpkg-query -S "$src" 2>/dev/null | head -n 1 | cut -d: -f1)
+	[ -z "$pkg" ] || echo "$pkg" >>"$work/fw.pkgs"
+done >"$work/fw.list"
+{
+	cat "$work/fw.list"
+	echo "dir /lib/firmware 755 0 0"
+} >>"$list"
+sort -u "$work/fw.pkgs" | while read -r pkg; do
+	c=/usr/share/doc/$pkg/copyright
+	[ -f "$c" ] || die "firmware package $pkg has no $c"
+	echo "dir /usr/share/doc 755 0 0"
+	echo "dir /usr/share/doc/$pkg 755 0 0"
+	echo "file /usr/share/doc/$pkg/copyright $c 644 0 0"
+done >>"$list"
+nfw=$(grep -c '^file ' "$work/fw.list" || true)
+
 # Sorted by path (a directory sorts before what it holds), duplicates dropped.
 sort -k2,2 -u "$list" >"$work/list.sorted"
 # zstd (the kernel has CONFIG_RD_ZSTD; smaller and faster to unpack than gzip); gzip -n without it.
@@ -107,5 +151,5 @@ fi
 cmp -s "$work/initramfs.img" "$out/initramfs.img" || mv "$work/initramfs.img" "$out/initramfs.img"
 cmp -s "/boot/vmlinuz-$KVER" "$out/vmlinuz" || cp "/boot/vmlinuz-$KVER" "$out/vmlinuz"
 size=$(stat -c %s "$out/initramfs.img")
-echo "mkinitramfs: $out/initramfs.img ($size bytes, kernel $KVER, $(wc -l <"$work/load.order") modules)"
+echo "mkinitramfs: $out/initramfs.img ($size bytes, kernel $KVER, $(wc -l <"$work/load.order") modules, $nfw firmware files)"
 [ "$size" -le $((12 * 1024 * 1024)) ] || die "initramfs is larger than 12 MiB"

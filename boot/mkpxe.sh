@@ -5,10 +5,15 @@
 #
 # INDIR holds vmlinuz and initramfs.img (from mkinitramfs.sh). OUTDIR gets:
 #   pxelinux.0, ldlinux.c32, menu.c32, libutil.c32, libcom32.c32, pxelinux.cfg/default  (BIOS PXE)
-#   bootx64.efi (standalone GRUB for UEFI PXE, config embedded), grub/grub.cfg (a readable copy)
+#   bootx64.efi, grubx64.efi, mmx64.efi, grub/grub.cfg                                  (UEFI PXE)
 #   vmlinuz, initrd.img
+# UEFI (Secure Boot on or off) boots Debian's signed chain only, unmodified: shim (Microsoft-signed)
+# as bootx64.efi fetches grubx64.efi (the signed network GRUB, grubnetx64) from the same TFTP
+# directory; that GRUB reads grub/grub.cfg from its server (its prefix /grub is built in) and
+# loads the kernel (Debian's signed one, checked by shim) and the initrd (not checked).
 # The default entry boots the JOB (kernel command line words) after 3 s.
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 in=${1:?usage: mkpxe.sh INDIR OUTDIR JOB}
 dst=${2:?usage: mkpxe.sh INDIR OUTDIR JOB}
 job=${3:-}
@@ -30,7 +35,7 @@ cp "$in/initramfs.img" "$dst/initrd.img"
 
 # Kernel command line and menu entries (shared with the other boot menu).
 # shellcheck source=boot/menu.sh
-. "$(dirname "$0")/menu.sh"
+. "$here/menu.sh"
 
 # BIOS: pxelinux menu (paths relative to the TFTP root; TIMEOUT in tenths of a second).
 cat >"$dst/pxelinux.cfg/default" <<CFG
@@ -52,25 +57,25 @@ LABEL shell
   APPEND $args2
 CFG
 
-# UEFI: a standalone GRUB that loads the kernel from the TFTP server it came from.
-if [ -d /usr/lib/grub/x86_64-efi ] && command -v grub-mkstandalone >/dev/null; then
-	cat >"$dst/grub/grub.cfg" <<CFG
+# UEFI: the signed network GRUB's root is the TFTP server it came from.
+shim=/usr/lib/shim/shimx64.efi.signed
+mokmanager=/usr/lib/shim/mmx64.efi.signed
+grubnet=/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed
+for f in $shim $mokmanager; do [ -f "$f" ] || die "missing $f (apt-get install shim-signed)"; done
+[ -f $grubnet ] || die "missing $grubnet (apt-get install grub-efi-amd64-signed)"
+cp $shim "$dst/bootx64.efi"
+cp $grubnet "$dst/grubx64.efi"
+cp $mokmanager "$dst/mmx64.efi"
+cat >"$dst/grub/grub.cfg" <<CFG
 set timeout=$timeout_s
 set default=0
 menuentry "$title1" {
-	linux (tftp)/vmlinuz $args1
-	initrd (tftp)/initrd.img
+	linux /vmlinuz $args1
+	initrd /initrd.img
 }
 menuentry "$title2" {
-	linux (tftp)/vmlinuz $args2
-	initrd (tftp)/initrd.img
+	linux /vmlinuz $args2
+	initrd /initrd.img
 }
 CFG
-	mods="normal configfile linux echo test net efinet tftp efi_gop efi_uga all_video gzio sleep"
-	grub-mkstandalone -O x86_64-efi -o "$dst/bootx64.efi" \
-		--modules="$mods" --install-modules="$mods" --locales= --fonts= --themes= \
-		"boot/grub/grub.cfg=$dst/grub/grub.cfg"
-else
-	echo "mkpxe: note: no grub-efi-amd64-bin, UEFI PXE (bootx64.efi) left out" >&2
-fi
 echo "mkpxe: $dst (BIOS: pxelinux.0, UEFI: bootx64.efi), job: ${job:-none}"

@@ -11,10 +11,11 @@ use ntfsclone::image::{Header, Reader, Record};
 use ntfsclone::ntfs::attr_list::EntryIter;
 use ntfsclone::ntfs::attribute::{AttrIter, Form, AT_ATTRIBUTE_LIST};
 use ntfsclone::ntfs::diag::NoDiagnostics;
+use ntfsclone::ntfs::hiber::HiberProbe;
 use ntfsclone::ntfs::mft_record::{check_record, post_read_fixup, pre_write_fixup, RecordHeader};
 use ntfsclone::ntfs::runlist::{decode_extent, RunIter};
 use ntfsclone::ntfs::{BootSector, Volume};
-use ntfsclone::used::scan;
+use ntfsclone::used::scan_with;
 
 fn le_i64(d: &[u8], at: usize) -> i64 {
     let mut b = [0u8; 8];
@@ -201,6 +202,8 @@ impl ReadAt for Counted<'_> {
 
 /// A whole volume: open, walk the MFT, account clusters, as `ntfsclone -s` does before copying.
 /// The caller's device-size check comes first, as in `ops::Source::open`.
+// `Error` is a fixed-size value by design (errors never allocate).
+#[allow(clippy::result_large_err)]
 pub(crate) fn volume_dev(dev: &MemDev) {
     let c = Counted {
         dev,
@@ -219,7 +222,14 @@ pub(crate) fn volume_dev(dev: &MemDev) {
         v.mft_records
     );
     for ignore in [false, true] {
-        if let Ok(s) = scan(&v, &c, ignore, &mut NoDiagnostics) {
+        // The hibernation probe sees every attribute of the walk, as in `ops::Source::scan`.
+        let mut hiber = HiberProbe::default();
+        let scanned = scan_with(&v, &c, ignore, &mut NoDiagnostics, &mut |a| {
+            hiber.visit(&v, a);
+            Ok(())
+        });
+        let _ = hiber.is_hibernated(&v, &c);
+        if let Ok(s) = scanned {
             assert!(
                 s.used.get(v.boot.nr_clusters),
                 "backup boot sector not in the map"

@@ -108,6 +108,8 @@ pub mod errno {
     pub const EINTR: i32 = 4;
     /// Input/output error.
     pub const EIO: i32 = 5;
+    /// Bad file descriptor.
+    pub const EBADF: i32 = 9;
     /// Cannot allocate memory.
     pub const ENOMEM: i32 = 12;
     /// File exists.

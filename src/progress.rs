@@ -230,10 +230,16 @@ impl JsonProgress {
     /// appending when it is a file).
     fn open(n: i32) -> Result<Self> {
         let path = std::format!("/proc/self/fd/{n}");
+        // A descriptor that is not open has no /proc/self/fd entry (ENOENT): say EBADF.
         let fd = Fd::open(&path, OFlags::WRONLY | OFlags::NONBLOCK | OFlags::APPEND, 0).map_err(
             |e| {
+                let errno = match e.raw_os_error() {
+                    crate::error::errno::ENOENT => crate::error::errno::EBADF,
+                    n => n,
+                };
                 Error::message(format_args!(
-                    "--progress-fd {n}: cannot use descriptor: {e}"
+                    "--progress-fd {n}: cannot use descriptor: {}",
+                    crate::error::strerror(errno).to_ascii_lowercase()
                 ))
             },
         )?;

@@ -417,3 +417,116 @@ pub fn random_u64() -> u64 {
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u64;
     (t.tv_nsec as u64) ^ ((t.tv_sec as u64) << 20) ^ (pid << 48)
 }
+
+/// What `stat` says about one object, for telling whether two paths or descriptors name the
+/// same data ([`crate::ops::same`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// File, block device, or anything else.
+    pub kind: Kind,
+    /// True for a character device (a terminal, `/dev/null`).
+    pub char_dev: bool,
+    /// The device of the file system holding it (`st_dev`).
+    pub dev: u64,
+    /// Its inode (`st_ino`; a pipe's inode for a pipe).
+    pub ino: u64,
+    /// For a device, the device it is (`st_rdev`).
+    pub rdev: u64,
+}
+
+fn identity(st: &rustix::fs::Stat) -> Identity {
+    let ft = FileType::from_raw_mode(st.st_mode);
+    Identity {
+        kind: match ft {
+            FileType::RegularFile => Kind::File,
+            FileType::BlockDevice => Kind::Block,
+            _ => Kind::Stream,
+        },
+        char_dev: ft == FileType::CharacterDevice,
+        dev: st.st_dev,
+        ino: st.st_ino,
+        rdev: st.st_rdev,
+    }
+}
+
+/// `stat(path)` (follows symlinks): `Ok(None)` when nothing exists there.
+pub fn path_identity(path: &str) -> core::result::Result<Option<Identity>, Errno> {
+    match rustix::fs::stat(path) {
+        Ok(st) => Ok(Some(identity(&st))),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What open descriptor `n` of this process refers to (through `/proc/self/fd/N`, which
+/// leads to the open file, pipe or device). A descriptor that is not open is `EBADF`.
+pub fn fd_identity(n: i32) -> core::result::Result<Identity, Errno> {
+    if n < 0 {
+        return Err(Errno::BADF);
+    }
+    let path = std::format!("/proc/self/fd/{n}");
+    match rustix::fs::stat(path.as_str()) {
+        Ok(st) => Ok(identity(&st)),
+        Err(Errno::NOENT) => Err(Errno::BADF),
+        Err(e) => Err(e),
+    }
+}
+
+/// How the kernel builds a block device (from `/sys/dev/block/MAJ:MIN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockLayout {
+    /// A whole device (a disk, or anything that is neither of the others).
+    Whole,
+    /// A partition: `size` bytes at byte `start` of device `parent` (a `st_rdev`).
+    Partition {
+        /// The disk holding it.
+        parent: u64,
+        /// Byte offset on the disk.
+        start: u64,
+        /// Length in bytes.
+        size: u64,
+    },
+    /// A loop device over a file (or device) `backing`, from byte `offset`, `sizelimit` bytes
+    /// long (0: to the end).
+    Loop {
+        /// The backing file's path, as the kernel reports it.
+        backing: String,
+        /// Byte offset in the backing file.
+        offset: u64,
+        /// Length limit in bytes (0: none).
+        sizelimit: u64,
+    },
+}
+
+/// The layout of block device `rdev`, read from sysfs (`Whole` when sysfs says nothing).
+pub fn block_layout(rdev: u64) -> BlockLayout {
+    let (maj, min) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
+    let base = std::format!("/sys/dev/block/{maj}:{min}");
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    let num = |p: &str| read(p).and_then(|s| s.parse::<u64>().ok());
+    if let Some(backing) = read(&std::format!("{base}/loop/backing_file")) {
+        return BlockLayout::Loop {
+            backing,
+            offset: num(&std::format!("{base}/loop/offset")).unwrap_or(0),
+            sizelimit: num(&std::format!("{base}/loop/sizelimit")).unwrap_or(0),
+        };
+    }
+    if read(&std::format!("{base}/partition")).is_some() {
+        let parent = read(&std::format!("{base}/../dev")).and_then(|s| {
+            let (a, b) = s.split_once(':')?;
+            Some(rustix::fs::makedev(a.parse().ok()?, b.parse().ok()?))
+        });
+        if let (Some(parent), Some(start), Some(size)) = (
+            parent,
+            num(&std::format!("{base}/start")),
+            num(&std::format!("{base}/size")),
+        ) {
+            return BlockLayout::Partition {
+                parent,
+                start: start.saturating_mul(512),
+                size: size.saturating_mul(512),
+            };
+        }
+    }
+    BlockLayout::Whole
+}

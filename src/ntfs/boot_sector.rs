@@ -330,9 +330,9 @@ pub fn patch_serials(
 }
 
 #[cfg(test)]
-// Tests build their inputs by hand at fixed offsets: a panic there is a failed test.
-#[allow(clippy::indexing_slicing)]
 mod serial_tests {
+    // Tests build their inputs by hand at fixed offsets: a panic there is a failed test.
+    #![allow(clippy::indexing_slicing)]
     use super::*;
     use std::prelude::v1::*;
 

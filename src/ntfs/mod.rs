@@ -17,6 +17,7 @@ pub mod attr_list;
 pub mod attribute;
 pub mod boot_sector;
 pub mod diag;
+pub mod hiber;
 pub mod index;
 pub mod mft_record;
 pub mod mount;

@@ -16,8 +16,9 @@
 //! Printed: the source lines, `Scanning volume ...`, `Accounting clusters ...`,
 //! `Space in use` (`-m -s`: the reference's metadata count, §1.5; `-m`: clusters in use + 1),
 //! a second `Scanning volume ...` with its progress (the wiping pass), the statistics of §4.5,
-//! and for `-m` `Syncing ...`. `-m` does not print the reference's remount lines (version,
-//! cluster size, volume size a second time, and its first `Syncing ...`): there is no remount.
+//! and for `-m` `Syncing ...`. `-m` also prints the reference's remount lines before the
+//! second scan (`Syncing ...`, version, cluster size, volume size), with the source's values:
+//! it syncs, but there is no remount.
 //! The statistics are counted the reference's way: `-m -s` counts the timestamps and resident
 //! data of the files twice (its walk, then its record wipes), `-m` once.
 //!
@@ -90,6 +91,17 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress) -> Result<()
     // `-m -s` fail there too, `ERROR(2): ntfs_open_inode: ...` for a record 8 not in use).
     if let Some(e) = scan.badclus_error.take() {
         return Err(e);
+    }
+    if let Opened::Raw(r) = &opened {
+        // The reference syncs and remounts its clone here and prints the remounted volume's
+        // lines; the values are the source's (compat: test `metadata::generated_volumes_match_real_metadata_image_and_restore`).
+        r.sync(report)?;
+        report.out(format_args!(
+            "NTFS volume version: {}.{}\n",
+            src.vol.version.0, src.vol.version.1
+        ));
+        report.out(format_args!("Cluster size       : {cs} bytes\n"));
+        report.size("Current volume size", nr.saturating_mul(u64::from(cs)));
     }
 
     let target = match opened {

@@ -230,7 +230,8 @@ pub fn open_image(path: &str) -> Result<(Fd, Kind)> {
     Ok((fd, kind))
 }
 
-/// The reference's `check_dest_free_space` (regular files only).
+/// The reference's `check_dest_free_space` (regular files only); both sizes in MB rounded up,
+/// as it prints them.
 pub fn check_free_space(fd: &Fd, kind: Kind, needed: u64) -> Result<()> {
     if kind != Kind::File {
         return Ok(());
@@ -239,8 +240,8 @@ pub fn check_free_space(fd: &Fd, kind: Kind, needed: u64) -> Result<()> {
     if free < needed {
         return Err(Error::fatal(format_args!(
             "Destination doesn't have enough free space: {} MB < {} MB\n",
-            free / 1_000_000,
-            needed / 1_000_000
+            free.div_ceil(1_000_000),
+            needed.div_ceil(1_000_000)
         )));
     }
     Ok(())

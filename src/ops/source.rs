@@ -3,6 +3,7 @@
 //! ("Scanning volume", "Accounting clusters", "Space in use").
 use crate::dev::fd::{self, Fd};
 use crate::error::{errno, Error, Result};
+use crate::ntfs::hiber::HiberProbe;
 use crate::ntfs::walk::Visit;
 use crate::ntfs::Volume;
 use crate::options::Options;
@@ -104,7 +105,12 @@ impl Source {
 
     /// Walks the MFT and checks $Bitmap, printing the reference's lines, then `Space in use`.
     pub fn scan(&self, opts: &Options, report: Report, progress: &mut Progress) -> Result<Scan> {
-        let mut scan = self.scan_with(opts, report, progress, &mut |_| Ok(()))?;
+        let mut hiber = HiberProbe::default();
+        let mut scan = self.scan_with(opts, report, progress, &mut |v| {
+            hiber.visit(&self.vol, v);
+            Ok(())
+        })?;
+        let hibernated = hiber.is_hibernated(&self.vol, &self.dev);
         report.space_in_use(
             "Space in use       ",
             scan.inuse,
@@ -115,6 +121,15 @@ impl Source {
         // gives `Space in use` then `ERROR(5): ntfs_open_inode`).
         if let Some(e) = scan.badclus_error.take() {
             return Err(e);
+        }
+        // One line on stderr; stdout stays the reference's (compat: test
+        // `messages::hibernated_volume_warns_on_stderr`).
+        if hibernated {
+            progress.warning();
+            Report::err(format_args!(
+                "WARNING: Windows is hibernated on this volume (hiberfil.sys): booting the copy \
+                 resumes that session; do not change the copy before Windows has booted from it\n"
+            ));
         }
         Ok(scan)
     }

@@ -5,4 +5,10 @@
 #[allow(dead_code)] // shared with tests/it: each target uses part of it
 mod common;
 
+mod hardware;
+mod host;
+mod jobs;
+mod menu;
 mod rescue;
+mod secure;
+mod stores;

@@ -11,6 +11,8 @@ mod disk;
 mod fuzz;
 mod install;
 mod integrity;
+mod messages;
 mod metadata;
 mod ntfs_scan;
 mod robust;
+mod safety;

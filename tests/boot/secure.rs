@@ -1,0 +1,434 @@
+//! Secure Boot: the rescue ISO (as CD and as USB stick) and the UEFI PXE tree boot under OVMF with
+//! Secure Boot on and Microsoft's keys enrolled, through Debian's signed chain (shim, signed GRUB,
+//! signed kernel, signed modules under lockdown), and run the clone job; the target's bytes are
+//! compared with the reference ntfsclone's clone. Negative controls show that this firmware
+//! really refuses an unsigned EFI binary (which the same firmware without Secure Boot runs) and
+//! that the chain refuses a kernel whose signature does not match.
+//!
+//! The kernel runs with `loglevel=6` here, so that its lockdown notice reaches the serial console
+//! (Debian's kernel locks itself down exactly when the firmware says Secure Boot is on), and with
+//! `no_timer_check` (on q35 a busy TCG host can make the kernel's IO-APIC timer check fail).
+use crate::common::*;
+use crate::rescue::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What Debian's kernel prints when it locks down because the firmware booted it in Secure Boot mode.
+const LOCKDOWN: &str = "Kernel is locked down from EFI Secure Boot";
+/// How long one Secure Boot boot may take under TCG (firmware, shim, GRUB, kernel, the clone).
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The clone job of these tests, with kernel notices on the console (for the lockdown line).
+fn job() -> String {
+    format!("{MEDIA_JOB} loglevel=6 no_timer_check")
+}
+
+/// Builds the ISO or the PXE tree with `script` and the job of these tests, once per run.
+fn signed_media(script: &str, name: &str) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let out = boot_out();
+    let dst = out.join("test").join(name);
+    let stamp = out.join("test").join(format!("{name}.built"));
+    let newer = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.modified().unwrap() >= b.modified().unwrap(),
+        _ => false,
+    };
+    let fresh = dst.exists()
+        && newer(&stamp, &out.join("initramfs.img"))
+        && newer(&stamp, &root().join("boot").join(script));
+    if !fresh {
+        fs::create_dir_all(out.join("test")).unwrap();
+        let st = run(Command::new("sh")
+            .arg(root().join("boot").join(script))
+            .arg(&out)
+            .arg(&dst)
+            .arg(job()));
+        assert!(
+            st.status.success(),
+            "boot/{script} failed:\n{}{}",
+            String::from_utf8_lossy(&st.stdout),
+            String::from_utf8_lossy(&st.stderr)
+        );
+        fs::write(&stamp, b"").unwrap();
+    }
+    dst
+}
+
+/// Firmware with Secure Boot on: q35 with SMM (OVMF's secure variable store needs it), the
+/// Secure Boot build of OVMF and a private copy of its variable store with Microsoft's keys.
+fn secure_firmware(dir: &Path) -> Vec<String> {
+    let code = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+    let vars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
+    for f in [code, vars] {
+        assert!(
+            Path::new(f).exists(),
+            "{f} is missing: run `make deps` (package ovmf)"
+        );
+    }
+    let my_vars = dir.join("OVMF_VARS_4M.ms.fd");
+    fs::copy(vars, &my_vars).unwrap();
+    vec![
+        s("-machine"),
+        s("q35,smm=on"),
+        s("-global"),
+        s("driver=cfi.pflash01,property=secure,value=on"),
+        s("-drive"),
+        format!("if=pflash,format=raw,unit=0,readonly=on,file={code}"),
+        s("-drive"),
+        format!("if=pflash,format=raw,unit=1,file={}", my_vars.display()),
+    ]
+}
+
+/// Checks a Secure Boot clone boot: the job's marker, the lockdown notice, the target's bytes.
+fn check(what: &str, b: &Boot, tgt: &Path, want: &[u8]) {
+    assert_eq!(b.marker, "ntfsclone-job: ok", "{what}:\n{}", b.log);
+    assert!(
+        b.log.contains(LOCKDOWN),
+        "{what}: the kernel did not report Secure Boot lockdown:\n{}",
+        b.log
+    );
+    assert_same_disk(tgt, want, what);
+    eprintln!(
+        "{what}: Secure Boot clone, {:.1} s from QEMU start to the marker",
+        b.secs
+    );
+}
+
+/// Boots the ISO under Secure Boot as a CD or a USB stick (on xHCI), clones vda to vdb.
+fn secure_iso(what: &str, usb: bool) {
+    let t = TempDir::new(what);
+    let iso = signed_media("mkiso.sh", "secure.iso");
+    let src = sample_volume(t.path());
+    let tgt = empty_disk(&t.join("target.img"));
+    let want = reference_clone(&src, t.path());
+    let mut args = secure_firmware(t.path());
+    args.extend([s("-nic"), s("none")]);
+    if usb {
+        args.extend([
+            s("-drive"),
+            format!(
+                "if=none,id=stick,format=raw,readonly=on,file={}",
+                iso.display()
+            ),
+            s("-device"),
+            s("qemu-xhci"),
+            s("-device"),
+            s("usb-storage,drive=stick,bootindex=0"),
+        ]);
+    } else {
+        args.extend([
+            s("-drive"),
+            format!(
+                "if=none,id=cd,media=cdrom,readonly=on,file={}",
+                iso.display()
+            ),
+            s("-device"),
+            s("ide-cd,drive=cd,bootindex=0"),
+        ]);
+    }
+    args.extend(virtio_disk(&src, true));
+    args.extend(virtio_disk(&tgt, false));
+    let b = boot(t.path(), what, &args, TIMEOUT);
+    check(what, &b, &tgt, &want);
+}
+
+#[test]
+fn secure_boot_iso_cd() {
+    secure_iso("secure-iso-cd", false);
+}
+
+#[test]
+fn secure_boot_iso_usb() {
+    secure_iso("secure-iso-usb", true);
+}
+
+/// UEFI network boot under Secure Boot: OVMF's own PXE (the NIC's iPXE option ROM left out)
+/// fetches shim from QEMU's TFTP server, shim the signed GRUB, GRUB the kernel and initrd.
+#[test]
+fn secure_boot_pxe() {
+    let what = "secure-pxe";
+    let t = TempDir::new(what);
+    let tree = signed_media("mkpxe.sh", "secure-pxe");
+    let src = sample_volume(t.path());
+    let tgt = empty_disk(&t.join("target.img"));
+    let want = reference_clone(&src, t.path());
+    let mut args = secure_firmware(t.path());
+    args.extend([
+        s("-netdev"),
+        format!("user,id=net0,tftp={},bootfile=bootx64.efi", tree.display()),
+        s("-device"),
+        s("virtio-net-pci,netdev=net0,romfile=,bootindex=0"),
+    ]);
+    args.extend(virtio_disk(&src, true));
+    args.extend(virtio_disk(&tgt, false));
+    let b = boot(t.path(), what, &args, TIMEOUT);
+    check(what, &b, &tgt, &want);
+}
+
+/// A running QEMU, killed (and reaped) when dropped.
+struct Qemu(Child);
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs QEMU with `args` until it exits, its serial console shows one of `stop`, or `timeout`;
+/// returns the console text (QEMU killed on every path).
+fn console_until(
+    dir: &Path,
+    what: &str,
+    args: &[String],
+    stop: &[&str],
+    timeout: Duration,
+) -> String {
+    let log_path = dir.join(format!("{what}.serial"));
+    let log_file = fs::File::create(&log_path).unwrap();
+    let child = Command::new(require("qemu-system-x86_64"))
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "512",
+            "-smp",
+            "1",
+            "-nographic",
+            "-no-reboot",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start qemu: {e}"));
+    let mut q = Qemu(child);
+    let start = Instant::now();
+    loop {
+        let text = String::from_utf8_lossy(&fs::read(&log_path).unwrap_or_default()).into_owned();
+        let exited = q.0.try_wait().unwrap().is_some();
+        if exited || stop.iter().any(|m| text.contains(m)) || start.elapsed() > timeout {
+            // A moment for the rest of the firmware's line.
+            std::thread::sleep(Duration::from_millis(500));
+            drop(q);
+            return String::from_utf8_lossy(&fs::read(&log_path).unwrap()).into_owned();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The negative control: an unsigned EFI binary (a GRUB built here with grub-mkstandalone, as the
+/// boot media had before) on an EFI system partition. The Secure Boot firmware refuses it; the same
+/// firmware without Secure Boot runs it, so the refusal is the signature check and nothing else.
+#[test]
+fn secure_boot_refuses_unsigned_efi_binary() {
+    let t = TempDir::new("secure-unsigned");
+    let ran = "NTFSCLONE-UNSIGNED-EFI-RAN";
+    let cfg = t.join("grub.cfg");
+    fs::write(&cfg, format!("echo {ran}\nsleep 1\nhalt\n")).unwrap();
+    let efi = t.join("BOOTX64.EFI");
+    let mods = "echo sleep halt";
+    let st = run(Command::new(require("grub-mkstandalone"))
+        .args(["-O", "x86_64-efi", "-o"])
+        .arg(&efi)
+        .arg(format!("--modules={mods}"))
+        .arg(format!("--install-modules={mods}"))
+        .args(["--locales=", "--fonts=", "--themes="])
+        .arg(format!("boot/grub/grub.cfg={}", cfg.display())));
+    assert!(
+        st.status.success(),
+        "grub-mkstandalone (make deps: grub-efi-amd64-bin): {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    // An EFI system partition image holding it at the removable-media path.
+    let esp = t.join("esp.img");
+    let st = run(Command::new(require("mkfs.vfat"))
+        .args(["-C", "-n", "UNSIGNED"])
+        .arg(&esp)
+        .arg("8192"));
+    assert!(
+        st.status.success(),
+        "mkfs.vfat: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let img = format!("{}", esp.display());
+    let st = run(Command::new(require("mmd")).args(["-i", &img, "::/EFI", "::/EFI/BOOT"]));
+    assert!(
+        st.status.success(),
+        "mmd: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let st = run(Command::new(require("mcopy"))
+        .args(["-i", &img])
+        .arg(&efi)
+        .arg("::/EFI/BOOT/BOOTX64.EFI"));
+    assert!(
+        st.status.success(),
+        "mcopy: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let disk = vec![
+        s("-nic"),
+        s("none"),
+        s("-drive"),
+        format!("if=none,id=esp,format=raw,readonly=on,file={img}"),
+        s("-device"),
+        s("virtio-blk-pci,drive=esp,bootindex=0"),
+    ];
+    let refusals = ["Access Denied", "Security Violation"];
+
+    let mut args = secure_firmware(t.path());
+    args.extend(disk.iter().cloned());
+    let mut stop = vec![ran];
+    stop.extend(refusals);
+    let log = console_until(
+        t.path(),
+        "unsigned-secure",
+        &args,
+        &stop,
+        Duration::from_secs(300),
+    );
+    assert!(
+        !log.contains(ran),
+        "the Secure Boot firmware ran an unsigned EFI binary:\n{log}"
+    );
+    assert!(
+        refusals.iter().any(|r| log.contains(r)),
+        "no refusal (Access Denied / Security Violation) from the Secure Boot firmware:\n{log}"
+    );
+
+    // Control: the same image under OVMF without Secure Boot runs (and halts the machine).
+    let mut args = ovmf_args(t.path());
+    args.extend(disk);
+    let log = console_until(
+        t.path(),
+        "unsigned-plain",
+        &args,
+        &[ran],
+        Duration::from_secs(300),
+    );
+    assert!(
+        log.contains(ran),
+        "the unsigned EFI binary did not run without Secure Boot either (a broken control):\n{log}"
+    );
+}
+
+/// The media carry Debian's signed binaries byte for byte: shim, MokManager, the signed GRUBs
+/// (in the ISO tree, in its FAT EFI image, in the PXE tree) and the kernel.
+#[test]
+fn media_carry_the_signed_binaries_unmodified() {
+    let t = TempDir::new("secure-bytes");
+    let iso = signed_media("mkiso.sh", "secure.iso");
+    let pxe = signed_media("mkpxe.sh", "secure-pxe");
+    let shim = fs::read("/usr/lib/shim/shimx64.efi.signed").unwrap();
+    let mm = fs::read("/usr/lib/shim/mmx64.efi.signed").unwrap();
+    let signed = Path::new("/usr/lib/grub/x86_64-efi-signed");
+    let gcd = fs::read(signed.join("gcdx64.efi.signed")).unwrap();
+    let gnet = fs::read(signed.join("grubnetx64.efi.signed")).unwrap();
+    let kernel = fs::read(boot_out().join("vmlinuz")).unwrap();
+    let from_boot = fs::read_dir("/boot")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("/vmlinuz-"))
+        .any(|p| fs::read(p).unwrap() == kernel);
+    assert!(from_boot, "boot/out/vmlinuz is none of /boot/vmlinuz-*");
+
+    let x = t.join("iso");
+    let st = run(Command::new(require("xorriso"))
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&iso)
+        .args(["-extract", "/", x.to_str().unwrap()]));
+    assert!(
+        st.status.success(),
+        "xorriso extract: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let efi = x.join("boot/efiboot.img");
+    let fat = t.join("fat");
+    fs::create_dir_all(&fat).unwrap();
+    for f in ["BOOTX64.EFI", "grubx64.efi", "mmx64.efi"] {
+        let st = run(Command::new(require("mcopy"))
+            .arg("-i")
+            .arg(&efi)
+            .arg(format!("::/EFI/BOOT/{f}"))
+            .arg(fat.join(f)));
+        assert!(st.status.success(), "mcopy {f} out of efiboot.img");
+    }
+    let same = |p: &Path, want: &[u8]| {
+        assert!(
+            fs::read(p).unwrap_or_default() == want,
+            "{} differs from Debian's signed binary",
+            p.display()
+        );
+    };
+    for dir in [x.join("EFI/BOOT"), fat] {
+        same(&dir.join("BOOTX64.EFI"), &shim);
+        same(&dir.join("grubx64.efi"), &gcd);
+        same(&dir.join("mmx64.efi"), &mm);
+    }
+    same(&x.join("boot/vmlinuz"), &kernel);
+    assert!(x.join(".disk/info").exists(), "no /.disk/info on the ISO");
+    same(&pxe.join("bootx64.efi"), &shim);
+    same(&pxe.join("grubx64.efi"), &gnet);
+    same(&pxe.join("mmx64.efi"), &mm);
+    same(&pxe.join("vmlinuz"), &kernel);
+}
+
+/// The chain checks the kernel too: the ISO with one byte of Debian's signed kernel changed
+/// (its signature no longer matches) stops in GRUB with shim's refusal; no kernel runs.
+#[test]
+fn secure_boot_refuses_a_tampered_kernel() {
+    let what = "secure-tampered-kernel";
+    let t = TempDir::new(what);
+    let out = boot_out();
+    let media_in = t.join("in");
+    fs::create_dir_all(&media_in).unwrap();
+    fs::copy(out.join("initramfs.img"), media_in.join("initramfs.img")).unwrap();
+    let mut kernel = fs::read(out.join("vmlinuz")).unwrap();
+    let mid = kernel.len() / 2;
+    kernel[mid] ^= 0x01;
+    fs::write(media_in.join("vmlinuz"), &kernel).unwrap();
+    let iso = t.join("tampered.iso");
+    let st = run(Command::new("sh")
+        .arg(root().join("boot/mkiso.sh"))
+        .arg(&media_in)
+        .arg(&iso)
+        .arg(job()));
+    assert!(
+        st.status.success(),
+        "mkiso.sh: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let mut args = secure_firmware(t.path());
+    args.extend([
+        s("-nic"),
+        s("none"),
+        s("-drive"),
+        format!(
+            "if=none,id=cd,media=cdrom,readonly=on,file={}",
+            iso.display()
+        ),
+        s("-device"),
+        s("ide-cd,drive=cd,bootindex=0"),
+    ]);
+    let refusal = "bad shim signature";
+    let log = console_until(
+        t.path(),
+        what,
+        &args,
+        &[refusal, "Linux version", "ntfsclone-job: "],
+        TIMEOUT,
+    );
+    assert!(
+        log.contains(refusal),
+        "no '{refusal}' from GRUB for a tampered kernel:\n{log}"
+    );
+    assert!(
+        !log.contains("Linux version") && !log.contains("ntfsclone-job: "),
+        "a tampered kernel ran under Secure Boot:\n{log}"
+    );
+}
