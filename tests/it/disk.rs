@@ -554,3 +554,22 @@ fn block_device_targets() {
     }
     assert!(std::fs::read(t.join("blk4k")).unwrap() == before);
 }
+
+#[test]
+fn disk_options() {
+    let t = TempDir::new("disk-opts");
+    let p = |n: &str| t.join(n).to_str().unwrap().to_string();
+    sh(t.path(), "truncate -s 8M d");
+    failed(
+        &run_ours(&["--new-disk-ids", "-O", &p("x"), &p("d")]),
+        "--new-disk-ids applies to whole disks only",
+    );
+    failed(
+        &run_ours(&["--disk", "-m", "-o", &p("x"), &p("d")]),
+        "--disk does not combine with --metadata",
+    );
+    // Extensions are matched only when spelled in full.
+    let out = run_ours(&["--dis", "-O", &p("x"), &p("d")]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!t.join("x").exists() || std::fs::metadata(t.join("x")).unwrap().len() == 0);
+}
