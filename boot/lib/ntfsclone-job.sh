@@ -10,6 +10,8 @@
 # Parameters (values have no spaces; the kernel command line is split with globbing off):
 #
 #   ntfsclone.mode=save|restore|clone|shell
+#                 disk-save|disk-restore|disk-clone: the same on whole disks (ntfsclone --disk:
+#                 partition table, boot areas, every partition); source and target are disks
 #   ntfsclone.source=DEV          volume to save or clone (/dev/sda1, LABEL=x, UUID=x)
 #   ntfsclone.target=DEV          volume to restore or clone to
 #   ntfsclone.image=IMG           save/restore image: DEV (a block device), DEV:/path (a file on the
@@ -292,9 +294,16 @@ job_run() {
 	job_mnt=${job_mnt:-/mnt/image}
 	job_mounted=""
 	mkdir -p "$job_dir"
+	# Whole-disk jobs are the same jobs with --disk (and the same device checks).
+	case $job_mode in
+	disk-save | disk-restore | disk-clone)
+		job_mode=${job_mode#disk-}
+		job_opts="--disk${job_opts:+,$job_opts}"
+		;;
+	esac
 	case $job_mode in
 	save | restore | clone) ;;
-	*) job_fail 2 "unknown ntfsclone.mode=$job_mode (save, restore, clone or shell)" ;;
+	*) job_fail 2 "unknown ntfsclone.mode=$job_mode (save, restore, clone, disk-save, disk-restore, disk-clone or shell)" ;;
 	esac
 
 	# Wait for the devices of the job.

@@ -118,6 +118,12 @@ impl Header {
     /// reference does (any 10.x minor is accepted, below 10 is the old layout), then checks that
     /// the numbers are sane, so that nothing later allocates or loops on absurd values.
     pub fn parse_start(b: &[u8; HEADER_SIZE_OLD]) -> Result<(Header, Layout)> {
+        if le_field::<16>(b, 0) == crate::disk::image::MAGIC {
+            // Read from a pipe (a file is recognised before it gets here).
+            return Err(Error::message(format_args!(
+                "the input is a disk image: restore it with --disk"
+            )));
+        }
         if le_field::<16>(b, 0) != MAGIC {
             return Err(Error::fatal(format_args!(
                 "Input file is not an image! (invalid magic)\n"
