@@ -246,7 +246,8 @@ impl FrameWalker {
     }
 
     /// Walks on over `frame` (the frame's bytes from its start; may be longer than the
-    /// frame). Returns what is missing or the complete frame.
+    /// frame). Returns what is missing or the complete frame: a Zstandard frame is complete
+    /// only when `frame` holds all of it; a skippable frame as soon as its size is known.
     pub fn advance(&mut self, frame: &[u8]) -> Result<Step> {
         let have = frame.len() as u64;
         loop {
@@ -285,6 +286,9 @@ impl FrameWalker {
                 State::Blocks(h) => {
                     if self.last_seen {
                         let len = self.at + if h.checksum { 4 } else { 0 };
+                        if len > have {
+                            return Ok(Step::Need(len));
+                        }
                         if let Some(cs) = h.content_size {
                             if self.raw_bytes > cs {
                                 return Err(corrupt(
