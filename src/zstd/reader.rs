@@ -9,7 +9,7 @@
 //! pipe: one frame of unknown size) is decompressed as a stream on the calling thread.
 //! Skippable frames (the seek table) are skipped. Errors name the compressed stream offset of
 //! the frame. Memory is fixed by the thread count: `threads + 2` frames in flight.
-use super::frame::{Frame, FrameHeader, FrameWalker, Step, SEEK_TABLE_MAGIC};
+use super::frame::{Frame, FrameHeader, FrameIndex, FrameWalker, Step, SEEK_TABLE_MAGIC};
 use super::pool::Pool;
 use crate::dev::ReadStream;
 use crate::error::{Error, Result};
@@ -112,6 +112,8 @@ pub struct Decompressor<R: ReadStream> {
     frames: u64,
     /// Bytes delivered.
     delivered: u64,
+    /// The seek table of the file, when read first: every frame must be where it says.
+    index: Option<FrameIndex>,
 }
 
 impl<R: ReadStream> Decompressor<R> {
@@ -135,7 +137,41 @@ impl<R: ReadStream> Decompressor<R> {
             cur_pos: 0,
             frames: 0,
             delivered: 0,
+            index: None,
         })
+    }
+
+    /// Checks every frame against the seek table `index` (read first from the file, see
+    /// [`SeekTable::read`](super::frame::SeekTable::read)): a frame that is not where the
+    /// table says, or not of the size it says, is an error, and so is a different count.
+    pub fn with_index(mut self, index: FrameIndex) -> Self {
+        self.index = Some(index);
+        self
+    }
+
+    /// The seek table check of the next frame (at `at`, `len` compressed bytes and `content`
+    /// decompressed when known).
+    fn check_index(&self, at: u64, len: Option<u64>, content: Option<u64>) -> Result<()> {
+        let Some(idx) = &self.index else {
+            return Ok(());
+        };
+        let k = usize::try_from(self.frames).unwrap_or(usize::MAX);
+        let ok = match (idx.get(k), k.checked_add(1).and_then(|n| idx.get(n))) {
+            (Some(a), Some(b)) => {
+                a.0 == at
+                    && len.map_or(true, |l| b.0 - a.0 == l)
+                    && content.map_or(true, |c| b.1 - a.1 == c)
+            }
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::own(format_args!(
+                "the seek table disagrees with the zstd frame at compressed byte offset {at} \
+                 (0x{at:x}): the file is damaged"
+            )))
+        }
     }
 
     /// Decompressed bytes handed out so far.
@@ -237,6 +273,7 @@ impl<R: ReadStream> Decompressor<R> {
                     self.skip(len, magic == SEEK_TABLE_MAGIC)?;
                 }
                 Frame::Zstd { header, .. } if !whole(&header) => {
+                    self.check_index(at, None, None)?;
                     self.frames += 1;
                     let mut dctx = DCtx::create();
                     let _ = dctx.set_parameter(DParameter::WindowLogMax(WINDOW_LOG_MAX));
@@ -255,6 +292,7 @@ impl<R: ReadStream> Decompressor<R> {
                     self.next_seq += 1;
                 }
                 Frame::Zstd { header, len, .. } => {
+                    self.check_index(at, Some(len), header.content_size)?;
                     self.frames += 1;
                     let content = header.content_size.unwrap_or(0) as usize;
                     let (mut frame, output) = self.spare.pop().unwrap_or_default();
@@ -323,6 +361,16 @@ impl<R: ReadStream> Decompressor<R> {
                     return Err(Error::own(format_args!(
                         "the zstd stream holds no data frame"
                     )));
+                }
+                if let Some(idx) = &self.index {
+                    if idx.len() as u64 != self.frames + 1 {
+                        return Err(Error::own(format_args!(
+                            "the seek table lists {} zstd frames, the stream holds {}: \
+                             the file is damaged",
+                            idx.len() - 1,
+                            self.frames
+                        )));
+                    }
                 }
                 return Ok(false);
             }
@@ -401,5 +449,46 @@ impl<R: ReadStream> ReadStream for Decompressor<R> {
                 return Ok(0);
             }
         }
+    }
+}
+
+/// A stream whose first bytes were already read (to look at the magic number), put back in
+/// front of the rest.
+pub struct Prefixed<R: ReadStream> {
+    head: [u8; 8],
+    len: usize,
+    pos: usize,
+    inner: R,
+}
+
+impl<R: ReadStream> Prefixed<R> {
+    /// Reads up to 8 bytes of `inner` (fewer only at its end) to be looked at with
+    /// [`Prefixed::head`]; reading goes on from the first of them.
+    pub fn new(mut inner: R) -> Result<Self> {
+        let mut head = [0u8; 8];
+        let len = inner.read_full(&mut head)?;
+        Ok(Prefixed {
+            head,
+            len,
+            pos: 0,
+            inner,
+        })
+    }
+
+    /// The first bytes of the stream (at most 8).
+    pub fn head(&self) -> &[u8] {
+        &self.head[..self.len]
+    }
+}
+
+impl<R: ReadStream> ReadStream for Prefixed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        if self.pos < self.len {
+            let n = buf.len().min(self.len - self.pos);
+            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
     }
 }

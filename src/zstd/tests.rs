@@ -128,3 +128,38 @@ fn damaged_streams_are_errors_naming_the_frame() {
     // Not zstd at all.
     expect_error(b"NTFS image, not compressed", "bad magic");
 }
+
+#[test]
+fn the_seek_table_is_checked_against_the_frames() {
+    use super::reader::Prefixed;
+    let data = sample(2 * FRAME_BYTES + 100);
+    let z = compress(&data, 1, 2, 1 << 20);
+    let dev = MemDev::new(z.clone());
+    let (_, idx) = SeekTable::read(&dev, z.len() as u64, 8 << 20)
+        .unwrap()
+        .unwrap();
+    let run = |z: &[u8], idx: super::frame::FrameIndex| {
+        let input = Prefixed::new(MemDev::new(z.to_vec())).unwrap();
+        assert!(super::is_zstd_start(input.head()));
+        let mut d = Decompressor::new(input, &[], 2).unwrap().with_index(idx);
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match d.read(&mut buf)? {
+                0 => return Ok::<_, Error>(out),
+                n => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    assert!(run(&z, idx.clone()).unwrap() == data);
+    // An index of another stream: the first frame of a different size is refused.
+    let other = compress(&data, 9, 1, 1 << 20);
+    let (_, wrong) = SeekTable::read(&MemDev::new(other.clone()), other.len() as u64, 8 << 20)
+        .unwrap()
+        .unwrap();
+    let e = run(&z, wrong).unwrap_err();
+    assert!(std::format!("{e}").contains("seek table disagrees"), "{e}");
+    // One frame fewer in the table than in the stream.
+    let e = run(&z, idx[..idx.len() - 1].to_vec()).unwrap_err();
+    assert!(std::format!("{e}").contains("seek table"), "{e}");
+}
