@@ -8,6 +8,8 @@
 pub mod frame;
 
 #[cfg(feature = "std")]
+pub mod input;
+#[cfg(feature = "std")]
 mod pool;
 #[cfg(feature = "std")]
 pub mod reader;
@@ -15,6 +17,8 @@ pub mod reader;
 pub mod writer;
 
 pub use frame::is_zstd_start;
+#[cfg(feature = "std")]
+pub use input::{file_index, starts_zstd, MaybeZstd};
 #[cfg(feature = "std")]
 pub use reader::Decompressor;
 #[cfg(feature = "std")]

@@ -163,3 +163,25 @@ fn the_seek_table_is_checked_against_the_frames() {
     let e = run(&z, idx[..idx.len() - 1].to_vec()).unwrap_err();
     assert!(std::format!("{e}").contains("seek table"), "{e}");
 }
+
+#[test]
+fn plain_and_zstd_inputs_are_told_apart() {
+    use super::{file_index, starts_zstd, MaybeZstd};
+    let data = sample(FRAME_BYTES / 2);
+    let z = compress(&data, 3, 1, 1 << 20);
+    for (bytes, zstd) in [(&data, false), (&z, true)] {
+        let dev = MemDev::new(bytes.clone());
+        assert_eq!(starts_zstd(&dev, 0).unwrap(), zstd);
+        let idx = file_index(&dev, bytes.len() as u64).unwrap();
+        assert_eq!(idx.is_some(), zstd);
+        let mut m = MaybeZstd::open(MemDev::new(bytes.clone()), 2, idx).unwrap();
+        assert_eq!(m.is_zstd(), zstd);
+        let mut out = vec![0u8; data.len() + 10];
+        let n = m.read_full(&mut out).unwrap();
+        assert!(n == data.len() && out[..n] == data[..]);
+    }
+    // Shorter than a magic number: plain.
+    assert!(!starts_zstd(&MemDev::new(vec![0x28]), 0).unwrap());
+    let m = MaybeZstd::open(MemDev::new(vec![0x28, 0xb5]), 1, None).unwrap();
+    assert!(!m.is_zstd());
+}
