@@ -1,9 +1,10 @@
 # ntfsclone-rs: build, test and release.
 #
 #   make release   the shipped binary: one static musl executable; prints its size
-#   make test      installs what is missing (make deps), then unit + integration tests and the
-#                  no_std build of the library. This is what CI runs (.ci/run).
-#   make lint      rustfmt --check and clippy -D warnings
+#   make test      installs what is missing (make deps), then make lint, then every test target
+#                  (unit, tests/it, the QEMU boot tests in tests/boot). This is what CI runs (.ci/run).
+#   make lint      rustfmt --check, clippy -D warnings on every target, the no_std build of the
+#                  library, and shellcheck on every shell script under boot/ and tests/
 #   make demo      the boot-media demo (from boot/boot.mk)
 #   make deps      installs the Debian packages and the Rust target the tests need (idempotent)
 #
@@ -25,11 +26,18 @@ RELEASE_BIN  := $(TARGET_DIR)/$(MUSL_TARGET)/release/ntfsclone
 # with --no-install-recommends (its recommends pull in a desktop's worth of packages).
 APT_PACKAGES := ntfs-3g partclone zstd busybox-static linux-image-amd64 cpio xorriso isolinux \
                 syslinux syslinux-common syslinux-utils pxelinux grub-efi-amd64-bin grub-pc-bin \
-                mtools dosfstools ovmf ipxe-qemu strace time musl-tools
+                mtools dosfstools ovmf ipxe-qemu strace time man-db file shellcheck musl-tools
 APT_NORECOMMENDS := qemu-system-x86
 
 .DEFAULT_GOAL := all
-.PHONY: all release build deps test lint clean
+.PHONY: all release build deps test lint clean install uninstall
+
+# make install: the static binary and the man page, like the tool it replaces
+# (PREFIX=/usr/local by default; DESTDIR for staged installs and packages).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SBINDIR := $(DESTDIR)$(PREFIX)/sbin
+MAN8DIR := $(DESTDIR)$(PREFIX)/share/man/man8
 
 all: release
 
@@ -66,13 +74,29 @@ deps:
 	  rustup target add $(MUSL_TARGET); \
 	fi
 
-test: deps
+# Every test target: the library's unit tests, tests/it and the QEMU boot tests (tests/boot).
+test: deps lint
 	$(CARGO) test
-	$(CARGO) build --lib --no-default-features
 
-lint:
+# The shell scripts: every *.sh and every file starting with a sh/bash shebang under boot/ and
+# tests/ (boot/out/, the build output, excluded). -x follows the files they source.
+SHELL_SCRIPTS = $(shell find boot tests -path boot/out -prune -o -type f -print | sort | \
+                  while read -r f; do case $$f in (*.sh) echo "$$f";; (*.rs|*.md|*.mk|*.list) ;; \
+                  (*) head -n1 "$$f" | grep -qE '^\#!.*[/ ](ba|da)?sh( |$$)' && echo "$$f";; esac; done)
+
+lint: deps
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy -- -D warnings
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) build --lib --no-default-features
+	shellcheck -x $(SHELL_SCRIPTS)
+
+install: release
+	install -d $(SBINDIR) $(MAN8DIR)
+	install -m 0755 $(RELEASE_BIN) $(SBINDIR)/ntfsclone
+	install -m 0644 docs/ntfsclone.8 $(MAN8DIR)/ntfsclone.8
+
+uninstall:
+	rm -f $(SBINDIR)/ntfsclone $(MAN8DIR)/ntfsclone.8
 
 clean:
 	$(CARGO) clean

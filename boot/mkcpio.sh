@@ -33,7 +33,7 @@ entry() {
 	pad $((110 + namesize))
 }
 
-while read -r kind name a b c d e f g; do
+while read -r kind name a b c d e f _; do
 	case $kind in
 	'' | '#'*) continue ;;
 	dir) entry "$name" $((0040000 | 0$a)) "$b" "$c" 2 0 0 0 ;;

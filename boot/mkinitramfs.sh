@@ -12,7 +12,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: mkinitramfs.sh OUTDIR [BINARY]}
 bin=${2:-$here/../target/x86_64-unknown-linux-musl/release/ntfsclone}
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-0}"
 export LC_ALL=C
 
 die() { echo "mkinitramfs: $*" >&2; exit 1; }
@@ -23,7 +23,7 @@ busybox=$(command -v busybox || true)
 
 # The kernel: newest version that has both modules and a vmlinuz.
 if [ -z "${KVER:-}" ]; then
-	for d in $(ls -1 /lib/modules | sort -V -r); do
+	for d in $(find /lib/modules -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V -r); do
 		if [ -f "/boot/vmlinuz-$d" ] && [ -f "/lib/modules/$d/modules.dep" ]; then KVER=$d; break; fi
 	done
 fi
@@ -37,25 +37,27 @@ trap 'rm -rf "$work"' EXIT INT TERM
 list=$work/list
 
 # Directories of the root filesystem.
-for d in /bin /dev /etc /lib /lib/modules "/lib/modules/$KVER" /mnt /mnt/image /proc /root /run /sys /tmp \
-	/usr /usr/share /usr/share/udhcpc /var; do
-	echo "dir $d 755 0 0"
-done >"$list"
-# The kernel opens /dev/console for PID 1 before /init mounts devtmpfs.
-echo "nod /dev/console 600 0 0 c 5 1" >>"$list"
-echo "slink /sbin bin 777 0 0" >>"$list"
-echo "slink /usr/bin ../bin 777 0 0" >>"$list"
-echo "slink /usr/sbin ../bin 777 0 0" >>"$list"
-echo "slink /lib64 lib 777 0 0" >>"$list"
+{
+	for d in /bin /dev /etc /lib /lib/modules "/lib/modules/$KVER" /mnt /mnt/image /proc /root /run /sys /tmp \
+		/usr /usr/share /usr/share/udhcpc /var; do
+		echo "dir $d 755 0 0"
+	done
+	# The kernel opens /dev/console for PID 1 before /init mounts devtmpfs.
+	echo "nod /dev/console 600 0 0 c 5 1"
+	echo "slink /sbin bin 777 0 0"
+	echo "slink /usr/bin ../bin 777 0 0"
+	echo "slink /usr/sbin ../bin 777 0 0"
+	echo "slink /lib64 lib 777 0 0"
 
-# Our files: /init, the DHCP script, busybox and its applets, the tool.
-echo "file /init $here/init 755 0 0" >>"$list"
-echo "file /usr/share/udhcpc/default.script $here/udhcpc.script 755 0 0" >>"$list"
-echo "file /bin/busybox $busybox 755 0 0" >>"$list"
-for a in $("$busybox" --list); do
-	[ "$a" = busybox ] || echo "slink /bin/$a busybox 777 0 0"
-done >>"$list"
-echo "file /bin/ntfsclone $bin 755 0 0" >>"$list"
+	# Our files: /init, the DHCP script, busybox and its applets, the tool.
+	echo "file /init $here/init 755 0 0"
+	echo "file /usr/share/udhcpc/default.script $here/udhcpc.script 755 0 0"
+	echo "file /bin/busybox $busybox 755 0 0"
+	for a in $("$busybox" --list); do
+		[ "$a" = busybox ] || echo "slink /bin/$a busybox 777 0 0"
+	done
+	echo "file /bin/ntfsclone $bin 755 0 0"
+} >"$list"
 # A dynamic binary brings its libraries (the paths the loader expects).
 if ldd "$bin" 2>/dev/null | grep -q '=>'; then
 	ldd "$bin" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p' | sort -u | while read -r lib; do

@@ -8,7 +8,6 @@
 # (config embedded) in a FAT EFI system image, El Torito EFI entry and a GPT partition for USB.
 # The default menu entry boots the JOB (kernel command line words) after 3 s.
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
 in=${1:?usage: mkiso.sh INDIR OUT.iso JOB}
 dst=${2:?usage: mkiso.sh INDIR OUT.iso JOB}
 job=${3:-}
@@ -38,6 +37,7 @@ cp $isolinux $c32/ldlinux.c32 $c32/menu.c32 $c32/libutil.c32 $c32/libcom32.c32 "
 echo "$volid" >"$iso/ntfsclone-rescue.id"
 
 # Kernel command line and menu entries (shared with the other boot menu).
+# shellcheck source=boot/menu.sh
 . "$(dirname "$0")/menu.sh"
 
 # BIOS: isolinux menu (TIMEOUT is in tenths of a second).

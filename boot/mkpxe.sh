@@ -29,6 +29,7 @@ cp "$in/vmlinuz" "$dst/vmlinuz"
 cp "$in/initramfs.img" "$dst/initrd.img"
 
 # Kernel command line and menu entries (shared with the other boot menu).
+# shellcheck source=boot/menu.sh
 . "$(dirname "$0")/menu.sh"
 
 # BIOS: pxelinux menu (paths relative to the TFTP root; TIMEOUT in tenths of a second).

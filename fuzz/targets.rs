@@ -10,10 +10,11 @@ use ntfsclone::error::Result as NResult;
 use ntfsclone::image::{Header, Reader, Record};
 use ntfsclone::ntfs::attr_list::EntryIter;
 use ntfsclone::ntfs::attribute::{AttrIter, Form, AT_ATTRIBUTE_LIST};
+use ntfsclone::ntfs::diag::NoDiagnostics;
 use ntfsclone::ntfs::mft_record::{check_record, post_read_fixup, pre_write_fixup, RecordHeader};
 use ntfsclone::ntfs::runlist::{decode_extent, RunIter};
 use ntfsclone::ntfs::{BootSector, Volume};
-use ntfsclone::used::{scan, NullSink};
+use ntfsclone::used::scan;
 
 fn le_i64(d: &[u8], at: usize) -> i64 {
     let mut b = [0u8; 8];
@@ -24,7 +25,7 @@ fn le_i64(d: &[u8], at: usize) -> i64 {
 }
 
 /// The boot sector parser: accepted values must be the ones the rest of the code assumes.
-pub fn boot_sector(data: &[u8]) {
+pub(crate) fn boot_sector(data: &[u8]) {
     if let Ok(b) = BootSector::from_bytes(data) {
         assert!(b.cluster_size.is_power_of_two() && b.cluster_size <= 2 << 20);
         assert!((256..=4096).contains(&b.sector_size));
@@ -51,7 +52,7 @@ fn runs_of(mp: &[u8], lowest: i64, highest: i64, alloc: Option<i64>) {
 
 /// Mapping pairs: bytes 0..8 lowest_vcn, 8..16 highest_vcn, 16..24 allocated clusters,
 /// then the pairs.
-pub fn runlist(data: &[u8]) {
+pub(crate) fn runlist(data: &[u8]) {
     let mp = data.get(24..).unwrap_or(&[]);
     let alloc = le_i64(data, 16);
     runs_of(mp, le_i64(data, 0), le_i64(data, 8), Some(alloc));
@@ -59,7 +60,7 @@ pub fn runlist(data: &[u8]) {
 }
 
 /// Attribute list values: entries advance, the iteration ends.
-pub fn attr_list(data: &[u8]) {
+pub(crate) fn attr_list(data: &[u8]) {
     let mut n = 0usize;
     for e in EntryIter::new(data) {
         n += 1;
@@ -72,7 +73,7 @@ pub fn attr_list(data: &[u8]) {
 
 /// An MFT record: fixup, header check, attributes, their runlists and attribute lists.
 /// The first byte picks the record size (512 << (b % 4)); the rest is the record.
-pub fn mft_record(data: &[u8]) {
+pub(crate) fn mft_record(data: &[u8]) {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
@@ -124,7 +125,7 @@ pub fn mft_record(data: &[u8]) {
 }
 
 /// The image header: the first 46 bytes, then the offset field.
-pub fn image_header(data: &[u8]) {
+pub(crate) fn image_header(data: &[u8]) {
     let Some(start) = data.get(..46) else { return };
     let mut b = [0u8; 46];
     b.copy_from_slice(start);
@@ -158,7 +159,7 @@ pub fn image_header(data: &[u8]) {
 /// The image stream, read as `-r -n` and as `-r -o -` would: every record consumes input,
 /// so the reader reaches the end or an error within `len + 2` records. The first byte picks
 /// the variant (stdout or not, seekable or not, buffer size).
-pub fn image_stream(data: &[u8]) {
+pub(crate) fn image_stream(data: &[u8]) {
     let Some((&sel, img)) = data.split_first() else {
         return;
     };
@@ -200,7 +201,7 @@ impl ReadAt for Counted<'_> {
 
 /// A whole volume: open, walk the MFT, account clusters, as `ntfsclone -s` does before copying.
 /// The caller's device-size check comes first, as in `ops::Source::open`.
-pub fn volume_dev(dev: &MemDev) {
+pub(crate) fn volume_dev(dev: &MemDev) {
     let c = Counted {
         dev,
         reads: core::cell::Cell::new(0),
@@ -218,7 +219,7 @@ pub fn volume_dev(dev: &MemDev) {
         v.mft_records
     );
     for ignore in [false, true] {
-        if let Ok(s) = scan(&v, &c, ignore, &mut NullSink) {
+        if let Ok(s) = scan(&v, &c, ignore, &mut NoDiagnostics) {
             assert!(
                 s.used.get(v.boot.nr_clusters),
                 "backup boot sector not in the map"
@@ -230,14 +231,14 @@ pub fn volume_dev(dev: &MemDev) {
 
 /// Volume mutations: `data` is a list of patches `[offset le32][len u8][bytes]` applied to
 /// `seed` (offsets wrap around the seed's length).
-pub fn volume(seed: &[u8], data: &[u8]) {
+pub(crate) fn volume(seed: &[u8], data: &[u8]) {
     let mut v = seed.to_vec();
     apply_patches(&mut v, data);
     volume_dev(&MemDev::new(v));
 }
 
 /// Applies `[offset le32][len u8][bytes]` patches (see [`volume`]).
-pub fn apply_patches(v: &mut [u8], mut data: &[u8]) {
+pub(crate) fn apply_patches(v: &mut [u8], mut data: &[u8]) {
     if v.is_empty() {
         return;
     }

@@ -4,7 +4,7 @@
 //! `err_exit` prints `ERROR: <text>` and `perr_exit` prints `ERROR(<errno>): <text>: <strerror>`.
 //! [`Error::Fatal`] and [`Error::Os`] reproduce those. Usage errors print the usage text after
 //! the message. Our own errors (cases where the reference has no message, or a wrong one) are
-//! [`Error::Corrupt`] and [`Error::Own`]; they say what and where.
+//! [`Error::Corrupt`] and [`Error::Message`]; they say what and where.
 use core::fmt::{self, Write as _};
 
 /// Fixed-capacity message text: errors never allocate.
@@ -17,7 +17,12 @@ pub type Result<T> = core::result::Result<T, Error>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// A system call failed (`perr_exit` shape): `ERROR(errno): what: strerror`.
-    Os { what: Text, errno: i32 },
+    Os {
+        /// What failed, as the reference words it.
+        what: Text,
+        /// The errno of the failed call.
+        errno: i32,
+    },
     /// A reference message (`err_exit` shape): `ERROR: text`. `text` carries the reference's own
     /// trailing newline, or none where the reference prints none.
     Fatal(Text),
@@ -26,12 +31,16 @@ pub enum Error {
     /// Untrusted bytes are wrong: `what` is wrong at byte offset `at` of `place`
     /// (e.g. "MFT record 5", "image", "boot sector").
     Corrupt {
+        /// The structure that holds the bytes.
         place: Text,
+        /// What is wrong.
         what: &'static str,
+        /// Byte offset in `place`.
         at: u64,
     },
-    /// Our own one-line message for a case the reference does not handle well (stderr).
-    Own(Text),
+    /// Our own one-line message (`ERROR: text` and a newline), for a case where the reference
+    /// has no message or a wrong one.
+    Message(Text),
     /// A pipe we write to was closed by the reader (EPIPE): exit quietly with status 1.
     BrokenPipe,
     /// The message was already printed (multi-line reference messages): exit 1, print nothing.
@@ -76,9 +85,9 @@ impl Error {
             at,
         }
     }
-    /// Our own message.
-    pub fn own(args: fmt::Arguments) -> Self {
-        Error::Own(text(args))
+    /// Our own one-line message ([`Error::Message`]).
+    pub fn message(args: fmt::Arguments) -> Self {
+        Error::Message(text(args))
     }
     /// The errno, if this is a system-call error.
     pub fn errno(&self) -> Option<i32> {
@@ -91,17 +100,29 @@ impl Error {
 
 /// Linux errno values used by the no_std code (it cannot reach libc's constants).
 pub mod errno {
+    /// Operation not permitted.
     pub const EPERM: i32 = 1;
+    /// No such file or directory.
     pub const ENOENT: i32 = 2;
+    /// Interrupted system call.
     pub const EINTR: i32 = 4;
+    /// Input/output error.
     pub const EIO: i32 = 5;
+    /// Cannot allocate memory.
     pub const ENOMEM: i32 = 12;
+    /// File exists.
     pub const EEXIST: i32 = 17;
+    /// Invalid argument.
     pub const EINVAL: i32 = 22;
+    /// No space left on device.
     pub const ENOSPC: i32 = 28;
+    /// Illegal seek.
     pub const ESPIPE: i32 = 29;
+    /// Broken pipe.
     pub const EPIPE: i32 = 32;
+    /// Numerical result out of range.
     pub const ERANGE: i32 = 34;
+    /// Operation not supported.
     pub const EOPNOTSUPP: i32 = 95;
 }
 
@@ -153,7 +174,7 @@ impl fmt::Display for Error {
             Error::Corrupt { place, what, at } => {
                 writeln!(f, "ERROR: {place}: {what} at byte offset {at} (0x{at:x})")
             }
-            Error::Own(t) => writeln!(f, "ERROR: {t}"),
+            Error::Message(t) => writeln!(f, "ERROR: {t}"),
             Error::BrokenPipe | Error::Reported => Ok(()),
         }
     }

@@ -26,6 +26,8 @@ pub mod copy;
 #[cfg(feature = "std")]
 pub mod ops;
 #[cfg(feature = "std")]
+pub mod options;
+#[cfg(feature = "std")]
 pub mod progress;
 #[cfg(feature = "std")]
 pub mod report;

@@ -31,4 +31,41 @@ impl Report {
         let _ = e.write_fmt(args);
         let _ = e.flush();
     }
+
+    /// `label: N bytes (M MB)` with MB rounded up (the reference's `print_volume_size`).
+    pub fn size(&self, label: &str, bytes: u64) {
+        self.out(format_args!(
+            "{label}: {bytes} bytes ({} MB)\n",
+            mb_up(bytes)
+        ));
+    }
+
+    /// `label: N MB (P%)   ` for `inuse` of `nr_clusters` clusters, with the reference's
+    /// single-precision percentage.
+    pub fn space_in_use(&self, label: &str, inuse: u64, cluster_size: u32, nr_clusters: u64) {
+        let bytes = inuse.saturating_mul(u64::from(cluster_size));
+        // C: 100.0 * ((float)used / total), total converted to float too.
+        let pct = 100.0f64 * f64::from(inuse as f32 / nr_clusters as f32);
+        self.out(format_args!(
+            "{label}: {} MB ({pct:.1}%)   \n",
+            mb_up(bytes)
+        ));
+    }
+}
+
+/// Megabytes (10^6), rounded up.
+pub fn mb_up(bytes: u64) -> u64 {
+    bytes.div_ceil(1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_in_mb() {
+        assert_eq!(mb_up(67_104_768), 68);
+        assert_eq!(mb_up(1_000_000), 1);
+        assert_eq!(mb_up(0), 0);
+    }
 }

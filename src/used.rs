@@ -10,34 +10,15 @@
 use crate::dev::ReadAt;
 use crate::error::{errno, Error, Result};
 use crate::ntfs::attribute::{Form, AT_DATA};
+use crate::ntfs::diag::Diagnostics;
+// The names ops/ and the integration tests use for the diagnostics trait and its no-op.
+pub use crate::ntfs::diag::{Diagnostics as Sink, NoDiagnostics as NullSink};
 use crate::ntfs::volume::{extent_runs, read_runs, RecordRead};
+pub use crate::ntfs::walk::{for_each_run, walk_volume};
 use crate::ntfs::walk::{walk_attrs, Scratch, Skipped, Visit};
 use crate::ntfs::{inode, Volume};
 use core::fmt;
 use std::prelude::v1::*;
-
-/// Receives what the scan has to say. The std side prints it.
-pub trait Sink {
-    /// A line for `msg_out` (stdout, or stderr when the output is stdout).
-    fn msg(&mut self, args: fmt::Arguments);
-    /// A line for stderr (warnings).
-    fn warn(&mut self, args: fmt::Arguments);
-    /// A progress bar starts, running from `start` to `stop`.
-    fn progress_start(&mut self, start: u64, stop: u64);
-    /// The bar reached `current`.
-    fn progress(&mut self, current: u64);
-}
-
-/// A sink that drops everything.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NullSink;
-
-impl Sink for NullSink {
-    fn msg(&mut self, _: fmt::Arguments) {}
-    fn warn(&mut self, _: fmt::Arguments) {}
-    fn progress_start(&mut self, _: u64, _: u64) {}
-    fn progress(&mut self, _: u64) {}
-}
 
 /// Bits per page: 64 KiB of bitmap.
 const PAGE_BITS: u64 = 1 << 19;
@@ -214,54 +195,6 @@ pub struct Scan {
     pub badclus_error: Option<Error>,
 }
 
-/// What the walk found in one non-resident attribute extent: `(inode, attribute type, run)`.
-/// `f` is called for each run that owns clusters, in runlist order.
-pub fn for_each_run(
-    vol: &Volume,
-    v: &Visit,
-    f: &mut dyn FnMut(u64, u64) -> Result<()>,
-) -> Result<()> {
-    if !v.attr.is_non_resident() {
-        return Ok(());
-    }
-    let mut runs = Vec::new();
-    extent_runs(v.attr, vol.boot.cluster_size, &mut runs)?;
-    for r in runs {
-        if let Some(lcn) = r.lcn {
-            f(lcn, r.len)?;
-        }
-    }
-    Ok(())
-}
-
-/// Walks every MFT record (0 … mft_records − 1) and calls `f` for every attribute of every
-/// in-use base record, with the reference's skipping rules. Progress goes to `sink`.
-pub fn walk_volume<D: ReadAt + ?Sized>(
-    vol: &Volume,
-    dev: &D,
-    sink: &mut dyn Sink,
-    f: &mut dyn FnMut(&Visit, &mut dyn Sink) -> Result<()>,
-) -> Result<()> {
-    let last = vol.mft_records.saturating_sub(1);
-    sink.progress_start(0, last);
-    let mut buf = vec![0u8; vol.record_size()];
-    let mut scratch = Scratch::default();
-    for i in 0..vol.mft_records {
-        sink.progress(i);
-        let h = match vol.read_record_checked(dev, i, &mut buf, sink)? {
-            RecordRead::Ok(h) => h,
-            _ => continue,
-        };
-        // Black-box: an extension record whose base reference has only a sequence number
-        // (0x8000000000000000) is still skipped as an extension record.
-        if !h.in_use() || h.base_reference != 0 {
-            continue;
-        }
-        walk_attrs(vol, dev, i, &buf, &mut scratch, sink, f)?.ok();
-    }
-    Ok(())
-}
-
 /// Bits of the reference's lcn bitmap beyond the map positions it owns: it is ⌈(nr_clusters+1)/8⌉
 /// bytes with every bit ≥ nr_clusters preset, so a run ending inside that last byte is a
 /// "referenced twice" case like in the reference, and anything further is outside the volume.
@@ -275,7 +208,7 @@ pub fn scan<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
     ignore_fs_check: bool,
-    sink: &mut dyn Sink,
+    sink: &mut dyn Diagnostics,
 ) -> Result<Scan> {
     scan_with(vol, dev, ignore_fs_check, sink, &mut |_| Ok(()))
 }
@@ -286,11 +219,10 @@ pub fn scan_with<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
     ignore_fs_check: bool,
-    sink: &mut dyn Sink,
+    sink: &mut dyn Diagnostics,
     also: &mut dyn FnMut(&Visit) -> Result<()>,
 ) -> Result<Scan> {
     let nr = vol.boot.nr_clusters;
-    let cs = vol.boot.cluster_size as u64;
     // Never allocate for a volume larger than its boot sector can describe on this device
     // plus one cluster: the caller refuses volumes larger than the device before this.
     let nbits = map_bits(nr);
@@ -314,7 +246,7 @@ pub fn scan_with<D: ReadAt + ?Sized>(
                 }
             }
             let end = lcn.checked_add(len).filter(|&e| e <= nbits).ok_or_else(|| {
-                Error::own(format_args!(
+                Error::message(format_args!(
                     "Corrupt runlist in inode {} attr {:x}: clusters {}..{} are outside the volume ({} clusters)",
                     v.inode,
                     ty,
@@ -338,7 +270,6 @@ pub fn scan_with<D: ReadAt + ?Sized>(
             Ok(())
         })
     })?;
-    let _ = cs;
 
     let (bad_clusters, badclus_error) = ignore_bad_clusters(vol, dev, &mut used, sink)?;
     inuse = inuse.saturating_sub(bad_clusters);
@@ -369,11 +300,11 @@ fn ignore_bad_clusters<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
     used: &mut UsedMap,
-    sink: &mut dyn Sink,
+    sink: &mut dyn Diagnostics,
 ) -> Result<(u64, Option<Error>)> {
     let fail = |what: &str, errno: i32| Some(Error::os(what, errno));
     let mut buf = vec![0u8; vol.record_size()];
-    match vol.read_record_checked(dev, inode::BADCLUS, &mut buf, sink)? {
+    match vol.read_record(dev, inode::BADCLUS, &mut buf, sink)? {
         RecordRead::Ok(h) if h.in_use() => {}
         RecordRead::Ok(_) => return Ok((0, fail("ntfs_open_inode", errno::ENOENT))),
         _ => return Ok((0, fail("ntfs_open_inode", errno::EIO))),
@@ -464,14 +395,14 @@ pub fn compare_bitmaps<D: ReadAt + ?Sized>(
     dev: &D,
     used: &UsedMap,
     ignore_fs_check: bool,
-    sink: &mut dyn Sink,
+    sink: &mut dyn Diagnostics,
 ) -> Result<(UsedMap, u64)> {
     let nr = vol.boot.nr_clusters;
     let cs = vol.boot.cluster_size;
     let mut buf = vec![0u8; vol.record_size()];
     let mut runs = Vec::new();
     let mut sizes: Option<(u64, u64)> = None;
-    if let RecordRead::Ok(_) = vol.read_record_checked(dev, inode::BITMAP, &mut buf, sink)? {
+    if let RecordRead::Ok(_) = vol.read_record(dev, inode::BITMAP, &mut buf, sink)? {
         let mut scratch = Scratch::default();
         walk_attrs(
             vol,

@@ -28,7 +28,7 @@ set -euo pipefail
 
 die() { echo "mkvol.sh: $*" >&2; exit 1; }
 
-[ $# -ge 2 ] && [ $# -le 6 ] || die "usage: mkvol.sh OUTPUT SIZE [CLUSTER] [SECTOR] [PROFILE] [VOLUME_SIZE]"
+if [ $# -lt 2 ] || [ $# -gt 6 ]; then die "usage: mkvol.sh OUTPUT SIZE [CLUSTER] [SECTOR] [PROFILE] [VOLUME_SIZE]"; fi
 out=$1 size=$2 cluster=${3:-default} sector=${4:-512} profile=${5:-basic} volsize=${6:-}
 case $profile in empty|basic|full) ;; *) die "unknown profile '$profile' (empty, basic, full)" ;; esac
 case $sector in 512|4096) ;; *) die "sector size must be 512 or 4096, not '$sector'" ;; esac
@@ -155,7 +155,7 @@ if [ "$profile" = full ]; then
     chunk=$cl
     rounds=$(( vol_bytes / 40 / chunk / 4 ))
     [ "$rounds" -le 150 ] || rounds=150
-    for r in $(seq "$rounds"); do
+    for _ in $(seq "$rounds"); do
         for f in 1 2 3 4; do rand "$chunk" >> "$mnt/frag$f.bin"; done
     done
     # Alternate data streams: resident and non-resident, on a file and on a directory.

@@ -224,10 +224,21 @@ pub fn stat_kind(path: &str) -> core::result::Result<Option<Kind>, Errno> {
     }
 }
 
-/// Mount state of the file system on `path` (the reference's `ntfs_check_if_mounted`):
-/// `Ok(None)` if not mounted, `Ok(Some(read_only))` if it is. A mount entry matches when it
-/// names the same file (after resolving links) or the same block device.
-pub fn mount_state(path: &str) -> core::result::Result<Option<bool>, Errno> {
+/// Whether and how the file system on a device or file is mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountState {
+    /// No mount entry names it.
+    Unmounted,
+    /// Mounted read-only (`ro` among the mount options).
+    ReadOnly,
+    /// Mounted read-write.
+    ReadWrite,
+}
+
+/// Mount state of the file system on `path` (the reference's `ntfs_check_if_mounted`). A
+/// mount entry matches when it names the same file (after resolving links) or the same block
+/// device.
+pub fn mount_state(path: &str) -> core::result::Result<MountState, Errno> {
     let st = rustix::fs::stat(path)?;
     let is_blk = FileType::from_raw_mode(st.st_mode) == FileType::BlockDevice;
     let real =
@@ -253,10 +264,14 @@ pub fn mount_state(path: &str) -> core::result::Result<Option<bool>, Errno> {
             std::fs::canonicalize(&dev).is_ok_and(|d| d == real)
         };
         if same {
-            return Ok(Some(opts.split(',').any(|o| o == "ro")));
+            return Ok(if opts.split(',').any(|o| o == "ro") {
+                MountState::ReadOnly
+            } else {
+                MountState::ReadWrite
+            });
         }
     }
-    Ok(None)
+    Ok(MountState::Unmounted)
 }
 
 /// /proc/mounts escapes space, tab, newline and backslash as `\ooo`.

@@ -10,6 +10,12 @@ pub mod mem;
 #[cfg(feature = "std")]
 pub mod fd;
 
+#[cfg(feature = "std")]
+pub mod vectored;
+
+#[cfg(feature = "std")]
+pub use vectored::{ReadVectoredAt, IOV_MAX};
+
 /// Positioned reads.
 pub trait ReadAt {
     /// Reads up to `buf.len()` bytes at byte `offset`; returns the count (0 only at end).

@@ -14,6 +14,7 @@
 //!
 //! Images older than version 10 have a 46-byte header in host byte order (little-endian on
 //! every machine that made them in practice) and the stream starts at byte 46.
+use super::{as_signed, le_field};
 use crate::error::{Error, Result};
 
 /// `IMAGE_MAGIC`.
@@ -30,8 +31,16 @@ pub const OFF_OFFSET_TO_DATA: usize = 46;
 pub const HEADER_FIELDS_SIZE: usize = 50;
 /// `(sizeof(image_hdr) + 7) & !7`: where the stream starts in the images we write.
 pub const HEADER_SIZE: usize = 56;
-/// Largest NTFS cluster (`NTFS_MAX_CLUSTER_SIZE`, 2 MiB, Windows 10 1709+).
-pub const MAX_CLUSTER_SIZE: u32 = 2 * 1024 * 1024;
+/// [`HEADER_SIZE`] as the header's 32-bit `offset_to_image_data` field.
+const HEADER_SIZE_FIELD: u32 = 56;
+/// [`HEADER_FIELDS_SIZE`] as a 32-bit offset.
+const HEADER_FIELDS_SIZE_U32: u32 = 50;
+const _: () = assert!(
+    HEADER_SIZE_FIELD as usize == HEADER_SIZE
+        && HEADER_FIELDS_SIZE_U32 as usize == HEADER_FIELDS_SIZE
+);
+/// Largest NTFS cluster: the image format takes what NTFS allows.
+pub use crate::ntfs::boot_sector::MAX_CLUSTER_SIZE;
 
 const OFF_MAJOR: usize = 16;
 const OFF_MINOR: usize = 17;
@@ -69,15 +78,11 @@ pub enum Layout {
 }
 
 fn le32(b: &[u8], off: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[off..off + 4]);
-    u32::from_le_bytes(a)
+    u32::from_le_bytes(le_field(b, off))
 }
 
 fn le64(b: &[u8], off: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[off..off + 8]);
-    u64::from_le_bytes(a)
+    u64::from_le_bytes(le_field(b, off))
 }
 
 impl Header {
@@ -90,7 +95,7 @@ impl Header {
             device_size,
             nr_clusters,
             inuse,
-            offset_to_data: HEADER_SIZE as u32,
+            offset_to_data: HEADER_SIZE_FIELD,
         }
     }
 
@@ -113,7 +118,7 @@ impl Header {
     /// reference does (any 10.x minor is accepted, below 10 is the old layout), then checks that
     /// the numbers are sane, so that nothing later allocates or loops on absurd values.
     pub fn parse_start(b: &[u8; HEADER_SIZE_OLD]) -> Result<(Header, Layout)> {
-        if b[..16] != MAGIC {
+        if le_field::<16>(b, 0) != MAGIC {
             return Err(Error::fatal(format_args!(
                 "Input file is not an image! (invalid magic)\n"
             )));
@@ -145,7 +150,7 @@ impl Header {
             device_size: le64(b, OFF_DEVICE_SIZE),
             nr_clusters: le64(b, OFF_NR_CLUSTERS),
             inuse: le64(b, OFF_INUSE),
-            offset_to_data: HEADER_SIZE as u32,
+            offset_to_data: HEADER_SIZE_FIELD,
         };
         h.check()?;
         Ok((h, layout))
@@ -159,25 +164,25 @@ impl Header {
     pub fn check(&self) -> Result<()> {
         let cs = self.cluster_size;
         if cs == 0 || !cs.is_power_of_two() || cs > MAX_CLUSTER_SIZE {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "Corrupt image header: cluster size {cs} is not a power of two between 1 and {MAX_CLUSTER_SIZE} bytes"
             )));
         }
         let Some(last) = self.last_position() else {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "Corrupt image header: negative cluster count {}",
-                self.nr_clusters as i64
+                as_signed(self.nr_clusters)
             )));
         };
         // Positions 0..=nr_clusters must be byte offsets below 2^63.
         let fits = last
             .checked_add(1)
             .and_then(|n| n.checked_mul(u64::from(cs)))
-            .is_some_and(|b| b <= i64::MAX as u64);
+            .is_some_and(|b| b <= i64::MAX.unsigned_abs());
         if !fits {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "Corrupt image header: {} clusters of {cs} bytes make a volume larger than 2^63 bytes",
-                self.nr_clusters as i64
+                as_signed(self.nr_clusters)
             )));
         }
         Ok(())
@@ -186,7 +191,7 @@ impl Header {
     /// The last cluster position of the stream (`nr_clusters`, the backup boot sector), or None
     /// when the signed field is negative: then the stream has no position at all.
     pub fn last_position(&self) -> Option<u64> {
-        (self.nr_clusters as i64 >= 0).then_some(self.nr_clusters)
+        (as_signed(self.nr_clusters) >= 0).then_some(self.nr_clusters)
     }
 
     /// Reads the `offset_to_image_data` field (bytes 46..50 of a version 10 image) and returns
@@ -195,14 +200,18 @@ impl Header {
     /// 2^31 + 50 up skip nothing (the stream is then read from byte 50).
     pub fn set_offset(&mut self, field: [u8; 4]) -> u32 {
         self.offset_to_data = u32::from_le_bytes(field);
-        let skip = self.offset_to_data.wrapping_sub(HEADER_FIELDS_SIZE as u32) as i32;
-        skip.max(0) as u32
+        let skip = i32::from_le_bytes(
+            self.offset_to_data
+                .wrapping_sub(HEADER_FIELDS_SIZE_U32)
+                .to_le_bytes(),
+        );
+        skip.max(0).unsigned_abs()
     }
 
     /// Bytes of the volume: nr_clusters × cluster_size, as the reference's signed 64-bit product
     /// (cannot overflow after [`Header::check`]; negative for a negative `nr_clusters`).
     pub fn volume_size(&self) -> i64 {
-        (self.nr_clusters as i64).wrapping_mul(i64::from(self.cluster_size))
+        as_signed(self.nr_clusters).wrapping_mul(i64::from(self.cluster_size))
     }
 
     /// Bytes of the `CMD_NEXT` record at position `pos` (`copy_cluster`'s rule): a full cluster,
@@ -220,7 +229,8 @@ pub fn cluster_record_size(cluster_size: u32, device_size: u64, pos: u64) -> Opt
     let start = u128::from(pos) * cs;
     let dev = u128::from(device_size);
     if start + cs >= dev {
-        dev.checked_sub(start).map(|n| n as usize)
+        // At most one cluster (2 MiB) here: the conversion cannot fail.
+        dev.checked_sub(start).and_then(|n| usize::try_from(n).ok())
     } else {
         Some(cluster_size as usize)
     }
@@ -228,6 +238,13 @@ pub fn cluster_record_size(cluster_size: u32, device_size: u64, pos: u64) -> Opt
 
 #[cfg(test)]
 mod tests {
+    // Tests index their own fixed inputs: a panic is a failed test.
+    #![allow(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )]
     use super::*;
 
     fn sample() -> Header {

@@ -7,8 +7,9 @@
 //! Where the reference prints something misleading (a truncated image: a stale errno), the
 //! reader says where the image ended instead.
 use super::header::{Header, Layout, HEADER_SIZE_OLD};
+use super::record::{CMD_GAP, CMD_NEXT};
 use super::trailer::{self, Verifier};
-use super::writer::{CMD_GAP, CMD_NEXT};
+use super::{as_signed, as_unsigned, le_field};
 use crate::dev::ReadStream;
 use crate::error::{Error, Result};
 use std::prelude::v1::*;
@@ -116,7 +117,7 @@ impl<R: ReadStream> Reader<R> {
             let n = input.read_full(&mut field)?;
             consumed += n as u64;
             if let Some(v) = sums.as_mut() {
-                v.update(&field[..n]);
+                v.update(field.get(..n).unwrap_or(&field));
             }
             if n < 4 {
                 return Err(short(base, consumed, "the image ends inside its header"));
@@ -124,11 +125,13 @@ impl<R: ReadStream> Reader<R> {
             let mut skip = u64::from(header.set_offset(field));
             let mut scratch = [0u8; 512];
             while skip > 0 {
-                let want = skip.min(scratch.len() as u64) as usize;
-                let n = input.read_full(&mut scratch[..want])?;
+                let want = usize::try_from(skip).map_or(scratch.len(), |s| s.min(scratch.len()));
+                // want <= scratch.len(): the split cannot fail.
+                let (piece, _) = scratch.split_at_mut(want);
+                let n = input.read_full(piece)?;
                 consumed += n as u64;
                 if let Some(v) = sums.as_mut() {
-                    v.update(&scratch[..n]);
+                    v.update(piece.get(..n).unwrap_or(piece));
                 }
                 if n < want {
                     return Err(short(
@@ -180,11 +183,11 @@ impl<R: ReadStream> Reader<R> {
             Ok((r.end - r.start).min(n))
         };
         let mut n = have(self, trailer::FIXED_LEN)?;
-        let want = trailer::Trailer::full_len(&self.buf[self.start..self.start + n]);
+        let want = trailer::Trailer::full_len(self.avail_prefix(n));
         if let Some(want) = want {
             n = have(self, want)?;
         }
-        Ok(&self.buf[self.start..self.start + n])
+        Ok(self.avail_prefix(n))
     }
 
     /// Reads the input to its end (after `End` and [`Reader::read_tail`]) and returns its last
@@ -204,7 +207,11 @@ impl<R: ReadStream> Reader<R> {
         };
         let from = self.start.max(self.end.saturating_sub(F));
         seen += (from - self.start) as u64;
-        keep(&self.buf[from..self.end], &mut last, &mut seen);
+        keep(
+            self.buf.get(from..self.end).unwrap_or(&[]),
+            &mut last,
+            &mut seen,
+        );
         self.start = self.end;
         loop {
             let got = self.input.read(&mut self.buf[..])?;
@@ -214,7 +221,7 @@ impl<R: ReadStream> Reader<R> {
             // Only the last F bytes of each read can end up in the footer window.
             let from = got.saturating_sub(F);
             seen += from as u64;
-            keep(&self.buf[from..got], &mut last, &mut seen);
+            keep(self.buf.get(from..got).unwrap_or(&[]), &mut last, &mut seen);
         }
         Ok((seen >= F as u64).then_some(last))
     }
@@ -246,7 +253,7 @@ impl<R: ReadStream> Reader<R> {
     /// The reference's `tellin()`: input offset after the consumed bytes, −1 on a pipe.
     fn tell(&self) -> i64 {
         match self.base {
-            Some(b) => b.wrapping_add(self.consumed) as i64,
+            Some(b) => as_signed(b.wrapping_add(self.consumed)),
             None => -1,
         }
     }
@@ -262,7 +269,10 @@ impl<R: ReadStream> Reader<R> {
             self.start = 0;
         }
         while self.end - self.start < n {
-            let got = self.input.read(&mut self.buf[self.end..])?;
+            // end <= buf.len(); a full buffer reads nothing, like the end of the input.
+            let got = self
+                .input
+                .read(self.buf.get_mut(self.end..).unwrap_or(&mut []))?;
             if got == 0 {
                 return Ok(false);
             }
@@ -271,9 +281,30 @@ impl<R: ReadStream> Reader<R> {
         Ok(true)
     }
 
+    /// The unconsumed bytes in the buffer (`buf[start..end]`).
+    fn avail(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    /// The first `n` unconsumed bytes (all of them if fewer are buffered).
+    fn avail_prefix(&self, n: usize) -> &[u8] {
+        let a = self.avail();
+        a.get(..n).unwrap_or(a)
+    }
+
+    /// `n` bytes at `at` of the buffer, which the caller has checked are buffered.
+    fn buffered(&self, at: usize, n: usize) -> Result<&[u8]> {
+        at.checked_add(n)
+            .and_then(|end| self.buf.get(at..end))
+            .ok_or_else(|| {
+                Error::message(format_args!("internal error: image buffer out of range"))
+            })
+    }
+
     fn consume(&mut self, n: usize) {
         if let Some(v) = self.sums.as_mut() {
-            v.update(&self.buf[self.start..self.start + n]);
+            let end = self.start.saturating_add(n);
+            v.update(self.buf.get(self.start..end).unwrap_or(&[]));
         }
         self.start += n;
         self.consumed += n as u64;
@@ -308,7 +339,7 @@ impl<R: ReadStream> Reader<R> {
             let at = self.start + k * stride;
             let pos = self.pos + k as u64;
             if at + stride > self.end
-                || self.buf[at] != CMD_NEXT
+                || self.buf.get(at) != Some(&CMD_NEXT)
                 || pos > nr_clusters
                 || self.header.record_size(pos) != Some(cs)
             {
@@ -324,7 +355,7 @@ impl<R: ReadStream> Reader<R> {
         self.consume(k * stride);
         self.pos += k as u64;
         self.clusters_seen += k as u64;
-        Ok(Some((pos, &self.buf[s..s + k * stride])))
+        Ok(Some((pos, self.buffered(s, k * stride)?)))
     }
 
     /// The next record. After `End` (or an error) keeps returning `End`.
@@ -337,7 +368,12 @@ impl<R: ReadStream> Reader<R> {
                 backup_boot_missing: false,
             });
         };
-        if !self.fill(1)? {
+        let cmd = if self.fill(1)? {
+            self.avail().first().copied()
+        } else {
+            None
+        };
+        let Some(cmd) = cmd else {
             if self.pos == nr_clusters {
                 self.done = true;
                 return Ok(Record::End {
@@ -345,22 +381,19 @@ impl<R: ReadStream> Reader<R> {
                 });
             }
             return Err(self.truncated("the image ends before the last cluster record"));
-        }
-        let cmd = self.buf[self.start];
+        };
         match cmd {
             CMD_GAP => {
                 if !self.fill(9)? {
                     return Err(self.truncated("the image ends inside a gap record"));
                 }
-                let mut c = [0u8; 8];
-                c.copy_from_slice(&self.buf[self.start + 1..self.start + 9]);
-                let count = i64::from_le_bytes(c);
+                let count = i64::from_le_bytes(le_field(self.avail(), 1));
                 self.consume(9);
                 let at = self.tell().wrapping_sub(9);
                 if count == 0 {
                     return Err(fatal(format_args!(
                         "Bad offset at input location 0x{:x}\n",
-                        at as u64
+                        as_unsigned(at)
                     )));
                 }
                 if self.to_stdout && (count < 0 || self.clusters_seen == 0) {
@@ -372,13 +405,13 @@ impl<R: ReadStream> Reader<R> {
                 // Past the end: corrupt, to stdout too. (The reference writes a stdout gap's
                 // zeros unchecked and ends the restore there, exit 0, without the records that
                 // follow: a silently incomplete copy.)
-                if to < 0 || to > i128::from(nr_clusters) {
+                let Some(to) = u64::try_from(to).ok().filter(|&to| to <= nr_clusters) else {
                     return Err(fatal(format_args!(
                         "restore_image: corrupt image at input offset {at}\n"
                     )));
-                }
+                };
                 let from = self.pos;
-                self.pos = to as u64;
+                self.pos = to;
                 Ok(Record::Gap { from, count })
             }
             CMD_NEXT => {
@@ -397,7 +430,7 @@ impl<R: ReadStream> Reader<R> {
                 self.clusters_seen += 1;
                 Ok(Record::Cluster {
                     pos,
-                    data: &self.buf[s..s + size],
+                    data: self.buffered(s, size)?,
                 })
             }
             other => {
@@ -405,7 +438,8 @@ impl<R: ReadStream> Reader<R> {
                 let at = self.tell().wrapping_sub(1);
                 Err(fatal(format_args!(
                     "Invalid command code {} at input offset 0x{:x}\n",
-                    other as i8, at as u64
+                    i8::from_le_bytes([other]),
+                    as_unsigned(at)
                 )))
             }
         }
@@ -420,6 +454,13 @@ fn short(base: Option<u64>, consumed: u64, what: &'static str) -> Error {
 
 #[cfg(test)]
 mod tests {
+    // Tests index their own fixed inputs: a panic is a failed test.
+    #![allow(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )]
     use super::*;
     use crate::dev::mem::MemDev;
     use crate::image::writer::Writer;

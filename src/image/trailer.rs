@@ -24,6 +24,7 @@
 //!
 //! The chunk size is chosen from the header's cluster count so that the trailer fits in 4 KiB
 //! (a pipe reader that closes right after the last record must not make the save fail).
+use super::le_field;
 use crate::dev::{ReadAt, ReadStream};
 use crate::error::{Error, Result};
 use std::prelude::v1::*;
@@ -36,6 +37,9 @@ pub const END_MAGIC: &[u8; 8] = b"NTCSEND\0";
 pub const VERSION: u16 = 1;
 /// Bytes before the chunk list.
 pub const FIXED_LEN: usize = 64;
+/// [`FIXED_LEN`] as the trailer's 16-bit field.
+const FIXED_LEN_FIELD: u16 = 64;
+const _: () = assert!(FIXED_LEN_FIELD as usize == FIXED_LEN);
 /// Bytes after the chunk list (self-CRC, total length, end magic).
 pub const FOOTER_LEN: usize = 16;
 /// Most chunks a trailer holds: keeps it within 4 KiB.
@@ -90,11 +94,11 @@ impl Builder {
         self.whole.update(data);
         self.total += data.len() as u64;
         while !data.is_empty() {
-            let room = (self.chunk_size - self.in_chunk) as usize;
-            let n = room.min(data.len());
-            self.chunk.update(&data[..n]);
-            self.in_chunk += n as u64;
-            data = &data[n..];
+            let room = usize::try_from(self.chunk_size - self.in_chunk).unwrap_or(usize::MAX);
+            let (now, rest) = data.split_at(room.min(data.len()));
+            self.chunk.update(now);
+            self.in_chunk += now.len() as u64;
+            data = rest;
             if self.in_chunk == self.chunk_size {
                 self.close_chunk();
             }
@@ -124,7 +128,7 @@ impl Builder {
             self.close_chunk();
         }
         if self.overflow {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "image stream of {} bytes is too long for its checksum chunk size {}",
                 self.total, self.chunk_size
             )));
@@ -137,8 +141,9 @@ impl Builder {
         };
         put(MAGIC);
         put(&VERSION.to_le_bytes());
-        put(&(FIXED_LEN as u16).to_le_bytes());
-        put(&(n as u32).to_le_bytes());
+        put(&FIXED_LEN_FIELD.to_le_bytes());
+        // n <= MAX_CHUNKS: the conversions below cannot fail.
+        put(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
         put(&self.chunk_size.to_le_bytes());
         put(&self.total.to_le_bytes());
         put(&self.whole.finalize().to_le_bytes());
@@ -147,7 +152,7 @@ impl Builder {
             put(&c.to_le_bytes());
         }
         let self_crc = crc32fast::hash(&out);
-        let total_len = (FIXED_LEN + 4 * n + FOOTER_LEN) as u32;
+        let total_len = u32::try_from(FIXED_LEN + 4 * n + FOOTER_LEN).unwrap_or(u32::MAX);
         let _ = out.extend_from_slice(&self_crc.to_le_bytes());
         let _ = out.extend_from_slice(&total_len.to_le_bytes());
         let _ = out.extend_from_slice(END_MAGIC);
@@ -178,32 +183,33 @@ pub enum TrailerProblem {
 }
 
 fn le32(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
+    u32::from_le_bytes(le_field(b, at))
 }
 
 fn le64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
+    u64::from_le_bytes(le_field(b, at))
+}
+
+/// `le32` as a byte count (a `u32` always fits a `usize` on the targets built).
+fn le32_len(b: &[u8], at: usize) -> usize {
+    usize::try_from(le32(b, at)).unwrap_or(usize::MAX)
 }
 
 impl Trailer {
     /// Parses a trailer that starts at `bytes[0]` (bytes after it are ignored).
     pub fn parse(bytes: &[u8]) -> core::result::Result<Trailer, TrailerProblem> {
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        if bytes.get(..MAGIC.len()) != Some(&MAGIC[..]) {
             return Err(TrailerProblem::Absent);
         }
         if bytes.len() < FIXED_LEN + FOOTER_LEN {
             return Err(TrailerProblem::Damaged("trailer is truncated"));
         }
-        let version = u16::from_le_bytes([bytes[16], bytes[17]]);
-        let fixed = u16::from_le_bytes([bytes[18], bytes[19]]) as usize;
+        let version = u16::from_le_bytes(le_field(bytes, 16));
+        let fixed = usize::from(u16::from_le_bytes(le_field(bytes, 18)));
         if version != VERSION || fixed != FIXED_LEN {
             return Err(TrailerProblem::Damaged("unknown trailer version"));
         }
-        let n = le32(bytes, 20) as usize;
+        let n = le32_len(bytes, 20);
         if n > MAX_CHUNKS {
             return Err(TrailerProblem::Damaged("trailer chunk count out of range"));
         }
@@ -211,11 +217,11 @@ impl Trailer {
         if bytes.len() < body + FOOTER_LEN {
             return Err(TrailerProblem::Damaged("trailer is truncated"));
         }
-        if le32(bytes, body) != crc32fast::hash(&bytes[..body]) {
+        if bytes.get(..body).map(crc32fast::hash) != Some(le32(bytes, body)) {
             return Err(TrailerProblem::Damaged("trailer checksum mismatch"));
         }
-        if le32(bytes, body + 4) as usize != body + FOOTER_LEN
-            || &bytes[body + 8..body + 16] != END_MAGIC
+        if le32_len(bytes, body + 4) != body + FOOTER_LEN
+            || bytes.get(body + 8..body + 16) != Some(&END_MAGIC[..])
         {
             return Err(TrailerProblem::Damaged("trailer footer is damaged"));
         }
@@ -240,10 +246,10 @@ impl Trailer {
 
     /// Given the last [`FOOTER_LEN`] bytes of a file, the trailer's total length, if they are a footer.
     pub fn len_from_footer(footer: &[u8]) -> Option<usize> {
-        if footer.len() != FOOTER_LEN || &footer[8..16] != END_MAGIC {
+        if footer.len() != FOOTER_LEN || footer.get(8..16) != Some(&END_MAGIC[..]) {
             return None;
         }
-        let len = le32(footer, 4) as usize;
+        let len = le32_len(footer, 4);
         (FIXED_LEN + FOOTER_LEN..=MAX_LEN)
             .contains(&len)
             .then_some(len)
@@ -252,10 +258,10 @@ impl Trailer {
     /// Total length of the trailer that starts with `prefix` (at least 24 bytes of it), if
     /// `prefix` starts like one (magic, chunk count in range).
     pub fn full_len(prefix: &[u8]) -> Option<usize> {
-        if prefix.len() < 24 || &prefix[..MAGIC.len()] != MAGIC {
+        if prefix.len() < 24 || prefix.get(..MAGIC.len()) != Some(&MAGIC[..]) {
             return None;
         }
-        let n = le32(prefix, 20) as usize;
+        let n = le32_len(prefix, 20);
         (n <= MAX_CHUNKS).then_some(FIXED_LEN + 4 * n + FOOTER_LEN)
     }
 
@@ -398,18 +404,21 @@ impl<R: ReadStream, A: ReadAt> Prechecked<R, A> {
         let mut h = crc32fast::Hasher::new();
         let mut at = start;
         while at < end {
-            let n = (end - at).min(self.scratch.len() as u64) as usize;
+            let n =
+                usize::try_from(end - at).map_or(self.scratch.len(), |n| n.min(self.scratch.len()));
             let off = self
                 .base
                 .checked_add(at)
                 .ok_or_else(|| Error::corrupt(format_args!("image"), "offset out of range", at))?;
-            self.aux.read_exact_at(&mut self.scratch[..n], off)?;
-            h.update(&self.scratch[..n]);
+            // n <= scratch.len(): the split cannot fail.
+            let (piece, _) = self.scratch.split_at_mut(n);
+            self.aux.read_exact_at(piece, off)?;
+            h.update(piece);
             at += n as u64;
         }
         if h.finalize() != want {
             self.failed = Some(Mismatch { start, end });
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "image checksum mismatch in image bytes {start}..{end} (0x{start:x}..0x{end:x}): \
                  nothing from them was used"
             )));
@@ -433,8 +442,11 @@ impl<R: ReadStream, A: ReadAt> ReadStream for Prechecked<R, A> {
         if self.pos >= self.verified {
             self.check_next()?;
         }
-        let room = (self.verified - self.pos).min(buf.len() as u64) as usize;
-        let n = self.input.read(&mut buf[..room])?;
+        let room =
+            usize::try_from(self.verified - self.pos).map_or(buf.len(), |r| r.min(buf.len()));
+        // room <= buf.len(): the split cannot fail.
+        let (head, _) = buf.split_at_mut(room);
+        let n = self.input.read(head)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -442,6 +454,13 @@ impl<R: ReadStream, A: ReadAt> ReadStream for Prechecked<R, A> {
 
 #[cfg(test)]
 mod tests {
+    // Tests index their own fixed inputs: a panic is a failed test.
+    #![allow(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )]
     use super::*;
 
     fn stream(len: usize) -> Vec<u8> {
@@ -617,7 +636,7 @@ mod tests {
                 Err(e) => break e,
             }
         };
-        assert!(matches!(err, Error::Own(_)), "{err:?}");
+        assert!(matches!(err, Error::Message(_)), "{err:?}");
         let m = r.input().failed().unwrap();
         assert_eq!((m.start, m.end), (1 << 20, 2 << 20));
         assert!((last + 1) * 513 + 56 <= 1 << 20);

@@ -11,15 +11,11 @@
 //! last record, so that a reader which stops at the last record and closes a pipe can be told
 //! apart from a failed write of the records.
 use super::header::Header;
+use super::record::{self, CLUSTER_HEAD};
 use super::trailer::{self, Builder};
 use crate::dev::WriteStream;
 use crate::error::{Error, Result};
 use std::prelude::v1::*;
-
-/// `CMD_GAP`: followed by a signed 64-bit little-endian cluster count.
-pub const CMD_GAP: u8 = 0;
-/// `CMD_NEXT`: followed by the bytes of one cluster.
-pub const CMD_NEXT: u8 = 1;
 
 /// An image being written.
 pub struct Writer<W: WriteStream> {
@@ -47,7 +43,9 @@ impl<W: WriteStream> Writer<W> {
     /// Starts an image on `out` with `header`; `buf_bytes` is the size of the write buffer
     /// (allocated once here; raised to hold at least one record of a cluster).
     pub fn new(out: W, header: &Header, buf_bytes: usize) -> Result<Self> {
-        let cap = buf_bytes.max(header.cluster_size as usize + 9).max(64);
+        let cap = buf_bytes
+            .max(header.cluster_size as usize + record::GAP_BYTES)
+            .max(64);
         let mut buf = Vec::with_capacity(cap);
         buf.extend_from_slice(&header.to_bytes());
         Ok(Writer {
@@ -89,36 +87,37 @@ impl<W: WriteStream> Writer<W> {
 
     /// Appends `CMD_GAP count` (count may be negative: metadata and rescue streams rewind).
     pub fn gap(&mut self, count: i64) -> Result<()> {
-        self.room(9)?;
-        self.buf.push(CMD_GAP);
-        self.buf.extend_from_slice(&count.to_le_bytes());
+        let gap = record::gap(count);
+        self.room(gap.len())?;
+        self.buf.extend_from_slice(&gap);
         Ok(())
     }
 
     /// Appends one `CMD_NEXT` record holding `data` (one cluster, or the partial last one).
     pub fn cluster(&mut self, data: &[u8]) -> Result<()> {
-        if data.len() + 1 > self.buf.capacity() {
+        let len = record::cluster_record_len(data.len());
+        if len > self.buf.capacity() {
             // Larger than the buffer: cannot happen with the sizes `new` chooses, but stays correct.
             self.flush_buf()?;
             if let Some(s) = self.sums.as_mut() {
-                s.update(&[CMD_NEXT]);
+                s.update(&CLUSTER_HEAD);
                 s.update(data);
             }
-            self.out.write_all(&[CMD_NEXT])?;
+            self.out.write_all(&CLUSTER_HEAD)?;
             self.out.write_all(data)?;
-            self.flushed += 1 + data.len() as u64;
+            self.flushed += len as u64;
             return Ok(());
         }
-        self.room(1 + data.len())?;
-        self.buf.push(CMD_NEXT);
+        self.room(len)?;
+        self.buf.extend_from_slice(&CLUSTER_HEAD);
         self.buf.extend_from_slice(data);
         Ok(())
     }
 
     /// Appends records that are already encoded as the stream holds them (`CMD_GAP` + count,
-    /// `CMD_NEXT` + cluster): `-s` builds them in place in its read buffers (see
-    /// `copy::pipeline`). Large inputs go straight to the output after what is buffered;
-    /// the checksums see them like any other bytes.
+    /// `CMD_NEXT` + cluster): `-s` builds them in place in its read buffers with [`record`]'s
+    /// encoder (see `copy::pipeline`). Large inputs go straight to the output after what is
+    /// buffered; the checksums see them like any other bytes.
     pub fn encoded(&mut self, bytes: &[u8]) -> Result<()> {
         if bytes.len() <= self.buf.capacity() - self.buf.len() {
             self.buf.extend_from_slice(bytes);
@@ -178,6 +177,13 @@ impl<W: WriteStream> Writer<W> {
 
 #[cfg(test)]
 mod tests {
+    // Tests index their own fixed inputs: a panic is a failed test.
+    #![allow(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )]
     use super::*;
     use crate::dev::mem::MemDev;
 

@@ -91,8 +91,10 @@ fn inval(args: core::fmt::Arguments) -> Error {
 /// Accepted values (black-box): 1, 2, 4, … 64 and -9 … -31.
 fn record_size(v: i8, cluster_size: u32) -> Option<u32> {
     match v {
-        1..=64 if (v as u32).is_power_of_two() => (v as u32).checked_mul(cluster_size),
-        -31..=-9 => Some(1u32 << (-(v as i32)) as u32),
+        1..=64 if v.unsigned_abs().is_power_of_two() => {
+            u32::from(v.unsigned_abs()).checked_mul(cluster_size)
+        }
+        -31..=-9 => Some(1u32 << v.unsigned_abs()),
         _ => None,
     }
 }
@@ -153,13 +155,13 @@ impl BootSector {
                 "Reserved fields aren't zero ({a}, {c}, {d}, {e}, {f}, {g})."
             )));
         }
-        let cpm = le::u8(b, OFF_CLUSTERS_PER_MFT_RECORD).unwrap_or(0) as i8;
+        let cpm = i8::from_le_bytes([le::u8(b, OFF_CLUSTERS_PER_MFT_RECORD).unwrap_or(0)]);
         if record_size(cpm, 1).is_none() {
             return Err(inval(format_args!(
                 "Unexpected clusters per mft record ({cpm})."
             )));
         }
-        let cpi = le::u8(b, OFF_CLUSTERS_PER_INDEX_RECORD).unwrap_or(0) as i8;
+        let cpi = i8::from_le_bytes([le::u8(b, OFF_CLUSTERS_PER_INDEX_RECORD).unwrap_or(0)]);
         if record_size(cpi, 1).is_none() {
             return Err(inval(format_args!(
                 "Unexpected clusters per index record ({cpi})."
@@ -186,14 +188,16 @@ impl BootSector {
             return Err(inval(format_args!("Invalid location of MFT or MFTMirr.")));
         }
         // A negative sector count is nonsense; treat it as huge so that the checks below refuse it.
-        let total = total_sectors as u64;
+        let total = super::conv::bits_u64(total_sectors);
         let nr_clusters: u64 = if cluster_size == 0 {
             0
         } else {
-            ((total as u128 * sector_size as u128) / cluster_size as u128).min(u64::MAX as u128)
-                as u64
+            u64::try_from(u128::from(total) * u128::from(sector_size) / u128::from(cluster_size))
+                .unwrap_or(u64::MAX)
         };
-        if mft_lcn as u64 > nr_clusters || mftmirr_lcn as u64 > nr_clusters {
+        // Both LCNs are positive here.
+        let (mft_lcn_u, mftmirr_lcn_u) = (mft_lcn.unsigned_abs(), mftmirr_lcn.unsigned_abs());
+        if mft_lcn_u > nr_clusters || mftmirr_lcn_u > nr_clusters {
             return Err(inval(format_args!(
                 "$MFT LCN ({mft_lcn}) or $MFTMirr LCN ({mftmirr_lcn}) is greater than the number of clusters ({nr_clusters})."
             )));
@@ -211,8 +215,8 @@ impl BootSector {
             cluster_size,
             total_sectors: total,
             nr_clusters,
-            mft_lcn: mft_lcn as u64,
-            mftmirr_lcn: mftmirr_lcn as u64,
+            mft_lcn: mft_lcn_u,
+            mftmirr_lcn: mftmirr_lcn_u,
             mft_record_size,
             index_record_size,
             serial: le::u64(b, OFF_VOLUME_SERIAL_NUMBER).unwrap_or(0),
@@ -230,7 +234,7 @@ impl BootSector {
             Some(off) if off <= i64::MAX as u64 && last <= i64::MAX as u64 => Ok(off),
             _ => Err(inval(format_args!(
                 "Failed to read last sector ({}): Invalid argument",
-                last as i64
+                super::conv::bits_i64(last)
             ))),
         }
     }
@@ -244,13 +248,169 @@ impl BootSector {
 /// The hint lines libntfs prints after `Failed to read last sector`.
 pub const LAST_SECTOR_HINTS: &str = "HINTS: Either the volume is a RAID/LDM but it wasn't setup yet,\n   or it was not setup correctly (e.g. by not using mdadm --build ...),\n   or a wrong device is tried to be mounted,\n   or the partition table is corrupt (partition is smaller than NTFS),\n   or the NTFS boot sector is corrupt (NTFS size is not valid).";
 
+/// Where the backup boot sector lies: the last sector of the volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupBootSector {
+    /// Byte offset in the volume (`total_sectors × bytes_per_sector`).
+    pub offset: u64,
+    /// Bytes per sector.
+    pub sector_size: usize,
+}
+
+impl BootSector {
+    /// Where the backup boot sector lies, when its byte offset fits in 64 bits.
+    pub fn backup(&self) -> Option<BackupBootSector> {
+        Some(BackupBootSector {
+            offset: self
+                .total_sectors
+                .checked_mul(u64::from(self.sector_size))?,
+            sector_size: self.sector_size as usize,
+        })
+    }
+}
+
+/// [`BootSector::backup`] from the raw bytes of a primary boot sector, without the other
+/// checks of [`BootSector::from_bytes`]: None when the bytes per sector are not a power of two
+/// in 256..=4096 or the offset does not fit. Works for a device larger than the volume too
+/// (compat: test `backup_serial_at_the_end_of_the_volume`).
+pub fn backup_of(boot: &[u8]) -> Option<BackupBootSector> {
+    let sector_size = usize::from(le::u16(boot, OFF_BYTES_PER_SECTOR)?);
+    let total_sectors = le::u64(boot, OFF_NUMBER_OF_SECTORS)?;
+    if !(256..=4096).contains(&sector_size) || !sector_size.is_power_of_two() {
+        return None;
+    }
+    Some(BackupBootSector {
+        offset: total_sectors.checked_mul(sector_size as u64)?,
+        sector_size,
+    })
+}
+
+/// Replaces the bits of the volume serial number (offset 0x48) that `mask` selects with those
+/// of `serial`. Nothing happens when `sector` is too short to hold the field.
+pub fn set_serial(sector: &mut [u8], serial: u64, mask: u64) {
+    let Some(old) = le::u64(sector, OFF_VOLUME_SERIAL_NUMBER) else {
+        return;
+    };
+    let new = (serial & mask) | (old & !mask);
+    if let Some(field) = sector.get_mut(OFF_VOLUME_SERIAL_NUMBER..OFF_VOLUME_SERIAL_NUMBER + 8) {
+        field.copy_from_slice(&new.to_le_bytes());
+    }
+}
+
+/// Sets the serial number ([`set_serial`]) in whatever part of the boot sectors `data` holds,
+/// `data` being the volume's bytes from byte `offset` on: the primary boot sector at 0, and
+/// the backup at `backup` if it carries the NTFS OEM id. Returns true when the primary was
+/// set.
+pub fn patch_serials(
+    data: &mut [u8],
+    offset: u64,
+    serial: u64,
+    mask: u64,
+    backup: Option<BackupBootSector>,
+) -> bool {
+    const SERIAL_END: usize = OFF_VOLUME_SERIAL_NUMBER + 8;
+    let mut primary = false;
+    if offset == 0 && data.len() >= SERIAL_END {
+        set_serial(data, serial, mask);
+        primary = true;
+    }
+    let Some(b) = backup.filter(|b| b.offset >= offset) else {
+        return primary;
+    };
+    let Ok(rel) = usize::try_from(b.offset - offset) else {
+        return primary;
+    };
+    let len = b.sector_size.max(SERIAL_END);
+    if let Some(sector) = data.get_mut(rel..rel.saturating_add(len)) {
+        if sector.get(OFF_OEM_ID..OFF_OEM_ID + 4) == Some(b"NTFS") {
+            set_serial(sector, serial, mask);
+        }
+    }
+    primary
+}
+
 #[cfg(test)]
+// Tests build their inputs by hand at fixed offsets: a panic there is a failed test.
+#[allow(clippy::indexing_slicing)]
+mod serial_tests {
+    use super::*;
+    use std::prelude::v1::*;
+
+    const OLD: u64 = 0x6cd5_cbe2_597e_e8a2;
+    const NEW: u64 = 0x1111_2222_3333_4444;
+
+    fn serial_at(b: &[u8], at: usize) -> u64 {
+        le::u64(b, at + OFF_VOLUME_SERIAL_NUMBER).unwrap()
+    }
+
+    #[test]
+    fn serial_masks() {
+        let mut s = [0u8; 512];
+        s[0x48..0x50].copy_from_slice(&OLD.to_le_bytes());
+        set_serial(&mut s, NEW, 0xffff_ffff_0000_0000);
+        assert_eq!(serial_at(&s, 0), 0x1111_2222_597e_e8a2);
+        set_serial(&mut s, NEW, u64::MAX);
+        assert_eq!(serial_at(&s, 0), NEW);
+        let mut short = [0u8; 0x4f];
+        set_serial(&mut short, NEW, u64::MAX);
+        assert_eq!(short, [0u8; 0x4f]);
+    }
+
+    #[test]
+    fn backup_serial_at_the_end_of_the_volume() {
+        // A 16-sector volume on a 20-sector device: the backup is sector 16, not the last
+        // sector of the device.
+        let fixture = super::tests::fixture();
+        let parsed = BootSector::from_bytes(&fixture).unwrap();
+        assert_eq!(parsed.backup(), backup_of(&fixture));
+        assert_eq!(parsed.backup().map(|b| b.offset), Some(20479 * 512));
+        let mut boot = fixture;
+        boot[0x28..0x30].copy_from_slice(&16u64.to_le_bytes());
+        let backup = backup_of(&boot);
+        assert_eq!(
+            backup,
+            Some(BackupBootSector {
+                offset: 16 * 512,
+                sector_size: 512
+            })
+        );
+        let mut dev = vec![0u8; 20 * 512];
+        dev[..512].copy_from_slice(&boot);
+        dev[16 * 512..17 * 512].copy_from_slice(&boot);
+        dev[19 * 512..].copy_from_slice(&boot);
+        // The whole device at once, then in pieces that hold only the backup or only part of it.
+        let mut whole = dev.clone();
+        assert!(patch_serials(&mut whole, 0, NEW, u64::MAX, backup));
+        assert_eq!(serial_at(&whole, 0), NEW);
+        assert_eq!(serial_at(&whole, 16 * 512), NEW);
+        assert_eq!(serial_at(&whole, 19 * 512), serial_at(&boot, 0));
+        let mut tail = dev[8 * 512..].to_vec();
+        assert!(!patch_serials(&mut tail, 8 * 512, NEW, u64::MAX, backup));
+        assert_eq!(serial_at(&tail, 8 * 512), NEW);
+        let mut cut = dev[16 * 512..16 * 512 + 0x40].to_vec();
+        assert!(!patch_serials(&mut cut, 16 * 512, NEW, u64::MAX, backup));
+        assert_eq!(cut, dev[16 * 512..16 * 512 + 0x40]);
+        let mut bad_bps = boot.clone();
+        bad_bps[0x0b..0x0d].copy_from_slice(&300u16.to_le_bytes());
+        assert_eq!(backup_of(&bad_bps), None);
+        assert_eq!(backup_of(&boot[..0x20]), None);
+    }
+}
+
+#[cfg(test)]
+// Tests build their inputs by hand at fixed offsets: a panic there is a failed test.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 pub(crate) mod tests {
     use super::*;
     use std::prelude::v1::*;
 
     /// A boot sector like mkntfs writes for a 10 MiB volume with 4 KiB clusters.
-    pub fn fixture() -> Vec<u8> {
+    pub(crate) fn fixture() -> Vec<u8> {
         let mut b = vec![0u8; 512];
         b[0..3].copy_from_slice(&[0xEB, 0x52, 0x90]);
         b[3..11].copy_from_slice(NTFS_OEM_ID);

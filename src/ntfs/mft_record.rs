@@ -5,7 +5,7 @@
 //! bytes of each stride are kept in the update sequence array (USA) at `usa_ofs`. The stride
 //! is always 512 bytes (`NTFS_BLOCK_SIZE`), whatever the sector size: a 4096-byte record on
 //! a 4Kn disk has `usa_count` 9 (verified with `mkntfs -s 4096`).
-use super::le;
+use super::{conv, le};
 use core::fmt;
 
 /// `magic` ("FILE").
@@ -108,18 +108,28 @@ impl RecordHeader {
 pub enum FixupError {
     /// The update sequence array does not fit the record (odd offset, wrong count, out of range).
     BadArray {
+        /// The record's magic (le32).
         magic: u32,
+        /// The buffer size.
         size: u32,
+        /// The update sequence array offset.
         usa_ofs: u16,
+        /// The update sequence array count (the USN and one entry per stride).
         usa_count: u16,
     },
     /// A stride does not end with the USN: the record was torn while being written.
     Incomplete {
+        /// The record's magic (le32).
         magic: u32,
+        /// The buffer size.
         size: u32,
+        /// The update sequence array offset.
         usa_ofs: u16,
+        /// The update sequence array count (the USN and one entry per stride).
         usa_count: u16,
+        /// The last two bytes of the first stride that does not end with the USN.
         data: u16,
+        /// The update sequence number.
         usn: u16,
     },
 }
@@ -153,7 +163,7 @@ pub fn post_read_fixup(buf: &mut [u8]) -> Result<(), FixupError> {
     let usa_count = le::u16(buf, OFF_USA_COUNT).unwrap_or(0);
     let bad = FixupError::BadArray {
         magic,
-        size: size as u32,
+        size: conv::u32_sat(size),
         usa_ofs,
         usa_count,
     };
@@ -176,7 +186,7 @@ pub fn post_read_fixup(buf: &mut [u8]) -> Result<(), FixupError> {
         if data != usn {
             return Err(FixupError::Incomplete {
                 magic,
-                size: size as u32,
+                size: conv::u32_sat(size),
                 usa_ofs,
                 usa_count,
                 data,
@@ -186,9 +196,8 @@ pub fn post_read_fixup(buf: &mut [u8]) -> Result<(), FixupError> {
     }
     for i in 1..count {
         let end = i * NTFS_BLOCK_SIZE - 2;
-        let (a, b) = (buf[ofs + 2 * i], buf[ofs + 2 * i + 1]);
-        buf[end] = a;
-        buf[end + 1] = b;
+        // In range: the array and every stride end were checked above.
+        let _ = le::copy::<2>(buf, ofs + 2 * i, end);
     }
     Ok(())
 }
@@ -208,13 +217,17 @@ pub fn pre_write_fixup(buf: &mut [u8]) -> bool {
     {
         return false;
     }
-    let usn = [buf[ofs], buf[ofs + 1]];
+    let Some(usn) = le::bytes::<2>(buf, ofs) else {
+        return false;
+    };
     for i in 1..count {
         let end = i * NTFS_BLOCK_SIZE - 2;
-        buf[ofs + 2 * i] = buf[end];
-        buf[ofs + 2 * i + 1] = buf[end + 1];
-        buf[end] = usn[0];
-        buf[end + 1] = usn[1];
+        if le::copy::<2>(buf, end, ofs + 2 * i)
+            .and_then(|()| le::put(buf, end, usn))
+            .is_none()
+        {
+            return false;
+        }
     }
     true
 }
@@ -223,20 +236,34 @@ pub fn pre_write_fixup(buf: &mut [u8]) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordError {
     /// Not "FILE".
-    NoFileMagic { record: u64, magic: u32 },
+    NoFileMagic {
+        /// The record number.
+        record: u64,
+        /// Its magic (le32).
+        magic: u32,
+    },
     /// `bytes_allocated` differs from the volume's record size.
     AllocationSize {
+        /// The record number.
         record: u64,
+        /// The volume's record size.
         expected: u32,
+        /// The record's `bytes_allocated`.
         found: u32,
     },
     /// The header cannot be read (the buffer is too short).
-    BadHeader { record: u64 },
+    BadHeader {
+        /// The record number.
+        record: u64,
+    },
     /// `bytes_in_use` is larger than `bytes_allocated`: refused when the reference's mount
     /// opens the record, tolerated by its MFT walk (see [`check_in_use`]).
     InUseSize {
+        /// The record number.
         record: u64,
+        /// Its `bytes_in_use`.
         in_use: u32,
+        /// Its `bytes_allocated`.
         allocated: u32,
     },
 }
@@ -282,7 +309,7 @@ pub fn check_record(record: u64, buf: &[u8]) -> Result<RecordHeader, RecordError
     if h.bytes_allocated as usize != buf.len() {
         return Err(RecordError::AllocationSize {
             record,
-            expected: buf.len() as u32,
+            expected: conv::u32_sat(buf.len()),
             found: h.bytes_allocated,
         });
     }
@@ -304,12 +331,19 @@ pub fn check_in_use(record: u64, h: &RecordHeader) -> Result<(), RecordError> {
 }
 
 #[cfg(test)]
+// Tests build their inputs by hand at fixed offsets: a panic there is a failed test.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 pub(crate) mod tests {
     use super::*;
     use std::prelude::v1::*;
 
     /// An empty in-use record of `size` bytes: header, one END marker, fixups applied.
-    pub fn fixture(size: usize, usn: u16) -> Vec<u8> {
+    pub(crate) fn fixture(size: usize, usn: u16) -> Vec<u8> {
         let mut b = vec![0u8; size];
         b[0..4].copy_from_slice(&FILE_MAGIC);
         let count = size / 512 + 1;

@@ -21,15 +21,34 @@ pub struct Run {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunlistError {
     /// A header byte's nibbles are larger than 8, or the bytes run past the attribute.
-    Truncated { at: usize },
+    Truncated {
+        /// Offset of the run's header byte in the mapping pairs.
+        at: usize,
+    },
     /// A run length is zero or negative.
-    BadLength { at: usize },
+    BadLength {
+        /// Offset of the run's header byte in the mapping pairs.
+        at: usize,
+    },
     /// The LCN went below zero.
-    NegativeLcn { at: usize, lcn: i64 },
+    NegativeLcn {
+        /// Offset of the run's header byte in the mapping pairs.
+        at: usize,
+        /// The LCN reached.
+        lcn: i64,
+    },
     /// The VCN count overflowed.
-    Overflow { at: usize },
+    Overflow {
+        /// Offset of the run's header byte in the mapping pairs.
+        at: usize,
+    },
     /// The runs do not end at `highest_vcn` + 1, or go beyond the allocated size.
-    VcnMismatch { end_vcn: i64, highest_vcn: i64 },
+    VcnMismatch {
+        /// The VCN after the last run.
+        end_vcn: i64,
+        /// The attribute's `highest_vcn`.
+        highest_vcn: i64,
+    },
 }
 
 /// Decodes mapping pairs, starting at `lowest_vcn`.
@@ -102,15 +121,15 @@ impl<'a> RunIter<'a> {
             if self.lcn < 0 {
                 return Err(RunlistError::NegativeLcn { at, lcn: self.lcn });
             }
-            Some(self.lcn as u64)
+            Some(self.lcn.unsigned_abs())
         };
         self.pos = at + 1 + len_bytes + lcn_bytes;
         let vcn = self.vcn;
         self.vcn = vcn.checked_add(len).ok_or(RunlistError::Overflow { at })?;
         Ok(Some(Run {
-            vcn: vcn as u64,
+            vcn: super::conv::bits_u64(vcn),
             lcn,
-            len: len as u64,
+            len: len.unsigned_abs(),
         }))
     }
 }
@@ -172,6 +191,13 @@ pub fn decode_extent(
 }
 
 #[cfg(test)]
+// Tests build their inputs by hand at fixed offsets: a panic there is a failed test.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 mod tests {
     use super::*;
     use std::prelude::v1::*;

@@ -3,15 +3,16 @@
 //! an `$ATTRIBUTE_LIST`, the list itself followed by every attribute the list names.
 //!
 //! Made for reuse: the used-cluster scan and the metadata mode both visit
-//! `(inode, record, attribute)` triples through [`walk_attrs`].
+//! `(inode, record, attribute)` triples through [`walk_attrs`], and every file of the volume
+//! through [`walk_volume`].
 // `Error` is a fixed-size value by design (errors never allocate).
 #![allow(clippy::result_large_err)]
 use super::attr_list::EntryIter;
 use super::attribute::{Attr, AttrIter, AT_ATTRIBUTE_LIST, AT_STANDARD_INFORMATION};
-use super::volume::{attr_value_whole, RecordRead, Volume, MAX_ATTR_LIST_BYTES};
+use super::diag::Diagnostics;
+use super::volume::{attr_value_whole, extent_runs, RecordRead, Volume, MAX_ATTR_LIST_BYTES};
 use crate::dev::ReadAt;
 use crate::error::Result;
-use crate::used::Sink;
 use std::prelude::v1::*;
 
 /// Smallest $STANDARD_INFORMATION value the reference accepts (the NTFS 1.2 layout: four
@@ -52,15 +53,15 @@ pub struct Scratch {
 
 /// Visits every attribute of the in-use base record `base` (record `inode`, fixed up).
 /// Returns `Ok(Err(skipped))` when the reference's inode open would fail with EIO (the lines
-/// it prints went to `sink.warn`); `f`'s errors are passed up.
+/// it prints went to `diag.warn`); `f`'s errors are passed up.
 pub fn walk_attrs<D: ReadAt + ?Sized>(
     vol: &Volume,
     dev: &D,
     inode: u64,
     base: &[u8],
     scratch: &mut Scratch,
-    sink: &mut dyn Sink,
-    f: &mut dyn FnMut(&Visit, &mut dyn Sink) -> Result<()>,
+    diag: &mut dyn Diagnostics,
+    f: &mut dyn FnMut(&Visit, &mut dyn Diagnostics) -> Result<()>,
 ) -> Result<core::result::Result<(), Skipped>> {
     // The reference's inode open looks up $STANDARD_INFORMATION and $ATTRIBUTE_LIST, reading
     // the (sorted) attributes up to the first of a higher type: a corrupt attribute met before
@@ -93,11 +94,11 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     let has_si = lookup(AT_STANDARD_INFORMATION).is_some();
     let open_fails = corrupt && attrs.iter().all(|a| a.type_code < AT_ATTRIBUTE_LIST);
     if open_fails {
-        sink.warn(format_args!(
+        diag.warn(format_args!(
             "ntfs_attr_find: Corrupt inode ({inode}): Input/output error\n"
         ));
         if !has_si {
-            sink.warn(format_args!(
+            diag.warn(format_args!(
                 "No STANDARD_INFORMATION in base record {inode}: Input/output error\n"
             ));
         }
@@ -105,7 +106,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     }
     if !has_si {
         // Black-box: printed for user files too (a $STANDARD_INFORMATION retyped or named).
-        sink.warn(format_args!(
+        diag.warn(format_args!(
             "No STANDARD_INFORMATION in base record {inode}: No such file or directory\n"
         ));
         return Ok(Err(Skipped::NoStandardInformation));
@@ -117,7 +118,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     if lookup(AT_STANDARD_INFORMATION)
         .is_some_and(|a| !a.is_non_resident() && a.stated_value_length < SI_MIN_VALUE_BYTES)
     {
-        sink.warn(format_args!(
+        diag.warn(format_args!(
             "Corrupt STANDARD_INFORMATION in base record {inode}\n"
         ));
         return Ok(Err(Skipped::Corrupt));
@@ -130,11 +131,11 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
                     record: inode,
                     attr: a,
                 },
-                sink,
+                diag,
             )?;
         }
         if corrupt {
-            sink.warn(format_args!(
+            diag.warn(format_args!(
                 "ntfs_attr_find: Corrupt inode ({inode}): Input/output error\n"
             ));
             return Ok(Err(Skipped::CorruptAfter));
@@ -146,7 +147,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     let cs = vol.boot.cluster_size;
     let list = attr_value_whole(dev, cs, al, MAX_ATTR_LIST_BYTES).ok();
     let Some(list) = list.filter(|l| EntryIter::new(l).all(|e| e.is_ok())) else {
-        sink.warn(format_args!(
+        diag.warn(format_args!(
             "Corrupt attribute list entry in MFT record {inode}\n"
         ));
         return Ok(Err(Skipped::CorruptList));
@@ -163,12 +164,12 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
     exts.sort_unstable();
     exts.dedup();
     for &r in &exts {
-        match vol.read_record_checked(dev, r, &mut scratch.ext, sink)? {
+        match vol.read_record(dev, r, &mut scratch.ext, diag)? {
             RecordRead::Ok(_) => {}
             // A torn extension record: only its "Incomplete multi-sector transfer" line
             // (verified on the corrupted corpus: the reference prints nothing more here).
             _ => {
-                sink.warn(format_args!(
+                diag.warn(format_args!(
                     "Corrupt attribute list entry in MFT record {inode}\n"
                 ));
                 return Ok(Err(Skipped::CorruptList));
@@ -181,7 +182,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
             record: inode,
             attr: al,
         },
-        sink,
+        diag,
     )?;
     let mut loaded: Option<u64> = None;
     for e in EntryIter::new(&list) {
@@ -194,7 +195,7 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
         } else {
             if loaded != Some(e.mft_record) {
                 loaded = None;
-                match vol.read_record_checked(dev, e.mft_record, &mut scratch.ext, sink)? {
+                match vol.read_record(dev, e.mft_record, &mut scratch.ext, diag)? {
                     // The base reference of the extension record is not compared with this
                     // file (black-box: base 1 in an extension record of a user file, cloned).
                     RecordRead::Ok(_) => loaded = Some(e.mft_record),
@@ -223,9 +224,57 @@ pub fn walk_attrs<D: ReadAt + ?Sized>(
                     record: e.mft_record,
                     attr: &a,
                 },
-                sink,
+                diag,
             )?;
         }
     }
     Ok(Ok(()))
+}
+
+/// What the walk found in one non-resident attribute extent: `(inode, attribute type, run)`.
+/// `f` is called for each run that owns clusters, in runlist order.
+pub fn for_each_run(
+    vol: &Volume,
+    v: &Visit,
+    f: &mut dyn FnMut(u64, u64) -> Result<()>,
+) -> Result<()> {
+    if !v.attr.is_non_resident() {
+        return Ok(());
+    }
+    let mut runs = Vec::new();
+    extent_runs(v.attr, vol.boot.cluster_size, &mut runs)?;
+    for r in runs {
+        if let Some(lcn) = r.lcn {
+            f(lcn, r.len)?;
+        }
+    }
+    Ok(())
+}
+
+/// Walks every MFT record (0 … mft_records − 1) and calls `f` for every attribute of every
+/// in-use base record, with the reference's skipping rules. Progress goes to `diag`.
+pub fn walk_volume<D: ReadAt + ?Sized>(
+    vol: &Volume,
+    dev: &D,
+    diag: &mut dyn Diagnostics,
+    f: &mut dyn FnMut(&Visit, &mut dyn Diagnostics) -> Result<()>,
+) -> Result<()> {
+    let last = vol.mft_records.saturating_sub(1);
+    diag.progress_start(0, last);
+    let mut buf = vec![0u8; vol.record_size()];
+    let mut scratch = Scratch::default();
+    for i in 0..vol.mft_records {
+        diag.progress(i);
+        let h = match vol.read_record(dev, i, &mut buf, diag)? {
+            RecordRead::Ok(h) => h,
+            _ => continue,
+        };
+        // Black-box: an extension record whose base reference has only a sequence number
+        // (0x8000000000000000) is still skipped as an extension record.
+        if !h.in_use() || h.base_reference != 0 {
+            continue;
+        }
+        walk_attrs(vol, dev, i, &buf, &mut scratch, diag, f)?.ok();
+    }
+    Ok(())
 }

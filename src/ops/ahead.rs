@@ -65,7 +65,7 @@ impl Shared {
 
 /// The checked input: `input` is the image stream (positioned at stream byte 0), a verifier
 /// thread checks the chunks through its own handle on the same file.
-pub struct CheckedAhead<R: ReadStream> {
+pub(super) struct CheckedAhead<R: ReadStream> {
     input: R,
     shared: Arc<Shared>,
     worker: Option<JoinHandle<()>>,
@@ -80,7 +80,7 @@ pub struct CheckedAhead<R: ReadStream> {
 impl<R: ReadStream> CheckedAhead<R> {
     /// Starts the verifier thread on `aux` (the image, stream byte 0 at file offset `base`).
     /// Gives `aux` back if the thread cannot be started.
-    pub fn start<A: ReadAt + Send + 'static>(
+    pub(super) fn start<A: ReadAt + Send + 'static>(
         input: R,
         aux: A,
         trailer: Trailer,
@@ -137,7 +137,7 @@ impl<R: ReadStream> CheckedAhead<R> {
     }
 
     /// The first damaged chunk met, if any (the read that met it failed).
-    pub fn failed(&self) -> Option<Mismatch> {
+    pub(super) fn failed(&self) -> Option<Mismatch> {
         self.failed
     }
 
@@ -154,7 +154,7 @@ impl<R: ReadStream> CheckedAhead<R> {
             if let Some(m) = g.failed {
                 self.failed = Some(m);
                 let (start, end) = (m.start, m.end);
-                return Err(Error::own(format_args!(
+                return Err(Error::message(format_args!(
                     "image checksum mismatch in image bytes {start}..{end} \
                      (0x{start:x}..0x{end:x}): nothing from them was used"
                 )));
@@ -163,7 +163,7 @@ impl<R: ReadStream> CheckedAhead<R> {
                 return Err(e);
             }
             if g.done {
-                return Err(Error::own(format_args!(
+                return Err(Error::message(format_args!(
                     "image checksum verification stopped before image byte {}",
                     self.pos
                 )));
@@ -325,7 +325,7 @@ mod tests {
             d[100 + at] ^= 0x20;
             let mut c = open(&d, &t, 100);
             let (got, r) = drain(&mut c, 3 << 20);
-            assert!(matches!(r, Err(Error::Own(_))), "{r:?}");
+            assert!(matches!(r, Err(Error::Message(_))), "{r:?}");
             let m = c.failed().unwrap();
             assert_eq!((m.start, m.end), (chunk << 20, (chunk + 1) << 20));
             // Every byte before the damaged chunk, none of it.

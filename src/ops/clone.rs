@@ -3,27 +3,28 @@
 //! written as zeros). Files and devices use `copy_file_range` in large chunks when nothing
 //! has to look at the bytes, and read/write through one buffer otherwise.
 use super::output::{ntfs_size, RawOut};
-use super::{advance, backup_boot_offset_of, new_serial, patch_serials, Source};
-use crate::cli::Options;
+use super::serial::NewSerial;
+use super::source::Source;
 use crate::copy::{self, chunks, merge_runs, Encoding, ReadVectoredAt, VolumeReader};
 use crate::dev::fd::Fd;
 use crate::error::Result;
 use crate::image::header::cluster_record_size;
+use crate::options::Options;
 use crate::progress::Progress;
 use crate::report::Report;
 use rustix::io::Errno;
 use std::prelude::v1::*;
 
 /// Runs the raw clone.
-pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
+pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source) -> Result<()> {
     let boot = &src.vol.boot;
     let cs = boot.cluster_size;
     let cs64 = u64::from(cs);
     let nr = boot.nr_clusters;
     let path = opts.output.as_deref().unwrap_or("-");
     let mut out = RawOut::open(path, opts.overwrite, ntfs_size(nr, cs), report)?;
-    crate::progress::json::phase("scan");
-    let scan = src.scan(opts, report)?;
+    progress.phase("scan");
+    let scan = src.scan(opts, report, progress)?;
     if out.kind == crate::dev::fd::Kind::File {
         super::output::check_free_space(&out.fd, out.kind, cs64.saturating_mul(scan.inuse))?;
     }
@@ -33,18 +34,18 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
         .inuse
         .saturating_mul(cs64)
         .saturating_add(cluster_record_size(cs, src.device_size, nr).unwrap_or(0) as u64);
-    crate::progress::json::set_total(json_total);
-    crate::progress::json::phase("clone");
+    progress.set_total_bytes(json_total);
+    progress.phase("clone");
 
-    let serial = (opts.new_serial != 0).then(new_serial);
-    let backup = backup_boot_offset_of(boot);
+    let serial = NewSerial::draw(opts.new_serial);
+    let backup = boot.backup();
     let stream = out.is_stream();
-    let bar = Progress::new(0, if stream { nr + 1 } else { scan.inuse + 1 }, report);
+    progress.start_bar(0, if stream { nr + 1 } else { scan.inuse + 1 });
     let mut done = 0u64;
     let size = cluster_record_size(cs, src.device_size, nr).unwrap_or(0);
 
     // "Extra" clusters are copied only with --rescue --ignore-fs-check; merged into the used
-    // runs so that a stdout stream stays in order (the reference corrupts it, bug #16).
+    // runs so that a stdout stream stays in order (compat: test `merging`).
     let extra = opts.rescue && opts.ignore_fs_check;
     let runs = || -> Box<dyn Iterator<Item = (u64, u64)> + Send + '_> {
         let used = scan.used.runs();
@@ -65,7 +66,8 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     if !stream && !opts.rescue {
         let touches_serial = |offset: u64, len: u64| {
             serial.is_some()
-                && (offset == 0 || backup.is_some_and(|(b, _)| b >= offset && b < offset + len))
+                && (offset == 0
+                    || backup.is_some_and(|b| b.offset >= offset && b.offset < offset + len))
         };
         let kernel_chunks = || chunks(runs(), nr, (KERNEL_CHUNK / cs64).max(1));
         let ranges = src
@@ -90,8 +92,8 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
                 ahead.consumed(len);
                 if ok {
                     let to = done + n;
-                    crate::progress::json::advance(len);
-                    advance(&bar, done, to);
+                    progress.add_bytes(len);
+                    progress.advance(done, to);
                     done = to;
                 } else {
                     rest.push((lcn, n));
@@ -114,16 +116,16 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     copy::pipeline(rd, steps, Encoding::Raw, copy::block_bytes(cs), |b| {
         let offset = b.offset;
         if let Some(s) = serial {
-            if patch_serials(b.data_mut(), offset, opts.new_serial, s, backup) {
-                report.out(format_args!("New serial number      : 0x{s:x}\n"));
+            if s.patch(b.data_mut(), offset, backup) {
+                report.out(format_args!("New serial number      : 0x{:x}\n", s.serial));
             }
         }
         out.write_at(b.data(), offset)?;
         let to = if stream { b.lcn_end } else { done + b.counted };
-        advance(&bar, done, to);
+        progress.advance(done, to);
         done = to;
-        crate::progress::json::advance(b.data_bytes);
-        crate::progress::json::bad_sectors(b.bad_sectors);
+        progress.add_bytes(b.data_bytes);
+        progress.set_bad_sectors(b.bad_sectors);
         Ok(())
     })?;
     out.sync(report)

@@ -30,19 +30,22 @@
 //! `-m` differs from its `-m -s` on torn MFT records (its remounted walk cannot open them);
 //! ours follows `-m -s`, which wipes them.
 use super::output::{ntfs_size, open_image, RawOut};
-use super::{backup_boot_offset_of, new_serial, patch_serials, print_usage, Msgs, Source};
-use crate::cli::Options;
+use super::serial::NewSerial;
+use super::source::{NtfsMessages, Source};
 use crate::copy::{chunk_clusters, VolumeReader, CHUNK_BYTES};
 use crate::dev::fd::Fd;
 use crate::error::Result;
 use crate::image::header::cluster_record_size;
 use crate::image::{Header, Writer};
 use crate::ntfs::attribute::{Form, AT_BITMAP, AT_DATA, AT_INDEX_ALLOCATION, AT_INDEX_ROOT};
+use crate::ntfs::boot_sector::BackupBootSector;
 use crate::ntfs::runlist::Run;
 use crate::ntfs::volume::{attr_value, extent_runs};
 use crate::ntfs::walk::Visit;
 use crate::ntfs::wipe::{self, Stats, LAST_SYSTEM_RECORD};
 use crate::ntfs::{inode, Volume};
+use crate::options::{Mode, Options};
+use crate::progress::Progress;
 use crate::report::Report;
 use crate::used::walk_volume;
 use std::prelude::v1::*;
@@ -53,13 +56,13 @@ const LOGFILE_HEAD_BYTES: u64 = 16384;
 const MAX_INDEX_BITMAP_BYTES: u64 = 1 << 20;
 
 /// Runs `-m` or `-m -s`.
-pub fn run(opts: &Options, report: Report) -> Result<()> {
-    let src = Source::open(opts, report)?;
+pub fn run(opts: &Options, report: Report, progress: &mut Progress) -> Result<()> {
+    let src = Source::open(opts, report, progress)?;
     let boot = &src.vol.boot;
     let cs = boot.cluster_size;
     let nr = boot.nr_clusters;
     let path = opts.output.as_deref().unwrap_or("-");
-    let image = opts.metadata_image;
+    let image = opts.mode == Mode::MetadataImage;
     enum Opened {
         Image(Fd),
         Raw(RawOut),
@@ -77,38 +80,38 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
 
     // Pass 1: the walk and the accounting, counting the reference's metadata `inuse`.
     let mut count = 0u64;
-    let mut scan = src.scan_with(opts, report, &mut |v| {
+    let mut scan = src.scan_with(opts, report, progress, &mut |v| {
         count += metadata_count(&src.vol, v, opts.full_logfile)?;
         Ok(())
     })?;
     let inuse = if image { count } else { scan.inuse + 1 };
-    print_usage(report, "Space in use       ", inuse, cs, nr);
+    report.space_in_use("Space in use       ", inuse, cs, nr);
     // $BadClus is opened after this line, as in `-s` (black-box: the reference's `-m` and
     // `-m -s` fail there too, `ERROR(2): ntfs_open_inode: ...` for a record 8 not in use).
     if let Some(e) = scan.badclus_error.take() {
         return Err(e);
     }
 
-    let out = match opened {
-        Opened::Image(fd) => Out::Image(Writer::new(
+    let target = match opened {
+        Opened::Image(fd) => Target::Image(Writer::new(
             fd,
             &Header::new(cs, src.device_size, nr, count),
             CHUNK_BYTES + CHUNK_BYTES / 8,
         )?),
-        Opened::Raw(r) => Out::Raw(r),
+        Opened::Raw(r) => Target::Raw(r),
     };
-    let mut em = Emitter {
-        out,
+    let mut writer = ClusterWriter {
+        target,
         cs: u64::from(cs),
         current: 0,
-        serial: (opts.new_serial != 0).then(|| (opts.new_serial, new_serial())),
-        backup: backup_boot_offset_of(boot),
+        serial: NewSerial::draw(opts.new_serial),
+        backup: boot.backup(),
         report,
     };
 
     // Pass 2: the wiping copy, in walk order.
     report.out(format_args!("Scanning volume ...\n"));
-    let mut pass = Pass {
+    let mut wiping = WipingCopy {
         dev: &src.dev,
         rd: VolumeReader::new(&src.dev, cs, boot.sector_size, opts.rescue, report),
         w: Wiper {
@@ -127,7 +130,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         segs: Vec::new(),
         report,
     };
-    let mut sink = Msgs { report, bar: None };
+    let mut messages = NtfsMessages::new(report, progress);
     // With --ignore-fs-check the reference's second walk reports the clusters referenced
     // twice again (black-box, corrupted volume mft-parent-ref-corrupted-cluster-dup), from a
     // fresh map (positions from nr_clusters on preset, as in the first walk).
@@ -137,7 +140,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         m.set_range(nr, len.saturating_sub(nr), true);
         m
     });
-    walk_volume(&src.vol, &src.dev, &mut sink, &mut |v, _| {
+    walk_volume(&src.vol, &src.dev, &mut messages, &mut |v, _| {
         if let Some(m) = seen.as_mut() {
             crate::used::for_each_run(&src.vol, v, &mut |lcn, len| {
                 let end = lcn.saturating_add(len).min(m.len());
@@ -150,32 +153,32 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                 Ok(())
             })?;
         }
-        pass.visit(v, &mut em)
+        wiping.visit(v, &mut writer)
     })?;
-    pass.w.flush_messages(report);
+    wiping.w.flush_messages(report);
 
     // With --ignore-fs-check the reference's metadata image accounts the clusters a second
     // time at the end of its walk, printing "Accounting clusters ..." and the mismatches again
     // (black-box; its -m does not: it copied the extra clusters in its first pass).
     if image && opts.ignore_fs_check {
         report.out(format_args!("Accounting clusters ...\n"));
-        crate::used::compare_bitmaps(&src.vol, &src.dev, &scan.used, true, &mut sink)?;
+        crate::used::compare_bitmaps(&src.vol, &src.dev, &scan.used, true, &mut messages)?;
     }
     // "Extra" clusters ($Bitmap says used, no file owns them), as the reference copies them
     // with --ignore-fs-check: from position 0, then back to 0. The image rewinds to 0 even
     // when there are none (black-box: `G -current, G +nr_clusters` before the backup boot).
     if opts.ignore_fs_check {
-        em.rewind()?;
+        writer.rewind()?;
         for (lcn, n) in crate::copy::chunks(scan.extra.runs(), nr, chunk_clusters(cs)) {
-            let data = pass.rd.read(lcn * em.cs, (n * em.cs) as usize)?;
-            em.clusters(lcn, data)?;
+            let data = wiping.rd.read(lcn * writer.cs, (n * writer.cs) as usize)?;
+            writer.clusters(lcn, data)?;
         }
-        em.rewind()?;
+        writer.rewind()?;
     }
     // Position nr_clusters: the backup boot sector (possibly a partial cluster).
     let size = cluster_record_size(cs, src.device_size, nr).unwrap_or(0);
-    let data = pass.rd.read(nr * em.cs, size)?;
-    em.record(nr, data)?;
+    let data = wiping.rd.read(nr * writer.cs, size)?;
+    writer.record(nr, data)?;
 
     let Wiper {
         walk,
@@ -183,7 +186,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         mirror,
         used_records,
         ..
-    } = pass.w;
+    } = wiping.w;
     // The reference's -m -s counts the files' timestamps and resident data twice (its walk,
     // then its record wipes) and the $MFTMirr records too; its -m counts the walk only.
     let mut shown = walk;
@@ -203,13 +206,13 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     stat("Wiped timestamp data    ", shown.timestamps);
     stat("Wiped totally           ", shown.total());
 
-    match em.out {
-        Out::Image(w) => {
+    match writer.target {
+        Target::Image(w) => {
             // The reference closes a metadata image without "Syncing ..."; we still fsync.
             let fd = w.finish()?;
             fd.sync()
         }
-        Out::Raw(r) => r.sync(report),
+        Target::Raw(r) => r.sync(report),
     }
 }
 
@@ -280,43 +283,43 @@ fn lcn_of(runs: &[Run], vcn: u64) -> Option<u64> {
 
 /// Where the copied clusters go (one per run: the size difference does not matter).
 #[allow(clippy::large_enum_variant)]
-enum Out {
+enum Target {
     Image(Writer<Fd>),
     Raw(RawOut),
 }
 
 /// Writes clusters at their LCNs: image records relative to the current position (the
 /// reference's `current_lcn`), or positioned writes.
-struct Emitter {
-    out: Out,
+struct ClusterWriter {
+    target: Target,
     cs: u64,
     /// The position after the last cluster written.
     current: u64,
-    /// `--new-serial`/`--new-half-serial`: (mode, serial).
-    serial: Option<(u8, u64)>,
-    backup: Option<(u64, usize)>,
+    /// `--new-serial`/`--new-half-serial`.
+    serial: Option<NewSerial>,
+    backup: Option<BackupBootSector>,
     report: Report,
 }
 
-impl Emitter {
+impl ClusterWriter {
     /// Writes `data` (whole clusters) at cluster `lcn`.
     fn clusters(&mut self, lcn: u64, data: &mut [u8]) -> Result<()> {
         let offset = lcn * self.cs;
-        if let Some((mode, s)) = self.serial {
-            if patch_serials(data, offset, mode, s, self.backup) {
+        if let Some(s) = self.serial {
+            if s.patch(data, offset, self.backup) {
                 self.report
-                    .out(format_args!("New serial number      : 0x{s:x}\n"));
+                    .out(format_args!("New serial number      : 0x{:x}\n", s.serial));
             }
         }
         let n = (data.len() as u64).div_ceil(self.cs);
-        match &mut self.out {
-            Out::Image(w) => {
+        match &mut self.target {
+            Target::Image(w) => {
                 if lcn != self.current {
                     w.gap(lcn as i64 - self.current as i64)?;
                 }
                 w.clusters(data, self.cs as usize)?;
             }
-            Out::Raw(r) => r.write_at(data, offset)?,
+            Target::Raw(r) => r.write_at(data, offset)?,
         }
         self.current = lcn + n;
         Ok(())
@@ -324,17 +327,17 @@ impl Emitter {
 
     /// Writes the last record (the backup boot sector, `data` possibly shorter than a cluster).
     fn record(&mut self, pos: u64, data: &mut [u8]) -> Result<()> {
-        if let Some((mode, s)) = self.serial {
-            patch_serials(data, pos * self.cs, mode, s, self.backup);
+        if let Some(s) = self.serial {
+            s.patch(data, pos * self.cs, self.backup);
         }
-        match &mut self.out {
-            Out::Image(w) => {
+        match &mut self.target {
+            Target::Image(w) => {
                 if pos != self.current {
                     w.gap(pos as i64 - self.current as i64)?;
                 }
                 w.cluster(data)?;
             }
-            Out::Raw(r) => r.write_at(data, pos * self.cs)?,
+            Target::Raw(r) => r.write_at(data, pos * self.cs)?,
         }
         self.current = pos + 1;
         Ok(())
@@ -342,7 +345,7 @@ impl Emitter {
 
     /// Back to position 0 (a negative gap in an image).
     fn rewind(&mut self) -> Result<()> {
-        if let Out::Image(w) = &mut self.out {
+        if let Target::Image(w) = &mut self.target {
             if self.current != 0 {
                 w.gap(-(self.current as i64))?;
             }
@@ -417,8 +420,8 @@ struct Wiper<'a> {
     dir: DirState,
 }
 
-/// The state of the wiping pass.
-struct Pass<'a> {
+/// The state of the wiping pass (the copy in walk order).
+struct WipingCopy<'a> {
     dev: &'a Fd,
     rd: VolumeReader<'a, Fd>,
     w: Wiper<'a>,
@@ -429,7 +432,7 @@ struct Pass<'a> {
     report: Report,
 }
 
-/// The kind of unit [`Pass::copy_wipe`] wipes.
+/// The kind of unit [`WipingCopy::copy_wipe`] wipes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Unit {
     /// MFT records (of `$MFT` or `$MFTMirr`), numbered from the start of the attribute.
@@ -524,8 +527,8 @@ impl Wiper<'_> {
     }
 }
 
-impl Pass<'_> {
-    fn visit(&mut self, v: &Visit, em: &mut Emitter) -> Result<()> {
+impl WipingCopy<'_> {
+    fn visit(&mut self, v: &Visit, writer: &mut ClusterWriter) -> Result<()> {
         let a = v.attr;
         if self.w.file != Some(v.inode) {
             // A new file: the reference counts the in-use base records its walk opens.
@@ -574,10 +577,10 @@ impl Pass<'_> {
                 runs = self.w.vol.mft_runs.clone();
             }
             let in_mft = v.inode == inode::MFT;
-            return self.copy_wipe(&runs, Unit::Mft, in_mft, em);
+            return self.copy_wipe(&runs, Unit::Mft, in_mft, writer);
         }
         if v.inode == inode::LOGFILE && unnamed_data {
-            return self.logfile(&runs, lowest_vcn == 0, em);
+            return self.logfile(&runs, lowest_vcn == 0, writer);
         }
         if ty == AT_INDEX_ALLOCATION && a.name_is("$I30") {
             if let Form::NonResident {
@@ -607,22 +610,24 @@ impl Pass<'_> {
                 }
             };
             if let Some(bs) = bs.filter(|b| b.is_power_of_two() && *b >= 512) {
-                return self.copy_wipe(&runs, Unit::Indx(bs), false, em);
+                return self.copy_wipe(&runs, Unit::Indx(bs), false, writer);
             }
         }
-        self.dump(&runs, em)
+        self.dump(&runs, writer)
     }
 
     /// Copies runs as they are.
-    fn dump(&mut self, runs: &[Run], em: &mut Emitter) -> Result<()> {
+    fn dump(&mut self, runs: &[Run], writer: &mut ClusterWriter) -> Result<()> {
         let max = chunk_clusters(self.w.vol.boot.cluster_size);
         for r in runs {
             let Some(lcn) = r.lcn else { continue };
             let mut i = 0;
             while i < r.len {
                 let n = (r.len - i).min(max);
-                let data = self.rd.read((lcn + i) * em.cs, (n * em.cs) as usize)?;
-                em.clusters(lcn + i, data)?;
+                let data = self
+                    .rd
+                    .read((lcn + i) * writer.cs, (n * writer.cs) as usize)?;
+                writer.clusters(lcn + i, data)?;
                 i += n;
             }
         }
@@ -631,8 +636,13 @@ impl Pass<'_> {
 
     /// `$LogFile`: its first 16 KiB, then the sampled clusters (re-emitted when not right
     /// after the previous one, like the reference).
-    fn logfile(&mut self, runs: &[Run], first_extent: bool, em: &mut Emitter) -> Result<()> {
-        let cs = em.cs;
+    fn logfile(
+        &mut self,
+        runs: &[Run],
+        first_extent: bool,
+        writer: &mut ClusterWriter,
+    ) -> Result<()> {
+        let cs = writer.cs;
         // With --full-logfile all of it, and the samples all the same (the reference's stream).
         let head = if self.full_logfile {
             u64::MAX
@@ -646,14 +656,14 @@ impl Pass<'_> {
                 ..*r
             });
         }
-        self.dump(&head_runs, em)?;
+        self.dump(&head_runs, writer)?;
         if !first_extent {
             return Ok(());
         }
         for (_, lcn) in logfile_samples(runs, cs) {
-            if lcn + 1 != em.current {
+            if lcn + 1 != writer.current {
                 let data = self.rd.read(lcn * cs, cs as usize)?;
-                em.clusters(lcn, data)?;
+                writer.clusters(lcn, data)?;
             }
         }
         Ok(())
@@ -667,9 +677,9 @@ impl Pass<'_> {
         runs: &[Run],
         unit: Unit,
         in_mft: bool,
-        em: &mut Emitter,
+        writer: &mut ClusterWriter,
     ) -> Result<()> {
-        let cs = em.cs;
+        let cs = writer.cs;
         let unit_bytes = self.w.unit_bytes(unit) as u64;
         let set = unit_bytes.max(cs);
         let spc = set / cs; // clusters per set
@@ -681,7 +691,7 @@ impl Pass<'_> {
         let mut set_vcn = 0u64;
         for r in runs {
             let Some(lcn) = r.lcn else {
-                self.flush_short(unit, em)?;
+                self.flush_short(unit, writer)?;
                 filled = 0;
                 continue;
             };
@@ -693,7 +703,7 @@ impl Pass<'_> {
                     let data = self.rd.read((lcn + i) * cs, (n * cs) as usize)?;
                     let first = vcn * cs / unit_bytes;
                     self.w.wipe_set(data, unit, first, in_mft);
-                    em.clusters(lcn + i, data)?;
+                    writer.clusters(lcn + i, data)?;
                     i += n;
                     continue;
                 }
@@ -711,19 +721,19 @@ impl Pass<'_> {
                     let first = set_vcn * cs / unit_bytes;
                     self.w.wipe_set(&mut self.asm, unit, first, in_mft);
                     for &(l, n, at) in &self.segs {
-                        em.clusters(l, &mut self.asm[at..at + (n * cs) as usize])?;
+                        writer.clusters(l, &mut self.asm[at..at + (n * cs) as usize])?;
                     }
                     self.segs.clear();
                     filled = 0;
                 }
             }
         }
-        self.flush_short(unit, em)
+        self.flush_short(unit, writer)
     }
 
     /// A set left incomplete at the end of a runlist: the reference's message, and the
     /// clusters copied as they are (they hold no complete record or block).
-    fn flush_short(&mut self, unit: Unit, em: &mut Emitter) -> Result<()> {
+    fn flush_short(&mut self, unit: Unit, writer: &mut ClusterWriter) -> Result<()> {
         if self.segs.is_empty() {
             return Ok(());
         }
@@ -735,7 +745,7 @@ impl Pass<'_> {
             }
         ));
         for &(l, n, at) in &self.segs {
-            em.clusters(l, &mut self.asm[at..at + (n * em.cs) as usize])?;
+            writer.clusters(l, &mut self.asm[at..at + (n * writer.cs) as usize])?;
         }
         self.segs.clear();
         Ok(())

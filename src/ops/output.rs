@@ -1,7 +1,7 @@
 //! Opening the output the way the reference does (spec §2.5), and writing raw volume bytes to
 //! it: positioned writes on files and devices (unused clusters stay holes or untouched), a
 //! sequential zero-filled stream on stdout.
-use crate::dev::fd::{Fd, Kind};
+use crate::dev::fd::{Fd, Kind, MountState};
 use crate::dev::{WriteAt, WriteStream};
 use crate::error::{Error, Result};
 use crate::report::Report;
@@ -56,13 +56,17 @@ impl RawOut {
                 )));
             }
             match crate::dev::fd::mount_state(path) {
-                Ok(Some(ro)) => {
-                    let rw = if ro { "" } else { " read-write" };
+                Ok(state @ (MountState::ReadOnly | MountState::ReadWrite)) => {
+                    let rw = if state == MountState::ReadOnly {
+                        ""
+                    } else {
+                        " read-write"
+                    };
                     return Err(Error::fatal(format_args!(
                         "Device '{path}' is mounted{rw}. You must 'umount' it first.\n"
                     )));
                 }
-                Ok(None) => {}
+                Ok(MountState::Unmounted) => {}
                 Err(e) => {
                     return Err(Error::Os {
                         what: crate::text!("Failed to check '{path}' mount state"),
@@ -144,7 +148,7 @@ impl RawOut {
             return Ok(());
         }
         if offset < self.stream_pos {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "cannot write backwards on standard output (at byte {offset}, already at {})",
                 self.stream_pos
             )));

@@ -10,11 +10,10 @@
 //! if none can be started), so a damaged image stops at the first bad chunk and nothing from
 //! it is written. Otherwise (stdin, pipes, `-r -n`) the stream is checksummed as it is read and
 //! compared with the trailer that follows the last record. Images without a trailer restore
-//! as before, with a notice on stderr; a damaged trailer stops the restore unless `--force`.
+//! unverified, with a notice on stderr; a damaged trailer stops the restore unless `--force`.
 use super::ahead::CheckedAhead;
 use super::output::RawOut;
-use super::{advance, backup_boot_offset, new_serial, patch_serials, print_size, print_usage};
-use crate::cli::Options;
+use super::serial::NewSerial;
 use crate::copy::CHUNK_BYTES;
 use crate::dev::fd::{Fd, Kind};
 use crate::dev::{ReadAt, ReadStream};
@@ -22,7 +21,9 @@ use crate::error::{Error, Result};
 use crate::image::reader::Checksum;
 use crate::image::trailer::{self, Mismatch, Prechecked, Trailer, TrailerProblem};
 use crate::image::{Reader, Record};
-use crate::progress::{json, Progress};
+use crate::ntfs::boot_sector::{backup_of, BackupBootSector};
+use crate::options::{Mode, Options};
+use crate::progress::Progress;
 use crate::report::Report;
 use std::prelude::v1::*;
 
@@ -94,16 +95,16 @@ fn find_trailer(aux: &Fd, base: u64) -> Result<Found> {
 }
 
 /// A damaged trailer: an error, or with `--force` a warning and no verification.
-fn damaged_trailer(opts: &Options, why: &str) -> Result<()> {
+fn damaged_trailer(opts: &Options, progress: &mut Progress, why: &str) -> Result<()> {
     if opts.force > 0 {
-        json::warning();
+        progress.warning();
         Report::err(format_args!(
             "WARNING: the image's checksum trailer is damaged ({why}): the data is restored \
              without verification (--force)\n"
         ));
         Ok(())
     } else {
-        Err(Error::own(format_args!(
+        Err(Error::message(format_args!(
             "the image's checksum trailer is damaged ({why}); use --force to restore the data \
              without verification"
         )))
@@ -156,7 +157,8 @@ impl ChunkMap {
 }
 
 /// Runs `-r`.
-pub fn run(opts: &Options, report: Report) -> Result<()> {
+pub fn run(opts: &Options, report: Report, progress: &mut Progress) -> Result<()> {
+    let test = opts.mode == Mode::TestRestore;
     let from_file = opts.source != "-";
     let fd = if from_file {
         Fd::open_read(&opts.source).map_err(|e| Error::Os {
@@ -167,7 +169,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         Fd::stdin()
     };
     let base = fd.tell();
-    let to_stdout = opts.output.as_deref() == Some("-");
+    let to_stdout = opts.output_is_stdout();
     let verify = !opts.no_checksum;
 
     // A seekable image file: look for the trailer at its end first.
@@ -185,7 +187,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         })?;
         if matches!(aux.kind()?, Kind::File | Kind::Block) {
             match find_trailer(&aux, b)? {
-                Found::Trailer(t) if opts.no_action => {
+                Found::Trailer(t) if test => {
                     // Verify everything and report every damaged range.
                     checksum = Checksum::ChunkSize(t.chunk_size);
                     known = Some(t);
@@ -208,7 +210,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                     known = Some(t);
                 }
                 Found::Damaged(why) => {
-                    damaged_trailer(opts, why)?;
+                    damaged_trailer(opts, progress, why)?;
                     checksum = Checksum::Off;
                 }
                 Found::Nothing => {}
@@ -224,7 +226,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     )?;
     let h = *rd.header();
     let cs = u64::from(h.cluster_size);
-    let mut out = match (&opts.output, opts.no_action) {
+    let mut out = match (&opts.output, test) {
         (Some(path), false) => Some(RawOut::open(
             path,
             opts.overwrite,
@@ -243,7 +245,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         h.cluster_size
     ));
     match u64::try_from(h.volume_size()) {
-        Ok(bytes) => print_size(report, "Image volume size      ", bytes),
+        Ok(bytes) => report.size("Image volume size      ", bytes),
         // A negative cluster count, printed as the reference's %lld.
         Err(_) => {
             let bytes = h.volume_size();
@@ -257,8 +259,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         "Image device size      : {} bytes\n",
         h.device_size
     ));
-    print_usage(
-        report,
+    report.space_in_use(
         "Space in use           ",
         h.inuse,
         h.cluster_size,
@@ -275,12 +276,12 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     } else {
         h.inuse.saturating_add(1)
     };
-    json::set_total(stop.saturating_mul(cs));
-    json::phase(if opts.no_action { "verify" } else { "restore" });
+    progress.set_total_bytes(stop.saturating_mul(cs));
+    progress.phase(if test { "verify" } else { "restore" });
     let mut map = ChunkMap::new(rd.checksum_chunk_size());
-    let serial = (opts.new_serial != 0 && out.is_some()).then(new_serial);
+    let serial = out.as_ref().and_then(|_| NewSerial::draw(opts.new_serial));
     let mut backup = None;
-    let bar = Progress::new(0, stop, report);
+    progress.start_bar(0, stop);
     let mut done = 0u64;
     let mut stage = Stage {
         buf: Vec::with_capacity(CHUNK_BYTES.max(h.cluster_size as usize)),
@@ -297,7 +298,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
     macro_rules! fail {
         ($e:expr) => {{
             if let Some(o) = out.as_mut() {
-                let _ = stage.flush(o, serial, opts.new_serial, backup);
+                let _ = stage.flush(o, serial, backup);
                 // The reference wrote the zeros of a gap to stdout when it read the gap.
                 if let Some(z) = pending_zeros {
                     let _ = o.fill_to(z);
@@ -317,7 +318,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
             Ok(Some((pos, recs))) => {
                 let k = (recs.len() / stride) as u64;
                 if let Some(o) = out.as_mut() {
-                    stage.flush(o, serial, opts.new_serial, backup)?;
+                    stage.flush(o, serial, backup)?;
                     let mut iov: heapless::Vec<rustix::io::IoSlice<'_>, { crate::copy::IOV_MAX }> =
                         heapless::Vec::new();
                     for r in recs.chunks_exact(stride) {
@@ -326,9 +327,9 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                     }
                     o.write_vectored_at(&iov, pos * cs)?;
                 }
-                json::advance(k * cs);
+                progress.add_bytes(k * cs);
                 pending_zeros = None;
-                advance(&bar, done, done + k);
+                progress.advance(done, done + k);
                 done += k;
                 map.record(pos_before, rd.consumed());
                 continue;
@@ -342,15 +343,15 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         };
         match rec {
             Record::Cluster { pos, data } => {
-                json::advance(data.len() as u64);
+                progress.add_bytes(data.len() as u64);
                 let offset = pos * cs;
                 if let (0, Some(s)) = (pos, serial) {
-                    backup = backup_boot_offset(data);
-                    report.out(format_args!("New serial number      : 0x{s:x}\n"));
+                    backup = backup_of(data);
+                    report.out(format_args!("New serial number      : 0x{:x}\n", s.serial));
                 }
                 if let Some(o) = out.as_mut() {
                     if !stage.fits(offset, data.len()) {
-                        stage.flush(o, serial, opts.new_serial, backup)?;
+                        stage.flush(o, serial, backup)?;
                         stage.offset = offset;
                         // Zeros of a preceding gap on stdout, even before an empty record.
                         o.fill_to(offset)?;
@@ -358,27 +359,27 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
                     stage.buf.extend_from_slice(data);
                 }
                 pending_zeros = None;
-                advance(&bar, done, done + 1);
+                progress.advance(done, done + 1);
                 done += 1;
             }
             Record::Gap { from, count } => {
                 if let Some(o) = out.as_mut() {
-                    stage.flush(o, serial, opts.new_serial, backup)?;
+                    stage.flush(o, serial, backup)?;
                 }
                 if to_stdout {
                     // The reference writes (and counts) one zero cluster per gap cluster.
                     let n = count as u64;
                     pending_zeros = Some((from + n) * cs);
-                    advance(&bar, done, done + n);
+                    progress.advance(done, done + n);
                     done += n;
-                    json::advance(n * cs);
+                    progress.add_bytes(n * cs);
                 }
             }
             Record::End {
                 backup_boot_missing,
             } => {
                 if let Some(o) = out.as_mut() {
-                    stage.flush(o, serial, opts.new_serial, backup)?;
+                    stage.flush(o, serial, backup)?;
                     if let Some(z) = pending_zeros {
                         o.fill_to(z)?;
                     }
@@ -394,7 +395,7 @@ pub fn run(opts: &Options, report: Report) -> Result<()> {
         map.record(pos_before, rd.consumed());
     }
     if verify {
-        finish_verification(opts, report, &mut rd, known.as_deref(), &map)?;
+        finish_verification(opts, report, progress, &mut rd, known.as_deref(), &map)?;
     }
     match out {
         Some(o) => o.sync(report),
@@ -413,7 +414,7 @@ fn restore_ntfs_size(h: &crate::image::Header) -> u64 {
 /// image bytes and where the restore stopped.
 fn checked_error(e: Error, failed: Option<Mismatch>, pos: u64, cs: u64) -> Error {
     let Some(m) = failed else { return e };
-    Error::own(format_args!(
+    Error::message(format_args!(
         "image checksum mismatch in image bytes {}..{} (0x{:x}..0x{:x}): restore stopped \
          before volume cluster {pos} (byte offset {}); nothing from the damaged part was written",
         m.start,
@@ -429,6 +430,7 @@ fn checked_error(e: Error, failed: Option<Mismatch>, pos: u64, cs: u64) -> Error
 fn finish_verification(
     opts: &Options,
     report: Report,
+    progress: &mut Progress,
     rd: &mut Reader<Input>,
     known: Option<&Trailer>,
     map: &ChunkMap,
@@ -439,11 +441,15 @@ fn finish_verification(
     if let Input::Ahead(_) | Input::Checked(_) = rd.input() {
         // Every chunk was checked before use.
         if known.is_some_and(|t| t.data_len != data_len) {
-            return damaged_trailer(opts, "trailer does not start after the last record");
+            return damaged_trailer(
+                opts,
+                progress,
+                "trailer does not start after the last record",
+            );
         }
         return Ok(());
     }
-    json::phase("verify");
+    progress.phase("verify");
     let owned;
     let t = match known {
         Some(t) => t,
@@ -461,7 +467,7 @@ fn finish_verification(
                 if tail_len > 0 {
                     if let Some(footer) = rd.drain_footer()? {
                         if Trailer::len_from_footer(&footer).is_some() {
-                            return Err(Error::own(format_args!(
+                            return Err(Error::message(format_args!(
                                 "image is damaged: its records end at image byte {data_len} \
                                  (volume cluster {last_pos}), but its checksum trailer is \
                                  further on; the restored data cannot be trusted"
@@ -472,15 +478,19 @@ fn finish_verification(
                 not_verifiable();
                 return Ok(());
             }
-            Err(TrailerProblem::Damaged(why)) => return damaged_trailer(opts, why),
+            Err(TrailerProblem::Damaged(why)) => return damaged_trailer(opts, progress, why),
         },
     };
     if t.data_len != data_len {
-        return damaged_trailer(opts, "trailer does not start after the last record");
+        return damaged_trailer(
+            opts,
+            progress,
+            "trailer does not start after the last record",
+        );
     }
     match rd.finish_checksums(t) {
         None | Some(Ok(())) => {
-            if opts.no_action {
+            if opts.mode == Mode::TestRestore {
                 Report::err(format_args!(
                     "Image checksums: ok ({} bytes in {} chunks verified)\n",
                     data_len,
@@ -490,7 +500,7 @@ fn finish_verification(
             Ok(())
         }
         Some(Err(bad)) => {
-            let verb = if opts.no_action {
+            let verb = if opts.mode == Mode::TestRestore {
                 "would be restored"
             } else {
                 "were restored"
@@ -510,7 +520,7 @@ fn finish_verification(
             }
             let m = bad[0];
             let (a, b) = map.clusters(m, last_pos);
-            Err(Error::own(format_args!(
+            Err(Error::message(format_args!(
                 "image checksum mismatch: {} damaged range(s), the first at image byte offset \
                  {} (0x{:x}), volume clusters {a}..{b}",
                 bad.len(),
@@ -539,15 +549,14 @@ impl Stage {
     fn flush(
         &mut self,
         out: &mut RawOut,
-        serial: Option<u64>,
-        mode: u8,
-        backup: Option<(u64, usize)>,
+        serial: Option<NewSerial>,
+        backup: Option<BackupBootSector>,
     ) -> Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
         if let Some(s) = serial {
-            patch_serials(&mut self.buf, self.offset, mode, s, backup);
+            s.patch(&mut self.buf, self.offset, backup);
         }
         out.write_at(&self.buf, self.offset)?;
         self.offset += self.buf.len() as u64;

@@ -8,22 +8,23 @@
 //! the last record; the reference's restore never reads it. When the reader of a pipe closes it
 //! right after the last record (the reference restoring from stdin does), only the trailer is
 //! lost: that is a notice, not a failed save.
-use super::{advance, output, Source};
-use crate::cli::Options;
+use super::output;
+use super::source::Source;
 use crate::copy::{self, Encoding, VolumeReader};
 use crate::dev::fd::Fd;
 use crate::error::Result;
 use crate::image::writer::TrailerWrite;
 use crate::image::{Header, Writer};
-use crate::progress::{json, Progress};
+use crate::options::Options;
+use crate::progress::Progress;
 use crate::report::Report;
 
 /// Runs `-s`.
-pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
+pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source) -> Result<()> {
     let path = opts.output.as_deref().unwrap_or("-");
     let (out, kind) = output::open_image(path)?;
-    json::phase("scan");
-    let scan = src.scan(opts, report)?;
+    progress.phase("scan");
+    let scan = src.scan(opts, report, progress)?;
     let boot = &src.vol.boot;
     let cs = boot.cluster_size;
     let cs64 = u64::from(cs);
@@ -33,12 +34,12 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
 
     let header = Header::new(cs, src.device_size, nr, scan.inuse);
     let last_size = header.record_size(nr).unwrap_or(0);
-    json::set_total(
+    progress.set_total_bytes(
         scan.inuse
             .saturating_mul(cs64)
             .saturating_add(last_size as u64),
     );
-    json::phase("save");
+    progress.phase("save");
     // Records are built in place in the pipeline's blocks and written straight from there
     // (`Writer::encoded`); the writer's own buffer only gathers the header and small blocks.
     let mut w = Writer::new(out, &header, 64 << 10)?;
@@ -46,7 +47,7 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
         w = w.with_trailer(&header);
     }
     let rd = VolumeReader::unbuffered(&src.dev, cs, boot.sector_size, opts.rescue, report);
-    let bar = Progress::new(0, scan.inuse + 1, report);
+    progress.start_bar(0, scan.inuse + 1);
     let mut done = 0u64;
     // Extra clusters ($Bitmap says used, no file owns them): only with --rescue and
     // --ignore-fs-check, written first at their real positions, then a gap back to 0.
@@ -54,16 +55,16 @@ pub fn run(opts: &Options, report: Report, src: Source) -> Result<()> {
     let steps = || copy::save_steps(&scan.used, extra, nr, last_size);
     copy::pipeline(rd, steps, Encoding::Image, copy::block_bytes(cs), |b| {
         w.encoded(b.data())?;
-        advance(&bar, done, done + b.counted);
+        progress.advance(done, done + b.counted);
         done += b.counted;
-        json::advance(b.data_bytes);
-        json::bad_sectors(b.bad_sectors);
+        progress.add_bytes(b.data_bytes);
+        progress.set_bad_sectors(b.bad_sectors);
         Ok(())
     })?;
 
     let (out, trailer): (Option<Fd>, _) = w.finish_with_trailer()?;
     if trailer == TrailerWrite::ReaderGone {
-        json::warning();
+        progress.warning();
         Report::err(format_args!(
             "NOTICE: the reader closed the pipe after the last record: the image is complete, \
              only its checksum trailer was not delivered\n"

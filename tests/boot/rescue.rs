@@ -17,9 +17,11 @@ use std::time::{Duration, Instant};
 /// Size of the sample volumes and target disks: small, so that TCG copies them quickly.
 pub(crate) const VOL_BYTES: u64 = 32 << 20;
 /// Kernel command line of direct (-kernel) boots; the boot media pass the same console setup.
-pub(crate) const CMDLINE: &str = "console=ttyS0,115200 quiet ntfsclone.after=poweroff ntfsclone.wait=30";
+pub(crate) const CMDLINE: &str =
+    "console=ttyS0,115200 quiet ntfsclone.after=poweroff ntfsclone.wait=30";
 /// The job of the ISO and PXE tests: clone the first virtio disk to the second one.
-pub(crate) const MEDIA_JOB: &str = "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb \
+pub(crate) const MEDIA_JOB: &str =
+    "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb \
                          ntfsclone.after=poweroff ntfsclone.wait=60";
 /// A file of this repeated pattern is written into the sample volume (the rescue test finds it).
 pub(crate) const PATTERN: &[u8; 32] = b"NTFSCLONE-BOOT-TEST-PATTERN-0123";
@@ -101,7 +103,7 @@ pub(crate) fn sample_volume(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&st.stderr)
     );
     let mnt = dir.join("mnt");
-    let mounted = FuseMount::new(&vol, &mnt);
+    let mounted = Mount::ntfs3g(&vol, &mnt, &["streams_interface=windows"]);
     fs::write(mnt.join("hello.txt"), b"hello from the boot test\n").unwrap();
     fs::write(mnt.join("pattern.bin"), PATTERN.repeat(32768)).unwrap();
     fs::create_dir_all(mnt.join("dir/sub")).unwrap();

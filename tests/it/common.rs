@@ -1,23 +1,22 @@
 //! Shared helpers: temporary directories, running our binary and the reference, test volumes.
-#![allow(dead_code)]
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Our binary, as built by cargo for this test run.
-pub fn ours() -> &'static str {
+pub(crate) fn ours() -> &'static str {
     env!("CARGO_BIN_EXE_ntfsclone")
 }
 
 /// The project root.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// `../shared/testdata` beside the project (read-only).
 /// The shared test volumes: `../shared/testdata` beside the repository, or `NTFSCLONE_TESTDATA`.
 /// Missing, the tests that need them fail (never skip) and say where they looked.
-pub fn testdata() -> PathBuf {
+pub(crate) fn testdata() -> PathBuf {
     match std::env::var_os("NTFSCLONE_TESTDATA") {
         Some(p) => PathBuf::from(p),
         None => root().join("../shared/testdata"),
@@ -25,7 +24,7 @@ pub fn testdata() -> PathBuf {
 }
 
 /// Panics (fails the test, never skips) when a required tool is missing.
-pub fn require(tool: &str) -> PathBuf {
+pub(crate) fn require(tool: &str) -> PathBuf {
     for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"] {
         let p = Path::new(dir).join(tool);
         if p.exists() {
@@ -36,10 +35,10 @@ pub fn require(tool: &str) -> PathBuf {
 }
 
 /// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static N: AtomicU32 = AtomicU32::new(0);
         let base = std::env::var_os("NTFSCLONE_TEST_TMP")
             .map(PathBuf::from)
@@ -54,10 +53,10 @@ impl TempDir {
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
-    pub fn join(&self, name: &str) -> PathBuf {
+    pub(crate) fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
@@ -69,24 +68,24 @@ impl Drop for TempDir {
 }
 
 /// Runs a command with no stdin, capturing stdout and stderr.
-pub fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 /// Runs our binary with `args`.
-pub fn run_ours(args: &[&str]) -> Output {
+pub(crate) fn run_ours(args: &[&str]) -> Output {
     run(Command::new(ours()).args(args))
 }
 
 /// Runs the reference ntfsclone with `args`.
-pub fn run_ref(args: &[&str]) -> Output {
+pub(crate) fn run_ref(args: &[&str]) -> Output {
     run(Command::new(require("ntfsclone")).args(args))
 }
 
 /// Decompresses a `.zst` test volume into `dir` as a sparse file; returns its path.
-pub fn unzstd(src: &Path, dir: &Path) -> PathBuf {
+pub(crate) fn unzstd(src: &Path, dir: &Path) -> PathBuf {
     let name = src
         .file_name()
         .unwrap()
@@ -107,7 +106,7 @@ pub fn unzstd(src: &Path, dir: &Path) -> PathBuf {
 }
 
 /// Lists `*.zst` files in a testdata subfolder, sorted.
-pub fn testdata_volumes(sub: &str) -> Vec<PathBuf> {
+pub(crate) fn testdata_volumes(sub: &str) -> Vec<PathBuf> {
     let dir = testdata().join(sub);
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{dir:?}: {e}"))
@@ -118,37 +117,72 @@ pub fn testdata_volumes(sub: &str) -> Vec<PathBuf> {
     v
 }
 
-/// What `tests/mkvol.sh` should make (see the script's header for the profiles).
-#[derive(Debug, Clone)]
-pub struct VolSpec<'a> {
-    /// Device (file) size, as truncate(1) reads it: `"64M"`, `"64G"`, `"67109376"`.
-    pub size: &'a str,
-    /// Cluster size in bytes; None lets mkntfs choose.
-    pub cluster: Option<u32>,
-    /// Sector size: 512 or 4096.
-    pub sector: u32,
-    /// `"empty"`, `"basic"` or `"full"`.
-    pub profile: &'a str,
-    /// NTFS size in bytes when smaller than the device (a device longer than its volume).
-    pub volume_size: Option<u64>,
+/// What [`mkvol`] puts on a new volume (see the header of `tests/mkvol.sh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Profile {
+    /// Nothing: a fresh mkntfs volume.
+    Empty,
+    /// One small resident file, one 300 KB file, a directory of 200 files, a deleted file.
+    Basic,
+    /// Basic plus many and large files, deletions, fragmentation, an attribute list, streams,
+    /// sparse files, hard links, a symlink, Unicode names.
+    Full,
 }
 
-impl Default for VolSpec<'_> {
+impl Profile {
+    fn name(self) -> &'static str {
+        match self {
+            Profile::Empty => "empty",
+            Profile::Basic => "basic",
+            Profile::Full => "full",
+        }
+    }
+}
+
+/// What [`mkvol`] makes: `VolSpec { size: 16 << 20, ..VolSpec::default() }`.
+#[derive(Debug, Clone)]
+pub(crate) struct VolSpec {
+    /// Device (file) size in bytes.
+    pub(crate) size: u64,
+    /// Cluster size in bytes; None lets mkntfs choose.
+    pub(crate) cluster: Option<u32>,
+    /// Sector size: 512 or 4096.
+    pub(crate) sector: u32,
+    /// What to put on it.
+    pub(crate) profile: Profile,
+    /// NTFS size in bytes when smaller than the device (a device longer than its volume).
+    pub(crate) volume_size: Option<u64>,
+}
+
+impl Default for VolSpec {
+    /// 64 MiB, 4 KiB clusters, 512-byte sectors, the basic profile, the whole device.
     fn default() -> Self {
         VolSpec {
-            size: "64M",
+            size: 64 << 20,
             cluster: Some(4096),
             sector: 512,
-            profile: "basic",
+            profile: Profile::Basic,
             volume_size: None,
         }
     }
 }
 
-/// Makes a test volume `dir/name` with `tests/mkvol.sh` (mkntfs + files written through
-/// ntfs-3g). Nothing is cached: the file lives in `dir` (a [`TempDir`]). Fails the test with
-/// the script's output if it fails.
-pub fn mkvol_spec(dir: &Path, name: &str, spec: &VolSpec) -> PathBuf {
+impl VolSpec {
+    /// A fresh mkntfs volume of `size` bytes, mkntfs's own cluster size, 512-byte sectors.
+    pub(crate) fn empty(size: u64) -> VolSpec {
+        VolSpec {
+            size,
+            cluster: None,
+            profile: Profile::Empty,
+            ..VolSpec::default()
+        }
+    }
+}
+
+/// Makes the test volume `dir/name` with `tests/mkvol.sh` (`mkntfs -F -f -q`, then files
+/// written through ntfs-3g), the one way tests make NTFS volumes. Nothing is cached: the file
+/// lives in `dir` (a [`TempDir`]). Fails the test with the script's output if it fails.
+pub(crate) fn mkvol(dir: &Path, name: &str, spec: &VolSpec) -> PathBuf {
     require("mkntfs");
     require("ntfs-3g");
     let out = dir.join(name);
@@ -156,8 +190,12 @@ pub fn mkvol_spec(dir: &Path, name: &str, spec: &VolSpec) -> PathBuf {
         .cluster
         .map_or("default".to_string(), |c| c.to_string());
     let mut cmd = Command::new(root().join("tests/mkvol.sh"));
-    cmd.arg(&out)
-        .args([spec.size, &cluster, &spec.sector.to_string(), spec.profile]);
+    cmd.arg(&out).args([
+        &spec.size.to_string(),
+        &cluster,
+        &spec.sector.to_string(),
+        spec.profile.name(),
+    ]);
     if let Some(v) = spec.volume_size {
         cmd.arg(v.to_string());
     }
@@ -171,33 +209,20 @@ pub fn mkvol_spec(dir: &Path, name: &str, spec: &VolSpec) -> PathBuf {
     out
 }
 
-/// [`mkvol_spec`] with the common parameters: `mkvol(dir, "v.img", "64M", Some(4096), 512, "basic")`.
-pub fn mkvol(
-    dir: &Path,
-    name: &str,
-    size: &str,
-    cluster: Option<u32>,
-    sector: u32,
-    profile: &str,
-) -> PathBuf {
-    mkvol_spec(
-        dir,
-        name,
-        &VolSpec {
-            size,
-            cluster,
-            sector,
-            profile,
-            volume_size: None,
-        },
-    )
-}
-
 /// The volume generator works and makes what it promises, as the reference tools see it.
 #[test]
 fn mkvol_makes_volumes_the_reference_accepts() {
     let t = TempDir::new("mkvol");
-    let full = mkvol(t.path(), "full.img", "16M", Some(512), 512, "full");
+    let full = mkvol(
+        t.path(),
+        "full.img",
+        &VolSpec {
+            size: 16 << 20,
+            cluster: Some(512),
+            profile: Profile::Full,
+            ..VolSpec::default()
+        },
+    );
     let st = run(Command::new(require("ntfsfix")).arg("-n").arg(&full));
     assert!(
         st.status.success(),
@@ -221,17 +246,24 @@ fn mkvol_makes_volumes_the_reference_accepts() {
     );
 
     // A device longer than its volume; a 64 GiB volume that costs little disk.
-    let long = mkvol_spec(
+    let long = mkvol(
         t.path(),
         "long.img",
         &VolSpec {
-            size: "64M",
-            profile: "empty",
+            profile: Profile::Empty,
             volume_size: Some(50_000_000),
             ..VolSpec::default()
         },
     );
-    let big = mkvol(t.path(), "big.img", "64G", None, 512, "basic");
+    let big = mkvol(
+        t.path(),
+        "big.img",
+        &VolSpec {
+            size: 64 << 30,
+            cluster: None,
+            ..VolSpec::default()
+        },
+    );
     for (img, volume, device) in [
         (&long, "49995776", "67108864"),
         (&big, "68719472640", "68719476736"),
@@ -266,22 +298,28 @@ fn mkvol_makes_volumes_the_reference_accepts() {
     );
 }
 
-/// An ntfs-3g FUSE mount of a volume file, unmounted on drop.
+/// A mount, unmounted on drop: an ntfs-3g FUSE mount of a volume file ([`Mount::ntfs3g`]) or
+/// whatever mount(8) mounts ([`Mount::new`]: tmpfs, a loop device).
 ///
-/// ntfs-3g runs as our child (`no_detach`), so that drop can wait until it has written the
-/// volume out and exited: a plain `umount` returns before the daemon is done, and FUSE keeps a
-/// mount busy for a while after the last close. Never leaves a mount behind.
-pub struct FuseMount {
-    pub mnt: PathBuf,
+/// ntfs-3g runs as our child (`no_detach`), so that the unmount can wait until it has written
+/// the volume out and exited: a plain `umount` returns before the daemon is done, and FUSE keeps
+/// a mount busy for a while after the last close. A busy mount is retried for 30 s, then
+/// unmounted lazily and reported (a panic, unless the test is already failing): never leaves a
+/// mount behind.
+pub(crate) struct Mount {
+    /// The mount point.
+    pub(crate) mnt: PathBuf,
     child: Option<std::process::Child>,
 }
 
-impl FuseMount {
-    /// Mounts `vol` on `mnt` (created if missing), with ADS as `file:stream`.
-    pub fn new(vol: &Path, mnt: &Path) -> FuseMount {
+impl Mount {
+    /// Mounts the NTFS volume file `vol` on `mnt` (created if missing) with ntfs-3g, adding
+    /// `opts` to its `-o` options (e.g. `streams_interface=windows`: ADS as `file:stream`).
+    pub(crate) fn ntfs3g(vol: &Path, mnt: &Path, opts: &[&str]) -> Mount {
         std::fs::create_dir_all(mnt).unwrap();
+        let opts = [&["no_detach"][..], opts].concat().join(",");
         let child = Command::new(require("ntfs-3g"))
-            .args(["-o", "no_detach,streams_interface=windows"])
+            .args(["-o", &opts])
             .arg(vol)
             .arg(mnt)
             .stdin(Stdio::null())
@@ -289,7 +327,7 @@ impl FuseMount {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("ntfs-3g {vol:?}: {e}"));
-        let mut m = FuseMount {
+        let mut m = Mount {
             mnt: mnt.to_path_buf(),
             child: Some(child),
         };
@@ -300,7 +338,7 @@ impl FuseMount {
             if let Some(c) = m.child.as_mut() {
                 if let Ok(Some(st)) = c.try_wait() {
                     m.child = None;
-                    panic!("ntfs-3g could not mount {vol:?}: {st}");
+                    panic!("ntfs-3g -o {opts} could not mount {vol:?}: {st}");
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -308,8 +346,24 @@ impl FuseMount {
         panic!("ntfs-3g did not mount {vol:?} within 10 s");
     }
 
-    /// Unmounts now (also done on drop); panics if the volume cannot be released.
-    pub fn unmount(mut self) {
+    /// `mount ARGS MNT` (`mnt` created if missing), e.g. `&["-t", "tmpfs", "-o", "size=2m",
+    /// "tmpfs"]` or `&["-o", "ro", "/dev/loop0"]`.
+    pub(crate) fn new(args: &[&str], mnt: &Path) -> Mount {
+        std::fs::create_dir_all(mnt).unwrap();
+        let o = run(Command::new(require("mount")).args(args).arg(mnt));
+        assert!(
+            o.status.success(),
+            "mount {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Mount {
+            mnt: mnt.to_path_buf(),
+            child: None,
+        }
+    }
+
+    /// Unmounts now (also done on drop); panics if the mount cannot be released.
+    pub(crate) fn unmount(mut self) {
         self.release();
     }
 
@@ -332,16 +386,19 @@ impl FuseMount {
             let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
         }
         if let Some(mut c) = self.child.take() {
-            for _ in 0..200 {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
+            let exited = (0..200).any(|_| {
+                let done = matches!(c.try_wait(), Ok(Some(_)));
+                if !done {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-            if !std::thread::panicking() {
-                panic!("ntfs-3g did not exit after unmounting {:?}", self.mnt);
+                done
+            });
+            if !exited {
+                let _ = c.kill();
+                let _ = c.wait();
+                if !std::thread::panicking() {
+                    panic!("ntfs-3g did not exit after unmounting {:?}", self.mnt);
+                }
             }
         }
         if !ok && !std::thread::panicking() {
@@ -350,14 +407,14 @@ impl FuseMount {
     }
 }
 
-impl Drop for FuseMount {
+impl Drop for Mount {
     fn drop(&mut self) {
         self.release();
     }
 }
 
 /// True when `p` is a mount point (listed in /proc/self/mounts).
-pub fn is_mountpoint(p: &Path) -> bool {
+pub(crate) fn is_mountpoint(p: &Path) -> bool {
     let Ok(canon) = p.canonicalize() else {
         return false;
     };
@@ -369,7 +426,7 @@ pub fn is_mountpoint(p: &Path) -> bool {
 }
 
 /// Data extents `(start, end)` of a (sparse) file, from SEEK_DATA/SEEK_HOLE.
-pub fn data_extents(f: &std::fs::File) -> Vec<(u64, u64)> {
+pub(crate) fn data_extents(f: &std::fs::File) -> Vec<(u64, u64)> {
     use rustix::fs::{seek, SeekFrom};
     let len = f.metadata().unwrap().len();
     let mut out = Vec::new();
@@ -387,7 +444,7 @@ pub fn data_extents(f: &std::fs::File) -> Vec<(u64, u64)> {
 
 /// Asserts that two files hold the same bytes (holes read as zeros), reading only their data
 /// extents: a restored 128 GiB sparse volume is compared in seconds, not minutes.
-pub fn same_sparse(a: &Path, b: &Path) {
+pub(crate) fn same_sparse(a: &Path, b: &Path) {
     use std::os::unix::fs::FileExt;
     let fa = std::fs::File::open(a).unwrap_or_else(|e| panic!("{a:?}: {e}"));
     let fb = std::fs::File::open(b).unwrap_or_else(|e| panic!("{b:?}: {e}"));
@@ -425,7 +482,11 @@ pub fn same_sparse(a: &Path, b: &Path) {
 }
 
 /// Runs `f` over `items` on `threads` threads; returns the failures (panic messages).
-pub fn parallel_map<T: Sync>(items: &[T], threads: usize, f: impl Fn(&T) + Sync) -> Vec<String> {
+pub(crate) fn parallel_map<T: Sync>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) + Sync,
+) -> Vec<String> {
     let next = AtomicU32::new(0);
     let out = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|sc| {

@@ -57,7 +57,7 @@ fn both(dir: &Path, tag: &str, args: &[&str]) -> (PathBuf, PathBuf, Output) {
 }
 
 /// Our image without its integrity trailer (the bytes the reference reads), or all of it.
-pub fn strip_trailer(img: &[u8]) -> &[u8] {
+pub(crate) fn strip_trailer(img: &[u8]) -> &[u8] {
     let n = img.len();
     if n >= 16 && &img[n - 8..] == b"NTCSEND\0" {
         let len = u32::from_le_bytes(img[n - 12..n - 8].try_into().unwrap()) as usize;
@@ -100,24 +100,11 @@ fn same_file(a: &Path, b: &Path) {
     );
 }
 
-fn mkntfs(path: &Path, size: u64, extra: &[&str]) {
-    File::create(path).unwrap().set_len(size).unwrap();
-    let out = run(Command::new(require("mkntfs"))
-        .args(["-F", "-f", "-q"])
-        .args(extra)
-        .arg(path));
-    assert!(
-        out.status.success(),
-        "mkntfs {extra:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Adds files through an ntfs-3g FUSE mount: a resident one, a 300 KB one, a directory of 200
 /// small files, and a deleted file (its clusters are stale data the clone must not copy).
 fn populate(vol: &Path, dir: &Path) {
     let mnt = dir.join("mnt");
-    let m = FuseMount::new(vol, &mnt);
+    let m = Mount::ntfs3g(vol, &mnt, &["streams_interface=windows"]);
     let res = std::panic::catch_unwind(|| {
         fs::write(mnt.join("small.txt"), b"hello\n").unwrap();
         let big: Vec<u8> = (0..300_000u32)
@@ -211,19 +198,27 @@ use std::os::unix::fs::PermissionsExt;
 #[test]
 fn generated_volumes_match_the_reference() {
     const MIB: u64 = 1 << 20;
-    let cases: &[(&str, u64, &[&str], bool)] = &[
-        ("4k", 64 * MIB, &[], true),
-        ("c512", 64 * MIB, &["-c", "512"], true),
-        ("c64k", 64 * MIB, &["-c", "65536"], false),
-        ("s4096", 64 * MIB, &["-s", "4096"], false),
-        ("plus3", 64 * MIB + 3, &[], false),
-        ("plus512", 64 * MIB + 512, &[], false),
+    // Name, device size, cluster size (None: mkntfs's choice), sector size, populated.
+    let cases: &[(&str, u64, Option<u32>, u32, bool)] = &[
+        ("4k", 64 * MIB, None, 512, true),
+        ("c512", 64 * MIB, Some(512), 512, true),
+        ("c64k", 64 * MIB, Some(65536), 512, false),
+        ("s4096", 64 * MIB, None, 4096, false),
+        ("plus3", 64 * MIB + 3, None, 512, false),
+        ("plus512", 64 * MIB + 512, None, 512, false),
     ];
-    for (name, size, extra, fill) in cases {
+    for &(name, size, cluster, sector, fill) in cases {
         let t = TempDir::new(&format!("compat-{name}"));
-        let vol = t.join("vol");
-        mkntfs(&vol, *size, extra);
-        if *fill {
+        let vol = mkvol(
+            t.path(),
+            "vol",
+            &VolSpec {
+                cluster,
+                sector,
+                ..VolSpec::empty(size)
+            },
+        );
+        if fill {
             populate(&vol, t.path());
         }
         check_volume(&vol, t.path());
@@ -233,8 +228,7 @@ fn generated_volumes_match_the_reference() {
 #[test]
 fn device_smaller_or_larger_than_the_volume() {
     let t = TempDir::new("compat-sizes");
-    let base = t.join("base");
-    mkntfs(&base, 64 << 20, &[]);
+    let base = mkvol(t.path(), "base", &VolSpec::empty(64 << 20));
     // Device ends 100 bytes / 0 bytes into the backup boot cluster.
     for (name, len) in [("p100", 16383 * 4096 + 100), ("p0", 16383 * 4096)] {
         let vol = t.join(name);
@@ -248,13 +242,14 @@ fn device_smaller_or_larger_than_the_volume() {
         check_volume(&vol, t.path());
     }
     // Volume much smaller than the device.
-    let small = t.join("small");
-    File::create(&small).unwrap().set_len(64 << 20).unwrap();
-    let out = run(Command::new(require("mkntfs"))
-        .args(["-F", "-f", "-q"])
-        .arg(&small)
-        .arg("100000"));
-    assert!(out.status.success());
+    let small = mkvol(
+        t.path(),
+        "small",
+        &VolSpec {
+            volume_size: Some(100_000 * 512),
+            ..VolSpec::empty(64 << 20)
+        },
+    );
     check_volume(&small, t.path());
 }
 
@@ -292,17 +287,24 @@ fn check_sparse_volume(vol: &Path, dir: &Path) {
 /// volume: the whole comparison with the reference.
 #[test]
 fn mkvol_volumes_match_the_reference() {
-    let specs: &[(&str, Option<u32>, u32, &str)] = &[
-        ("64M", Some(512), 512, "full"),
-        ("64M", Some(4096), 512, "full"),
-        ("64M", Some(65536), 512, "full"),
-        ("64M", Some(4096), 4096, "full"),
-        ("512M", Some(2 << 20), 512, "basic"),
+    let specs: &[(u64, Option<u32>, u32, Profile)] = &[
+        (64 << 20, Some(512), 512, Profile::Full),
+        (64 << 20, Some(4096), 512, Profile::Full),
+        (64 << 20, Some(65536), 512, Profile::Full),
+        (64 << 20, Some(4096), 4096, Profile::Full),
+        (512 << 20, Some(2 << 20), 512, Profile::Basic),
     ];
     let fails = parallel_map(specs, 2, |&(size, cluster, sector, profile)| {
         let t = TempDir::new("compat-mkvol");
-        let vol = mkvol(t.path(), "vol.img", size, cluster, sector, profile);
-        if size == "64M" {
+        let spec = VolSpec {
+            size,
+            cluster,
+            sector,
+            profile,
+            volume_size: None,
+        };
+        let vol = mkvol(t.path(), "vol.img", &spec);
+        if size == 64 << 20 {
             check_volume(&vol, t.path());
         } else {
             check_sparse_volume(&vol, t.path());
@@ -310,17 +312,22 @@ fn mkvol_volumes_match_the_reference() {
     });
     assert!(fails.is_empty(), "{}", fails.join("\n"));
     let t = TempDir::new("compat-mkvol-big");
-    let big = mkvol(t.path(), "big.img", "64G", None, 512, "basic");
+    let big = mkvol(
+        t.path(),
+        "big.img",
+        &VolSpec {
+            size: 64 << 30,
+            cluster: None,
+            ..VolSpec::default()
+        },
+    );
     check_sparse_volume(&big, t.path());
-    let longer = mkvol_spec(
+    let longer = mkvol(
         t.path(),
         "longer.img",
         &VolSpec {
-            size: "64M",
-            cluster: Some(4096),
-            sector: 512,
-            profile: "basic",
             volume_size: Some(60 << 20),
+            ..VolSpec::default()
         },
     );
     check_volume(&longer, t.path());
@@ -360,8 +367,7 @@ fn windows_volumes_match_the_reference() {
 
 /// A saved 64 MiB volume image, the index of its first gap record, and the parsed header.
 fn sample_image(t: &TempDir) -> (Vec<u8>, usize) {
-    let vol = t.join("vol");
-    mkntfs(&vol, 64 << 20, &[]);
+    let vol = mkvol(t.path(), "vol", &VolSpec::empty(64 << 20));
     let img = t.join("img");
     assert!(run_ref(&["-s", "-o", s(&img), s(&vol)]).status.success());
     let d = fs::read(&img).unwrap();

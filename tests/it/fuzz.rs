@@ -368,11 +368,33 @@ fn parsers_survive_mutated_input() {
     ));
     fails.extend(fuzz("zstd_stream", &zs, 4_000, true, &targets::zstd_stream));
 
-    for r in regressions() {
-        if let Some(e) = check(r.0, &r.1, &|d| (r.2)(d)) {
+    // The volume regressions patch this volume at fixed places: $DATA (0x80) at 256 in $MFT
+    // record 0 and in its $MFTMirr copy, 262144 bytes allocated; $DATA at 264 in record 33.
+    let at = |o: usize, n: usize| &vol[o..o + n];
+    assert_eq!((g.mft, g.mirr, g.rs), (853 * 4096, 2 * 4096, 1024));
+    assert_eq!(at(g.mft + 256, 4), [0x80, 0, 0, 0]);
+    assert_eq!(at(g.mirr + 256, 4), [0x80, 0, 0, 0]);
+    assert_eq!(at(g.mft + 256 + 0x28, 8), 262_144u64.to_le_bytes());
+    assert_eq!(at(g.mft + 33 * 1024 + 264, 4), [0x80, 0, 0, 0]);
+    let regs = regressions();
+    let mut ran = 0usize;
+    for r in &regs {
+        let e = match r {
+            Regression::Bytes(name, target, input) => check(name, input, target),
+            Regression::Volume(name, patches) => {
+                check(name, patches, &|p| targets::volume(&vol, p))
+            }
+        };
+        ran += 1;
+        if let Some(e) = e {
             fails.push(format!("regression {e}"));
         }
     }
+    assert!(
+        ran >= MIN_REGRESSIONS,
+        "only {ran} regression inputs ran (the table has {})",
+        regs.len()
+    );
     assert!(
         fails.is_empty(),
         "{} failure(s):\n{}",
@@ -465,7 +487,166 @@ fn volume_scan_survives_mutated_metadata() {
 
 type Target = fn(&[u8]);
 
-/// Inputs that crashed a target once (found by this run or by `make fuzz`), kept for good.
-fn regressions() -> Vec<(&'static str, Vec<u8>, Target)> {
-    vec![]
+/// A regression input: one that crashed or hung a target (found by this run, by `make fuzz`
+/// or by the robustness tests), or the same check approached from the other side.
+enum Regression {
+    /// Bytes for one of the byte-level targets.
+    Bytes(&'static str, Target, Vec<u8>),
+    /// Patches in the `targets::apply_patches` format, applied to the baseline volume
+    /// (4 KiB clusters, 1 KiB records, $MFT at LCN 853, $MFTMirr at LCN 2) for `targets::volume`.
+    Volume(&'static str, Vec<u8>),
+}
+
+/// The regression loop must run at least this many inputs (the table cannot silently empty).
+const MIN_REGRESSIONS: usize = 121;
+
+/// An image: the 56-byte version 10.1 header (`offset` is `offset_to_image_data`), then
+/// `records` (see [`next`] and [`gap`]).
+fn image(cs: u32, device: u64, nr: u64, inuse: u64, offset: u32, records: &[u8]) -> Vec<u8> {
+    let mut v = b"\0ntfsclone-image".to_vec();
+    v.extend_from_slice(&[10, 1]);
+    v.extend_from_slice(&cs.to_le_bytes());
+    v.extend_from_slice(&device.to_le_bytes());
+    v.extend_from_slice(&nr.to_le_bytes());
+    v.extend_from_slice(&inuse.to_le_bytes());
+    v.extend_from_slice(&offset.to_le_bytes());
+    v.resize(56, 0);
+    v.extend_from_slice(records);
+    v
+}
+
+/// A `CMD_NEXT` record: one cluster of `byte`.
+fn next(cs: usize, byte: u8) -> Vec<u8> {
+    [&[1u8][..], &vec![byte; cs]].concat()
+}
+
+/// A `CMD_GAP` record of `count` clusters.
+fn gap(count: i64) -> Vec<u8> {
+    [&[0u8][..], &count.to_le_bytes()].concat()
+}
+
+/// One `[offset le32][len u8][bytes]` patch (`targets::apply_patches`).
+fn patch(off: u32, bytes: &[u8]) -> Vec<u8> {
+    let mut v = off.to_le_bytes().to_vec();
+    v.push(u8::try_from(bytes.len()).unwrap());
+    v.extend_from_slice(bytes);
+    v
+}
+
+/// The regression inputs, each for the target that takes it; each comment says what it checks.
+/// Image inputs run under `image_header` and all eight `image_stream` variants (stdout or not,
+/// seekable or not, buffered or not).
+fn regressions() -> Vec<Regression> {
+    use Regression::{Bytes, Volume};
+    let mut v = Vec::new();
+
+    // Runlist: the highest-VCN check against the allocated size (`alloc - 1`) must not
+    // overflow for an allocated size of i64::MIN, nor for highest i64::MAX and allocated 0.
+    let mut rl = 0i64.to_le_bytes().to_vec();
+    rl.extend_from_slice(&15i64.to_le_bytes());
+    rl.extend_from_slice(&i64::MIN.to_le_bytes());
+    rl.extend_from_slice(&[0x11, 0x10, 0x20, 0x00]);
+    v.push(Bytes(
+        "runlist: allocated i64::MIN",
+        targets::runlist as Target,
+        rl,
+    ));
+    let mut rl = 0i64.to_le_bytes().to_vec();
+    rl.extend_from_slice(&i64::MAX.to_le_bytes());
+    rl.extend_from_slice(&0i64.to_le_bytes());
+    rl.extend_from_slice(&[0x11, 0x10, 0x20, 0x00]);
+    v.push(Bytes(
+        "runlist: highest i64::MAX, allocated 0",
+        targets::runlist,
+        rl,
+    ));
+
+    // Image headers and streams.
+    let c = 512usize;
+    let one = next(c, 7);
+    let images: Vec<(&'static str, Vec<u8>)> = vec![
+        // A negative cluster count: refused as a corrupt header; `nr_clusters + 1` (the
+        // position bound, restore's progress total) must not overflow on the way.
+        (
+            "nr_clusters u64::MAX",
+            image(512, 4608, u64::MAX, 1, 56, &one),
+        ),
+        ("nr_clusters 2^63", image(512, 4608, 1 << 63, 1, 56, &one)),
+        // `inuse + 1` (restore's progress) must not overflow.
+        ("inuse u64::MAX", image(512, 4608, 8, u64::MAX, 56, &one)),
+        // A claimed 2^40 clusters with a short stream: read without allocating for them.
+        (
+            "nr_clusters 2^40",
+            image(4096, 1 << 52, 1 << 40, 1, 56, &next(4096, 1)),
+        ),
+        // offset_to_image_data skips as a signed 32-bit `offset - 50` (2^31 - 1 bytes here,
+        // nothing for the next one) past the end of a short input.
+        (
+            "offset 2^31 + 49",
+            image(512, 4608, 8, 1, 0x8000_0031, &one),
+        ),
+        (
+            "offset 2^31 + 50",
+            image(512, 4608, 8, 1, 0x8000_0032, &one),
+        ),
+        ("offset u32::MAX", image(512, 4608, 8, 1, u32::MAX, &one)),
+        // Gaps past the end of the volume: the position stays at most nr_clusters + 1 on
+        // stdout, a far gap is not taken as zeros without bound, a negative one does not wrap
+        // the position.
+        (
+            "gap past the end",
+            image(512, 4608, 8, 1, 56, &[one.clone(), gap(20)].concat()),
+        ),
+        (
+            "gap 2^50",
+            image(512, 4608, 8, 1, 56, &[one.clone(), gap(1 << 50)].concat()),
+        ),
+        (
+            "gap 2^60",
+            image(512, 4608, 8, 1, 56, &[one.clone(), gap(1 << 60)].concat()),
+        ),
+        (
+            "gap i64::MIN",
+            image(512, 4608, 8, 1, 56, &[one.clone(), gap(i64::MIN)].concat()),
+        ),
+        (
+            "gap -1",
+            image(512, 4608, 8, 1, 56, &[one.clone(), gap(-1)].concat()),
+        ),
+        (
+            "gap after the end, then records",
+            image(512, 4608, 8, 1, 56, &[gap(9), one.clone(), gap(3)].concat()),
+        ),
+    ];
+    for (name, img) in images {
+        v.push(Bytes(name, targets::image_header, img.clone()));
+        for sel in 0..8u8 {
+            v.push(Bytes(
+                name,
+                targets::image_stream,
+                [&[sel][..], &img].concat(),
+            ));
+        }
+    }
+
+    // Whole volumes. $MFT's $DATA (record 0, attribute at 256) claiming 2^40 bytes allocated,
+    // in size and initialized: refused (the runs must cover the allocated size), never a walk
+    // through 2^28 records that do not exist. Patched in $MFT and in $MFTMirr.
+    let huge = [(1u64 << 40).to_le_bytes(); 3].concat();
+    let (mft, mirr) = (853 * 4096u32, 2 * 4096u32);
+    v.push(Volume(
+        "volume: $MFT claims 2^40 bytes",
+        [
+            patch(mft + 256 + 0x28, &huge),
+            patch(mirr + 256 + 0x28, &huge),
+        ]
+        .concat(),
+    ));
+    // A run of record 33's $DATA (mapping pairs at 328) at LCN 65536, outside the 2559-cluster
+    // volume (the reference overruns its bitmap here).
+    v.push(Volume(
+        "volume: run outside the volume",
+        patch(mft + 33 * 1024 + 328, &[0x31, 0x10, 0, 0, 1, 0, 0, 0]),
+    ));
+    v
 }

@@ -23,13 +23,7 @@ fn all(o: &Output) -> String {
 
 /// A fresh 64 MiB volume (4 KiB clusters): its image is about 2.5 MB, three 1 MiB chunks.
 fn volume(t: &TempDir) -> PathBuf {
-    let vol = t.join("vol");
-    File::create(&vol).unwrap().set_len(64 << 20).unwrap();
-    let out = run(Command::new(require("mkntfs"))
-        .args(["-F", "-f", "-q"])
-        .arg(&vol));
-    assert!(out.status.success(), "mkntfs: {}", text(&out.stderr));
-    vol
+    mkvol(t.path(), "vol", &VolSpec::empty(64 << 20))
 }
 
 /// Saves `vol` with our tool (default: with the trailer).

@@ -1,5 +1,6 @@
 //! Integration tests: the built binary against the real ntfsclone/partclone, on generated
 //! volumes and on the volumes in ../shared/testdata. One harness, one module per area.
+#[allow(dead_code)] // shared with tests/boot: each target uses part of it
 mod common;
 
 mod cli;
@@ -7,6 +8,7 @@ mod compat;
 mod differential;
 mod differential_image;
 mod fuzz;
+mod install;
 mod integrity;
 mod metadata;
 mod ntfs_scan;

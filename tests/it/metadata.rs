@@ -100,46 +100,20 @@ fn compare_with(vol: &Path, dir: &Path, args: &[&str], check_stdout: bool) {
 
 /// Mounts `vol` with ntfs-3g, runs `f` on the mount point, unmounts (always).
 fn with_mount(vol: &Path, dir: &Path, f: impl FnOnce(&Path)) {
-    let mnt = dir.join("mnt");
-    std::fs::create_dir_all(&mnt).unwrap();
-    let st = run(Command::new(require("ntfs-3g")).arg(vol).arg(&mnt));
-    assert!(
-        st.status.success(),
-        "ntfs-3g: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    struct Umount(PathBuf);
-    impl Drop for Umount {
-        fn drop(&mut self) {
-            for _ in 0..20 {
-                if run(Command::new("umount").arg(&self.0)).status.success() {
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            let _ = run(Command::new("umount").arg("-l").arg(&self.0));
-        }
-    }
-    let guard = Umount(mnt.clone());
-    f(&mnt);
-    drop(guard);
+    let m = Mount::ntfs3g(vol, &dir.join("mnt"), &[]);
+    f(&m.mnt);
+    m.unmount();
 }
 
 /// A volume whose directories keep stale INDX blocks (many files created, most deleted),
 /// with resident files and a resident stream.
-fn stale_volume(vol: &Path, dir: &Path, size: u64, cluster: u32) {
-    let f = std::fs::File::create(vol).unwrap();
-    f.set_len(size).unwrap();
-    drop(f);
-    let st = run(Command::new(require("mkntfs"))
-        .args(["-F", "-f", "-q", "-c", &cluster.to_string()])
-        .arg(vol));
-    assert!(
-        st.status.success(),
-        "mkntfs: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    with_mount(vol, dir, |m| {
+fn stale_volume(dir: &Path, name: &str, size: u64, cluster: u32) -> PathBuf {
+    let spec = VolSpec {
+        cluster: Some(cluster),
+        ..VolSpec::empty(size)
+    };
+    let vol = mkvol(dir, name, &spec);
+    with_mount(&vol, dir, |m| {
         let d = m.join("d");
         std::fs::create_dir(&d).unwrap();
         for i in 0..800 {
@@ -157,6 +131,7 @@ fn stale_volume(vol: &Path, dir: &Path, size: u64, cluster: u32) {
         std::fs::write(m.join("small.txt"), "secret resident data").unwrap();
         std::fs::write(m.join("small.txt:ads"), "secret stream").unwrap();
     });
+    vol
 }
 
 /// Runs `jobs` on two threads (the test machines have two cores).
@@ -214,8 +189,7 @@ fn generated_volumes_match_real_metadata_image_and_restore() {
     for (size, cl) in [(32u64 << 20, 4096u32), (32 << 20, 512)] {
         jobs.push(Box::new(move || {
             let t = TempDir::new("meta-stale");
-            let vol = t.join("v.img");
-            stale_volume(&vol, t.path(), size, cl);
+            let vol = stale_volume(t.path(), "v.img", size, cl);
             compare(&vol, t.path(), &[]);
             compare(&vol, t.path(), &["-t"]);
             // Our restore refuses stdout for such an image, like the reference.
@@ -259,8 +233,7 @@ fn windows_volumes_match_real_metadata_image_and_restore() {
 fn new_serial_is_set_not_zeroed() {
     // The reference writes serial 0 with -m --new-serial (quirk b); we write a new one.
     let t = TempDir::new("meta-serial");
-    let vol = t.join("v.img");
-    stale_volume(&vol, t.path(), 16 << 20, 4096);
+    let vol = stale_volume(t.path(), "v.img", 16 << 20, 4096);
     let out = t.join("m");
     let o = run_ours(&["-m", "--new-serial", "-o", s(&out), s(&vol)]);
     ok(&o, "-m --new-serial");
@@ -529,8 +502,7 @@ fn ignore_fs_check_matches_real() {
 fn torn_records_and_index_blocks_match_real() {
     require("ntfsclone");
     let t = TempDir::new("meta-torn");
-    let vol = t.join("v.img");
-    stale_volume(&vol, t.path(), 32 << 20, 4096);
+    let vol = stale_volume(t.path(), "v.img", 32 << 20, 4096);
     // Broken update sequence arrays (a wrong count, an odd offset): wiped as stored, USN
     // decremented. The bytes match; the statistics do not: the reference's walk reads such
     // records as in use, our walk (post_read_fixup in ntfs/mft_record.rs) skips them.
@@ -608,45 +580,21 @@ fn special_files_match_real() {
     ] {
         jobs.push(Box::new(move || {
             let t = TempDir::new("meta-special");
-            let vol = t.join("v.img");
-            std::fs::File::create(&vol).unwrap().set_len(size).unwrap();
-            let st = run(Command::new(require("mkntfs"))
-                .args([
-                    "-F",
-                    "-f",
-                    "-q",
-                    "-c",
-                    &cl.to_string(),
-                    "-s",
-                    &sec.to_string(),
-                ])
-                .arg(&vol));
-            ok(&st, "mkntfs");
-            let mnt = t.join("mnt");
-            std::fs::create_dir_all(&mnt).unwrap();
-            let st = run(Command::new(require("ntfs-3g"))
-                .args(["-o", "compression"])
-                .arg(&vol)
-                .arg(&mnt));
-            ok(&st, "ntfs-3g -o compression");
+            let spec = VolSpec {
+                cluster: Some(cl),
+                sector: sec,
+                ..VolSpec::empty(size)
+            };
+            let vol = mkvol(t.path(), "v.img", &spec);
+            let m = Mount::ntfs3g(&vol, &t.join("mnt"), &["compression"]);
             let o = run(Command::new(require("python3"))
                 .arg("-c")
                 .arg(SPECIAL_PY)
-                .arg(&mnt)
+                .arg(&m.mnt)
                 .arg(if cl <= 4096 { "1" } else { "0" }));
-            let mut umounted = false;
-            for _ in 0..50 {
-                if run(Command::new("umount").arg(&mnt)).status.success() {
-                    umounted = true;
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            if !umounted {
-                let _ = run(Command::new("umount").arg("-l").arg(&mnt));
-            }
+            // Unmounted (ntfs-3g has written everything and exited) before the comparison.
+            m.unmount();
             ok(&o, "special files");
-            assert!(umounted, "umount {mnt:?}");
             compare(&vol, t.path(), &[]);
             compare(&vol, t.path(), &["-t"]);
         }));

@@ -2,7 +2,7 @@
 //! mkntfs-made volumes our `used::scan` must give exactly the clusters the reference's
 //! `ntfsclone -s` writes as CMD_NEXT records, and the same header `inuse`. (The Windows and
 //! corrupted volumes are run through the binary in `compat` and `robust`.)
-use crate::common::{require, run, TempDir};
+use crate::common::{mkvol, require, TempDir, VolSpec};
 use ntfsclone::dev::ReadAt;
 use ntfsclone::ntfs::Volume;
 use ntfsclone::used::{scan, Scan, Sink};
@@ -194,42 +194,28 @@ fn parallel<T: Sync>(
 
 // The Windows volumes are compared through whole images in compat::windows_volumes_match_the_reference.
 
-/// Makes a volume with mkntfs and some files written through ntfs-3g.
-fn mkntfs_volume(
-    dir: &Path,
-    name: &str,
-    size_mib: u64,
-    mkntfs_args: &[&str],
-) -> std::path::PathBuf {
-    let p = dir.join(name);
-    let f = File::create(&p).unwrap();
-    f.set_len(size_mib << 20).unwrap();
-    drop(f);
-    let st = run(Command::new(require("mkntfs"))
-        .args(["-F", "-f", "-q"])
-        .args(mkntfs_args)
-        .arg(&p));
-    assert!(
-        st.status.success(),
-        "mkntfs: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-    p
-}
-
 #[test]
 fn mkntfs_volumes_match_reference() {
     let tmp = TempDir::new("ntfs-scan-mk");
+    // Name, size in MiB, cluster size (None: mkntfs's choice), sector size.
     let vols = [
-        mkntfs_volume(tmp.path(), "c4k.img", 64, &[]),
-        mkntfs_volume(tmp.path(), "c512.img", 32, &["-c", "512"]),
-        mkntfs_volume(tmp.path(), "c64k.img", 128, &["-c", "65536"]),
-        mkntfs_volume(tmp.path(), "s4k.img", 64, &["-s", "4096"]),
-    ];
+        ("c4k.img", 64u64, None, 512u32),
+        ("c512.img", 32, Some(512), 512),
+        ("c64k.img", 128, Some(65536), 512),
+        ("s4k.img", 64, None, 4096),
+    ]
+    .map(|(name, mib, cluster, sector)| {
+        let spec = VolSpec {
+            cluster,
+            sector,
+            ..VolSpec::empty(mib << 20)
+        };
+        mkvol(tmp.path(), name, &spec)
+    });
     let fails = parallel(&vols, 2, |v| {
         compare(v).err().map(|e| format!("{v:?}: {e}"))
     });
     assert!(fails.is_empty(), "{}", fails.join("\n"));
 }
 
-// The corrupted corpus is run through the binary in robust::corrupted_volumes_are_handled_like_the_reference.
+// The corrupted corpus is run through the binary in robust::sources::corrupted_volumes_are_handled_like_the_reference.
