@@ -252,7 +252,7 @@ pub(crate) fn apply_patches(v: &mut [u8], mut data: &[u8]) {
 
 /// Zstandard frames: the walker finds an end within the bytes or asks for more, never
 /// going backwards; the first byte picks how the bytes arrive (all at once or in pieces).
-pub fn zstd_frame(data: &[u8]) {
+pub(crate) fn zstd_frame(data: &[u8]) {
     use ntfsclone::zstd::frame::{Frame, FrameHeader, FrameWalker, Step};
     let Some((&sel, bytes)) = data.split_first() else {
         return;
@@ -295,7 +295,7 @@ pub fn zstd_frame(data: &[u8]) {
 }
 
 /// The seek table at the end of a stream: offsets increase and end at the table.
-pub fn zstd_seek_table(data: &[u8]) {
+pub(crate) fn zstd_seek_table(data: &[u8]) {
     use ntfsclone::zstd::frame::SeekTable;
     let len = data.len() as u64;
     if let Ok(Some((t, idx))) = SeekTable::read(&MemDev::new(data.to_vec()), len, 8 << 20) {
@@ -308,7 +308,7 @@ pub fn zstd_seek_table(data: &[u8]) {
 
 /// A whole zstd stream through the decompressor (one worker): it ends, with or without an
 /// error, and never yields more than the frames' claims allow.
-pub fn zstd_stream(data: &[u8]) {
+pub(crate) fn zstd_stream(data: &[u8]) {
     use ntfsclone::dev::ReadStream;
     use ntfsclone::zstd::Decompressor;
     let Ok(mut d) = Decompressor::new(MemDev::new(data.to_vec()), &[], 1) else {

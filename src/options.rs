@@ -81,6 +81,10 @@ pub struct Options {
     pub no_checksum: bool,
     /// `--progress-fd N` (our extension): also write progress as JSON lines to descriptor N.
     pub progress_fd: Option<i32>,
+    /// `--zstd[=LEVEL]` (our extension): the image is zstd-compressed at this level (1-19).
+    pub zstd: Option<i32>,
+    /// `--threads N` (our extension): zstd worker threads (None: the available cores).
+    pub threads: Option<usize>,
 }
 
 impl Options {

@@ -6,6 +6,7 @@
 //! "Scanning volume", "Accounting clusters", "Space in use", free space, then the copy.
 mod ahead;
 pub mod clone;
+pub mod image_out;
 pub mod metadata;
 pub mod output;
 pub mod restore;

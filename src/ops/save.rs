@@ -8,10 +8,13 @@
 //! the last record; the reference's restore never reads it. When the reader of a pipe closes it
 //! right after the last record (the reference restoring from stdin does), only the trailer is
 //! lost: that is a notice, not a failed save.
+//!
+//! With `--zstd` the image bytes (trailer included) go through [`ImageOut`]'s compressor; the
+//! free-space check, which assumes the uncompressed size, is skipped.
+use super::image_out::ImageOut;
 use super::output;
 use super::source::Source;
 use crate::copy::{self, Encoding, VolumeReader};
-use crate::dev::fd::Fd;
 use crate::error::Result;
 use crate::image::writer::TrailerWrite;
 use crate::image::{Header, Writer};
@@ -29,7 +32,10 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source)
     let cs = boot.cluster_size;
     let cs64 = u64::from(cs);
     let nr = boot.nr_clusters;
-    output::check_free_space(&out, kind, cs64.saturating_mul(scan.inuse))?;
+    if opts.zstd.is_none() {
+        output::check_free_space(&out, kind, cs64.saturating_mul(scan.inuse))?;
+    }
+    let out = ImageOut::new(out, opts)?;
     report.out(format_args!("Saving NTFS to image ...\n"));
 
     let header = Header::new(cs, src.device_size, nr, scan.inuse);
@@ -62,7 +68,7 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source)
         Ok(())
     })?;
 
-    let (out, trailer): (Option<Fd>, _) = w.finish_with_trailer()?;
+    let (out, trailer): (Option<ImageOut>, _) = w.finish_with_trailer()?;
     if trailer == TrailerWrite::ReaderGone {
         progress.warning();
         Report::err(format_args!(
@@ -72,7 +78,7 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source)
     }
     report.out(format_args!("Syncing ...\n"));
     match out {
-        Some(out) => out.sync(),
+        Some(out) => out.finish()?.sync(),
         None => Ok(()),
     }
 }

@@ -18,7 +18,7 @@ pub(crate) struct Pool<J: Send + 'static, D: Send + 'static> {
 }
 
 fn stopped() -> Error {
-    Error::own(format_args!("a zstd worker thread stopped"))
+    Error::message(format_args!("a zstd worker thread stopped"))
 }
 
 impl<J: Send + 'static, D: Send + 'static> Pool<J, D> {
@@ -51,7 +51,7 @@ impl<J: Send + 'static, D: Send + 'static> Pool<J, D> {
                         }
                     }
                 })
-                .map_err(|_| Error::own(format_args!("cannot start a zstd worker thread")))?;
+                .map_err(|_| Error::message(format_args!("cannot start a zstd worker thread")))?;
             workers.push(h);
         }
         Ok(Pool {

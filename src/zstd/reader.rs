@@ -25,7 +25,7 @@ const WINDOW_LOG_MAX: u32 = 27;
 const READ_BYTES: usize = 1 << 20;
 
 fn frame_error(at: u64, why: &str) -> Error {
-    Error::own(format_args!(
+    Error::message(format_args!(
         "damaged zstd frame at compressed byte offset {at} (0x{at:x}): {why}"
     ))
 }
@@ -167,7 +167,7 @@ impl<R: ReadStream> Decompressor<R> {
         if ok {
             Ok(())
         } else {
-            Err(Error::own(format_args!(
+            Err(Error::message(format_args!(
                 "the seek table disagrees with the zstd frame at compressed byte offset {at} \
                  (0x{at:x}): the file is damaged"
             )))
@@ -328,7 +328,7 @@ impl<R: ReadStream> Decompressor<R> {
                 return Ok(());
             }
             if !Self::read_more(&mut self.input, &mut self.eof, &mut self.carry, 0)? {
-                return Err(Error::own(format_args!(
+                return Err(Error::message(format_args!(
                     "the zstd stream ends inside the skippable frame at compressed byte \
                      offset {at} (0x{at:x}) (truncated)"
                 )));
@@ -352,19 +352,22 @@ impl<R: ReadStream> Decompressor<R> {
                 return Ok(true);
             }
             self.fill()?;
+            if matches!(self.streaming, Some((seq, _)) if seq == self.next_out) {
+                return Ok(true);
+            }
             if self.pool.in_flight == 0 && !self.early.contains_key(&self.next_out) {
                 if self.streaming.is_some() {
                     // Cannot happen: every frame before a streamed one went to the pool.
-                    return Err(Error::own(format_args!("zstd frames out of order")));
+                    return Err(Error::message(format_args!("zstd frames out of order")));
                 }
                 if self.frames == 0 {
-                    return Err(Error::own(format_args!(
+                    return Err(Error::message(format_args!(
                         "the zstd stream holds no data frame"
                     )));
                 }
                 if let Some(idx) = &self.index {
                     if idx.len() as u64 != self.frames + 1 {
-                        return Err(Error::own(format_args!(
+                        return Err(Error::message(format_args!(
                             "the seek table lists {} zstd frames, the stream holds {}: \
                              the file is damaged",
                             idx.len() - 1,

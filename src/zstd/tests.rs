@@ -86,6 +86,12 @@ fn streamed_frames_mix_with_whole_ones() {
     z.extend_from_slice(&compress(&a, 1, 2, 1 << 16));
     let out = decompress(&z, 2, 65536).unwrap();
     assert!(out == [&a[..], &b[..], &a[..]].concat());
+    // A stream that starts with a streamed frame, and two of them in a row.
+    let mut z = unsized_frame(&b);
+    z.extend_from_slice(&unsized_frame(&a));
+    z.extend_from_slice(&compress(&a, 1, 2, 1 << 16));
+    let out = decompress(&z, 2, 65536).unwrap();
+    assert!(out == [&b[..], &a[..], &a[..]].concat());
 }
 
 fn expect_error(z: &[u8], what: &str) -> String {

@@ -85,7 +85,7 @@ fn compress(ctx: &mut Ctx, mut job: Job) -> Done {
             ctx.cctx.compress2(&mut job.output, &job.input).map(|_| ())
         })
         .map_err(|code| {
-            Error::own(format_args!(
+            Error::message(format_args!(
                 "zstd compression failed: {}",
                 zstd_safe::get_error_name(code)
             ))
@@ -102,7 +102,7 @@ impl<W: WriteStream> Compressor<W> {
     /// Compresses at `level` (1-19) on `threads` threads into `out`.
     pub fn new(out: W, level: i32, threads: usize) -> Result<Self> {
         if !LEVELS.contains(&level) {
-            return Err(Error::own(format_args!(
+            return Err(Error::message(format_args!(
                 "zstd level {level} is out of range ({}-{})",
                 LEVELS.start(),
                 LEVELS.end()
@@ -190,7 +190,7 @@ impl<W: WriteStream> Compressor<W> {
 }
 
 fn incomplete() -> Error {
-    Error::own(format_args!(
+    Error::message(format_args!(
         "the compressed stream is incomplete after an earlier error"
     ))
 }

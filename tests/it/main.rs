@@ -13,3 +13,4 @@ mod integrity;
 mod metadata;
 mod ntfs_scan;
 mod robust;
+mod zstd;

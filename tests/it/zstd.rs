@@ -33,7 +33,7 @@ fn bash(script: &str) -> Output {
     run(Command::new(require("bash")).arg("-c").arg(script))
 }
 
-/// A 64 MiB volume with files (mkvol.sh "basic"), its plain image and its restore.
+/// A 64 MiB volume with files (the basic profile), its plain image and its restore.
 struct Fixture {
     t: TempDir,
     vol: PathBuf,
@@ -44,7 +44,7 @@ struct Fixture {
 fn fixture(tag: &str) -> Fixture {
     require("zstd");
     let t = TempDir::new(tag);
-    let vol = mkvol(t.path(), "vol", "64M", Some(4096), 512, "basic");
+    let vol = mkvol(t.path(), "vol", &VolSpec::default());
     let plain = t.join("plain.img");
     ok(&run_ours(&["-s", "-o", s(&plain), s(&vol)]), "plain save");
     let restored = t.join("restored");
@@ -92,7 +92,7 @@ fn round_trips_at_several_levels_and_zstd_dc_gives_the_image() {
         let size = fs::metadata(&z).unwrap().len();
         assert!(size < plain.len() as u64 / 2, "{level}: {size} bytes");
         sizes.push(size);
-        let out = f.t.join(format!("out{threads}"));
+        let out = f.t.join(&format!("out{threads}"));
         ok(&run_ours(&["-r", "-o", s(&out), s(&z)]), "zstd restore");
         same_sparse(&out, &f.restored);
         ok(&run_ours(&["-r", "-n", s(&z)]), "-r -n");
@@ -151,7 +151,7 @@ fn restore_recognises_zstd_from_file_pipe_and_stdin() {
         ),
     ];
     for (what, script) in cases {
-        let out = f.t.join(format!("out-{}", what.replace(' ', "-")));
+        let out = f.t.join(&format!("out-{}", what.replace(' ', "-")));
         ok(&bash(&script.replace("OUT", s(&out))), what);
         same_sparse(&out, &f.restored);
     }
@@ -171,7 +171,14 @@ fn second_frame(z: &[u8]) -> usize {
 fn damaged_streams_are_one_clear_error_each() {
     let f = fixture("zstd-bad");
     // Random data makes more than one 4 MiB frame.
-    let big = mkvol(f.t.path(), "big", "64M", Some(4096), 512, "full");
+    let big = mkvol(
+        f.t.path(),
+        "big",
+        &VolSpec {
+            profile: Profile::Full,
+            ..VolSpec::default()
+        },
+    );
     let zb = f.t.join("big.zst");
     ok(
         &run_ours(&["-s", "--zstd", "-o", s(&zb), s(&big)]),
