@@ -8,7 +8,8 @@
 //! error before any of its bytes are used. Any other frame (the zstd tool's output from a
 //! pipe: one frame of unknown size) is decompressed as a stream on the calling thread.
 //! Skippable frames (the seek table) are skipped. Errors name the compressed stream offset of
-//! the frame. Memory is fixed by the thread count: `threads + 2` frames in flight.
+//! the frame. Memory is fixed by the thread count: the frame being handed out and `threads + 1`
+//! frames read and not handed out yet, each with its compressed and decompressed buffer.
 use super::frame::{Frame, FrameHeader, FrameIndex, FrameWalker, Step, SEEK_TABLE_MAGIC};
 use super::pool::Pool;
 use crate::dev::ReadStream;
@@ -127,7 +128,7 @@ impl<R: ReadStream> Decompressor<R> {
             carry: prefix.to_vec(),
             carry_at: 0,
             pool: Pool::new(threads, new_dctx, decompress)?,
-            max_in_flight: threads + 2,
+            max_in_flight: threads + 1,
             spare: Vec::new(),
             early: BTreeMap::new(),
             next_seq: 0,
@@ -259,7 +260,7 @@ impl<R: ReadStream> Decompressor<R> {
     /// the input ends.
     fn fill(&mut self) -> Result<()> {
         while self.streaming.is_none()
-            && self.pool.in_flight < self.max_in_flight
+            && self.next_seq - self.next_out < self.max_in_flight as u64
             && !self.is_done_reading()
         {
             let at = self.carry_at;
