@@ -4,9 +4,10 @@
 //! frame (content size and XXH64 content checksum in the frame, as the zstd tool writes
 //! them), compressed by a pool of worker threads and written in order by the calling thread.
 //! [`Compressor::finish`] appends the seek table. Memory is fixed by the thread count: the
-//! block being filled and `threads` blocks handed out and not written yet, each with its
-//! input and output buffer (recycled), and one zstd context per thread (about 3.5 MiB at
-//! level 3): about 12 MiB per thread at level 3.
+//! block being filled and `threads + 1` blocks handed out and not written yet (one more than
+//! the workers, so that none waits while the calling thread fills the next block), each with
+//! its input and output buffer (recycled), and one zstd context per thread (about 3.5 MiB at
+//! level 3).
 use super::frame::write_seek_table;
 use super::pool::Pool;
 use crate::dev::WriteStream;
@@ -120,7 +121,7 @@ impl<W: WriteStream> Compressor<W> {
             early: BTreeMap::new(),
             next_seq: 0,
             next_write: 0,
-            max_in_flight: threads,
+            max_in_flight: threads + 1,
             table: Vec::new(),
             written: 0,
             failed: false,
