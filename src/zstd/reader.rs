@@ -10,7 +10,10 @@
 //! Skippable frames (the seek table) are skipped. Errors name the compressed stream offset of
 //! the frame. Memory is fixed by the thread count: the frame being handed out and `threads + 1`
 //! frames read and not handed out yet, each with its compressed and decompressed buffer.
-use super::frame::{Frame, FrameHeader, FrameIndex, FrameWalker, Step, SEEK_TABLE_MAGIC};
+use super::frame::{
+    Frame, FrameHeader, FrameIndex, FrameWalker, SeekTable, Step, SEEK_FOOTER_BYTES,
+    SEEK_TABLE_MAGIC,
+};
 use super::pool::Pool;
 use crate::dev::ReadStream;
 use crate::error::{Error, Result};
@@ -34,6 +37,12 @@ fn frame_error(at: u64, why: &str) -> Error {
 /// Whether a frame is decompressed whole on a worker (else streamed).
 fn whole(h: &FrameHeader) -> bool {
     h.content_size.is_some_and(|c| c <= MAX_FRAME_BYTES)
+}
+
+fn table_error(at: u64, why: &str) -> Error {
+    Error::message(format_args!(
+        "damaged zstd seek table at compressed byte offset {at} (0x{at:x}): {why}"
+    ))
 }
 
 struct Job {
@@ -115,6 +124,9 @@ pub struct Decompressor<R: ReadStream> {
     delivered: u64,
     /// The seek table of the file, when read first: every frame must be where it says.
     index: Option<FrameIndex>,
+    /// (compressed, decompressed) bytes of the frames since the last seek table, to check the
+    /// next one met in the stream (None for a streamed frame: not known).
+    since_table: Vec<Option<(u64, u64)>>,
 }
 
 impl<R: ReadStream> Decompressor<R> {
@@ -139,6 +151,7 @@ impl<R: ReadStream> Decompressor<R> {
             frames: 0,
             delivered: 0,
             index: None,
+            since_table: Vec::new(),
         })
     }
 
@@ -276,6 +289,7 @@ impl<R: ReadStream> Decompressor<R> {
                 Frame::Zstd { header, .. } if !whole(&header) => {
                     self.check_index(at, None, None)?;
                     self.frames += 1;
+                    self.since_table.push(None);
                     let mut dctx = DCtx::create();
                     let _ = dctx.set_parameter(DParameter::WindowLogMax(WINDOW_LOG_MAX));
                     let input = core::mem::take(&mut self.carry);
@@ -295,6 +309,7 @@ impl<R: ReadStream> Decompressor<R> {
                 Frame::Zstd { header, len, .. } => {
                     self.check_index(at, Some(len), header.content_size)?;
                     self.frames += 1;
+                    self.since_table.push(header.content_size.map(|c| (len, c)));
                     let content = header.content_size.unwrap_or(0) as usize;
                     let (mut frame, output) = self.spare.pop().unwrap_or_default();
                     self.take_carry(len as usize, &mut frame);
@@ -316,17 +331,33 @@ impl<R: ReadStream> Decompressor<R> {
         self.eof && self.carry.is_empty()
     }
 
-    /// Skips a skippable frame of `len` bytes at the front of `carry`.
-    fn skip(&mut self, len: u64, _seek_table: bool) -> Result<()> {
+    /// Skips a skippable frame of `len` bytes at the front of `carry`. A seek table is
+    /// checked against the frames read since the previous one (so that `-r -n` from a pipe
+    /// finds damage there too); its size is bounded by theirs before it is kept.
+    fn skip(&mut self, len: u64, seek_table: bool) -> Result<()> {
         let at = self.carry_at;
         let mut left = len;
+        let mut table: Option<Vec<u8>> = None;
+        if seek_table {
+            let most = (self.since_table.len() as u64) * 12 + 9 + 8;
+            if len > most {
+                return Err(table_error(at, "larger than the frames before it need"));
+            }
+            table = Some(Vec::with_capacity(len as usize));
+        }
         loop {
             let n = left.min(self.carry.len() as u64) as usize;
+            if let Some(t) = table.as_mut() {
+                t.extend_from_slice(&self.carry[..n]);
+            }
             self.carry.drain(..n);
             self.carry_at += n as u64;
             left -= n as u64;
             if left == 0 {
-                return Ok(());
+                return match table {
+                    Some(t) => self.check_table(at, &t),
+                    None => Ok(()),
+                };
             }
             if !Self::read_more(&mut self.input, &mut self.eof, &mut self.carry, 0)? {
                 return Err(Error::message(format_args!(
@@ -335,6 +366,46 @@ impl<R: ReadStream> Decompressor<R> {
                 )));
             }
         }
+    }
+
+    /// Checks a seek table (`t`: the whole skippable frame, met at `at`) against the frames
+    /// read since the previous one.
+    fn check_table(&mut self, at: u64, t: &[u8]) -> Result<()> {
+        let footer = t
+            .len()
+            .checked_sub(SEEK_FOOTER_BYTES)
+            .and_then(|f| t.get(f..));
+        let parsed = footer
+            .map(|f| SeekTable::from_footer(f, t.len() as u64))
+            .transpose()
+            .map_err(|_| table_error(at, "damaged footer"))?
+            .flatten();
+        let Some(st) = parsed else {
+            return Err(table_error(at, "no seekable magic number at its end"));
+        };
+        // The table describes the last frames before it (a stream may be a concatenation:
+        // frames of other streams can come first).
+        let listed = st.frames as usize;
+        let Some(first) = self.since_table.len().checked_sub(listed) else {
+            return Err(table_error(at, "it lists more frames than came before it"));
+        };
+        if st.start != 0 {
+            return Err(table_error(at, "its size disagrees with its footer"));
+        }
+        st.check_header(t)
+            .map_err(|_| table_error(at, "its frame header disagrees with its footer"))?;
+        for (i, seen) in self.since_table.iter().skip(first).enumerate() {
+            let off = (st.entry_offset(i as u32) - st.start) as usize;
+            let e = t.get(off..).and_then(|b| st.entry(b));
+            let (Some(e), Some((c, d))) = (e, seen) else {
+                continue;
+            };
+            if u64::from(e.compressed) != *c || u64::from(e.decompressed) != *d {
+                return Err(table_error(at, "an entry disagrees with its frame"));
+            }
+        }
+        self.since_table.clear();
+        Ok(())
     }
 
     /// Makes `cur` the next frame's bytes; false at the end of the stream.

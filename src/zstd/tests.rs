@@ -95,7 +95,9 @@ fn streamed_frames_mix_with_whole_ones() {
 }
 
 fn expect_error(z: &[u8], what: &str) -> String {
-    let e = decompress(z, 2, 1 << 16).expect_err(what);
+    let Err(e) = decompress(z, 2, 1 << 16) else {
+        core::panic!("no error, wanted {what}");
+    };
     let s = std::format!("{e}");
     assert!(s.contains(what), "{s} / {what}");
     assert!(!matches!(e, Error::Reported));
@@ -131,6 +133,17 @@ fn damaged_streams_are_errors_naming_the_frame() {
     huge.extend_from_slice(&(1u64 << 60).to_le_bytes());
     huge.extend_from_slice(&h[6..]);
     assert!(decompress(&huge, 1, 1 << 16).is_err());
+    // The seek table is checked from a stream too: its magic, descriptor (a reserved bit),
+    // frame count and entries.
+    for back in [1, 5, 9, 12, 20] {
+        let mut t = z.clone();
+        let n = t.len();
+        t[n - back] ^= if back == 5 { 0x40 } else { 0x01 };
+        let Err(e) = decompress(&t, 2, 1 << 16) else {
+            core::panic!("a flipped byte {back} bytes from the end is not found");
+        };
+        assert!(std::format!("{e}").contains("seek table"), "{back}: {e}");
+    }
     // Not zstd at all.
     expect_error(b"NTFS image, not compressed", "bad magic");
 }
