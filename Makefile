@@ -21,13 +21,14 @@ MUSL_TARGET  := x86_64-unknown-linux-musl
 TARGET_DIR   := $(or $(CARGO_TARGET_DIR),target)
 RELEASE_BIN  := $(TARGET_DIR)/$(MUSL_TARGET)/release/ntfsclone
 
-# Debian packages the tests and the boot media need. qemu-system-x86 is installed separately
+# Debian packages the tests and the boot media need. musl-tools: musl-gcc, which compiles libzstd
+# (zstd-sys, C) for the static musl release binary. qemu-system-x86 is installed separately
 # with --no-install-recommends (its recommends pull in a desktop's worth of packages).
 APT_PACKAGES := ntfs-3g partclone zstd busybox-static linux-image-amd64 cpio xorriso isolinux \
                 syslinux syslinux-common syslinux-utils pxelinux grub-efi-amd64-bin grub-pc-bin \
                 mtools dosfstools exfatprogs ovmf shim-signed grub-efi-amd64-signed ipxe-qemu strace time \
                 man-db file initramfs-tools shellcheck firmware-realtek firmware-bnx2 firmware-misc-nonfree \
-                samba nfs-ganesha nfs-ganesha-vfs fdisk gdisk
+                samba nfs-ganesha nfs-ganesha-vfs fdisk gdisk musl-tools
 APT_NORECOMMENDS := qemu-system-x86
 
 .DEFAULT_GOAL := all
@@ -43,6 +44,7 @@ MAN8DIR := $(DESTDIR)$(PREFIX)/share/man/man8
 all: release
 
 release:
+	@command -v musl-gcc >/dev/null || { echo "release: musl-gcc missing (it compiles libzstd): make deps" >&2; exit 1; }
 	$(CARGO) build --release --target $(MUSL_TARGET)
 	@size=$$(stat -c %s $(RELEASE_BIN)); \
 	  echo "$(RELEASE_BIN): $$size bytes ($$(( (size + 1023) / 1024 )) KiB)"

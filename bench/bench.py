@@ -6,6 +6,10 @@ Cases (each run alternates the tools, ROUNDS rounds, medians reported):
   cold : volume on the project disk (target/bench), caches dropped before every run; ceiling:
          reading the used bytes of the volume once with 4 MiB preads ("read ceiling")
   big  : 64 GiB near-empty volume, save and clone
+  zstd : 2 GiB volume with ~0.9 GB of mixed data (binaries, text, random) on tmpfs: our
+         compressed save (--zstd) vs `ntfsclone -s -o - | zstd -T0 -3`, our restore of the .zst
+         image vs `zstd -dc | ntfsclone -r -O`, both beside our uncompressed save and restore;
+         compression ratio and output sizes
 Prints a table with medians of wall time and of CPU time (user+sys), ratios (tool / ours), peak
 RSS, then the issue's targets with their verdicts, and writes it all to target/bench/results.md.
 Benchmark volumes are cached in target/bench/ (`bench.py --volumes` only makes them).
@@ -23,6 +27,7 @@ OURS = os.environ.get("OURS") or os.path.join(TARGET, "x86_64-unknown-linux-musl
 REF = "/usr/sbin/ntfsclone"
 PC = "/usr/sbin/partclone.ntfs"
 TIME = "/usr/bin/time"
+ZSTD = "/usr/bin/zstd"
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 MiB = 1 << 20
 
@@ -63,6 +68,65 @@ def make_volume(path, size, fill):
         finally:
             sh(["umount", mnt])
             os.rmdir(mnt)
+    os.rename(tmp, path)
+
+
+def mixed_files():
+    """Paths of installed files, sorted: ELF binaries and libraries, and text (headers, Python,
+    docs), each list in a fixed order so that every machine of one kind fills alike."""
+    def walk(roots, keep):
+        out = []
+        for root in roots:
+            for d, _, names in os.walk(root):
+                for n in names:
+                    p = os.path.join(d, n)
+                    if os.path.isfile(p) and not os.path.islink(p) and keep(p):
+                        out.append(p)
+        return sorted(out)
+
+    def is_elf(p):
+        try:
+            with open(p, "rb") as f:
+                return f.read(4) == b"\x7fELF"
+        except OSError:
+            return False
+    bins = walk(["/usr/bin", "/usr/lib/x86_64-linux-gnu"], is_elf)
+    text = walk(["/usr/include", "/usr/lib/python3", "/usr/share/perl5", "/usr/share/i18n"],
+                lambda p: not p.endswith((".gz", ".pyc", ".xz", ".bz2", ".zst")))
+    return bins, text
+
+
+def make_mixed_volume(path, size=2 << 30):
+    """mkntfs a sparse file and fill it through ntfs-3g with ~0.9 GB of mixed data: 300 MB of
+    binaries, 300 MB of text (both cycled from installed files), 300 MB of random bytes."""
+    if os.path.exists(path):
+        return
+    tmp = path + ".tmp"
+    sh(["truncate", "-s", str(size), tmp])
+    sh(["mkntfs", "-F", "-Q", "-q", "-L", "mixed", tmp])
+    bins, text = mixed_files()
+    mnt = tempfile.mkdtemp(prefix="ntfsclone-bench-mnt-")
+    sh(["ntfs-3g", tmp, mnt])
+    try:
+        for kind, files in (("bin", bins), ("text", text)):
+            os.mkdir(os.path.join(mnt, kind))
+            total, i = 0, 0
+            while total < 300 * 1000 * 1000 and files:
+                src = files[i % len(files)]
+                dst = os.path.join(mnt, kind, "%06d" % i)
+                with open(src, "rb") as f, open(dst, "wb") as g:
+                    data = f.read()
+                    g.write(data)
+                total += len(data)
+                i += 1
+        os.mkdir(os.path.join(mnt, "random"))
+        with open("/dev/urandom", "rb") as rnd:
+            for i in range(75):
+                with open(os.path.join(mnt, "random", "r%02d" % i), "wb") as g:
+                    g.write(rnd.read(4 * 1000 * 1000))
+    finally:
+        sh(["umount", mnt])
+        os.rmdir(mnt)
     os.rename(tmp, path)
 
 
@@ -263,6 +327,98 @@ def bench_set(label, vol, work, cold, ops=("save", "restore", "clone")):
     return rows
 
 
+def bench_zstd(vol, work):
+    """Compressed save and restore against the zstd pipelines, side by side; returns (rows,
+    sizes) with sizes = {"image": uncompressed image bytes, "ours": our .zst, "pipe": the
+    pipeline's .zst}."""
+    label = "zstd (tmpfs)"
+    out = os.path.join(work, "out")
+    img = os.path.join(work, "plain.img")
+    ours_zst = os.path.join(work, "ours.zst")
+    pipe_zst = os.path.join(work, "pipe.zst")
+    sh([OURS, "-q", "-s", "-O", img, vol], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sh([OURS, "-q", "-s", "--zstd", "-O", ours_zst, vol], stdout=subprocess.DEVNULL,
+       stderr=subprocess.DEVNULL)
+    sh("%s -s -o - %s 2>/dev/null | %s -q -T0 -3 > %s" % (REF, vol, ZSTD, pipe_zst))
+    sizes = {"image": os.path.getsize(img), "ours": os.path.getsize(ours_zst),
+             "pipe": os.path.getsize(pipe_zst)}
+    size = os.path.getsize(vol)
+
+    def restore_target():
+        rm(out)
+        sh(["truncate", "-s", str(size), out])
+
+    tools = {
+        "zstd save": [
+            ("ours --zstd", lambda: [OURS, "-q", "-s", "--zstd", "-O", out, vol], lambda: rm(out)),
+            ("ntfsclone | zstd -T0 -3",
+             lambda: ["sh", "-c", "%s -s -o - %s 2>/dev/null | %s -q -T0 -3 > %s"
+                      % (REF, vol, ZSTD, out)], lambda: rm(out)),
+            ("ours uncompressed", lambda: [OURS, "-q", "-s", "-O", out, vol], lambda: rm(out)),
+        ],
+        "zstd restore": [
+            ("ours --zstd", lambda: [OURS, "-q", "-r", "-O", out, ours_zst], restore_target),
+            ("zstd -dc | ntfsclone",
+             lambda: ["sh", "-c", "%s -q -dc %s | %s -q -r -O %s - >/dev/null 2>&1"
+                      % (ZSTD, pipe_zst, REF, out)], restore_target),
+            ("ours uncompressed", lambda: [OURS, "-q", "-r", "-O", out, img], restore_target),
+        ],
+    }
+    rows = []
+    for op, cmds in tools.items():
+        if not wanted(label, op.split()[1]):
+            continue
+        times = {name: [] for name, _, _ in cmds}
+        cpu = {name: [] for name, _, _ in cmds}
+        rss = {name: 0 for name, _, _ in cmds}
+        for rnd in range(ROUNDS):
+            k = rnd % len(cmds)
+            for name, cmd, prep in cmds[k:] + cmds[:k]:
+                prep()
+                dt, c, peak = timed(cmd(), False)
+                times[name].append(dt)
+                with open(os.path.join(CACHE, "rounds.log"), "a") as log:
+                    log.write("%s %s round %d %s: %.3f s wall, %.3f s CPU\n"
+                              % (label, op, rnd, name, dt, c))
+                cpu[name].append(c)
+                rss[name] = max(rss[name], peak)
+        rm(out)
+        for name, _, _ in cmds:
+            rows.append((label, op, name, statistics.median(times[name]),
+                         statistics.median(cpu[name]), rss[name]))
+    rm(img, ours_zst, pipe_zst)
+    return rows, sizes
+
+
+def zstd_verdicts(rows, sizes):
+    """The compression targets: save >= 1.2x faster than the pipeline with output <= 2 %
+    larger, restore >= 1.5x faster; ratio and the uncompressed save and restore for scale."""
+    t = {(o, n): (w, u, r) for c, o, n, w, u, r in rows if c == "zstd (tmpfs)"}
+    out = []
+
+    def check(text, ok):
+        out.append("- %s: %s" % (text, "PASS" if ok else "FAIL"))
+    if sizes:
+        out.append("- compression: image %.1f MB -> ours %.1f MB (ratio %.3f), pipeline %.1f MB "
+                   "(ratio %.3f)" % (sizes["image"] / 1e6, sizes["ours"] / 1e6,
+                                     sizes["ours"] / sizes["image"], sizes["pipe"] / 1e6,
+                                     sizes["pipe"] / sizes["image"]))
+        grow = sizes["ours"] / sizes["pipe"] - 1
+        check("zstd output vs pipeline: %+.2f %% (target <= +2 %%)" % (100 * grow), grow <= 0.02)
+    for op, other, need in (("zstd save", "ntfsclone | zstd -T0 -3", 1.2),
+                            ("zstd restore", "zstd -dc | ntfsclone", 1.5)):
+        ours, ref = t.get((op, "ours --zstd")), t.get((op, other))
+        plain = t.get((op, "ours uncompressed"))
+        if ours and ref:
+            check("%s: pipeline/ours = %.2f (target >= %.1f); ours/uncompressed = %.2f"
+                  % (op, ref[0] / ours[0], need, ours[0] / plain[0] if plain else float("nan")),
+                  ref[0] / ours[0] >= need)
+        if ours:
+            check("%s peak RSS: %.1f MiB (target <= 64 MiB)" % (op, ours[2] / 1024),
+                  ours[2] <= 64 * 1024)
+    return out
+
+
 def verdicts(rows, nr_clusters_2g, nr_clusters_64g):
     """The issue's targets, each with the measured ratio and PASS/FAIL."""
     t = {(c, o, n): (w, u, r) for c, o, n, w, u, r in rows}
@@ -334,6 +490,7 @@ def volumes():
     big = os.path.join(CACHE, "vol64g.img")
     make_volume(vol_disk, 2 << 30, True)
     make_volume(big, 64 << 30, False)
+    make_mixed_volume(os.path.join(CACHE, "vol2g-mixed.img"))
     return vol_disk, big
 
 
@@ -343,7 +500,7 @@ def main():
     if sys.argv[1:2] == ["--volumes"]:
         volumes()
         return
-    for tool in (OURS, REF, PC, TIME):
+    for tool in (OURS, REF, PC, TIME, ZSTD):
         if not os.path.exists(tool):
             raise SystemExit("missing %s (make bench builds ours; make deps installs the others; "
                              "apt-get install time)" % tool)
@@ -352,6 +509,7 @@ def main():
     load0 = os.getloadavg()[0]
     used = nr_clusters(vol_disk)[1]
     rows = []
+    zsizes = None
     shm = tempfile.mkdtemp(prefix="ntfsclone-bench-", dir="/dev/shm")
     try:
         vol_shm = os.path.join(shm, "vol.img")
@@ -363,6 +521,13 @@ def main():
         rows += bench_set("cold (disk)", vol_disk, shm, True, ops=("save", "clone"))
         settle()
         rows += bench_set("64 GiB empty", big, shm, False, ops=("save", "clone"))
+        if wanted("zstd", "save") or wanted("zstd", "restore"):
+            vol_mixed = os.path.join(shm, "mixed.img")
+            shutil.copyfile(os.path.join(CACHE, "vol2g-mixed.img"), vol_mixed)
+            settle()
+            zrows, zsizes = bench_zstd(vol_mixed, shm)
+            rows += zrows
+            rm(vol_mixed)
     finally:
         shutil.rmtree(shm, ignore_errors=True)
     cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
@@ -374,13 +539,18 @@ def main():
              "Ratios are tool / ours (above 1: ours is faster)." % (used / 1e9, ROUNDS), "",
              "| case | op | tool | wall s | vs ours | CPU s | vs ours | peak RSS MiB |",
              "|---|---|---|---|---|---|---|---|"]
-    ours_t = {(c, o): (w, u) for c, o, n, w, u, _ in rows if n == "ours"}
+    ours_t = {(c, o): (w, u) for c, o, n, w, u, _ in rows
+              if n in ("ours", "ours --zstd")}
     for c, o, n, w, u, r in rows:
         ow, ou = ours_t[(c, o)]
         lines.append("| %s | %s | %s | %.3f | %.2fx | %.3f | %.2fx | %.1f |"
                      % (c, o, n, w, w / ow, u, u / ou if ou else float("nan"), r / 1024))
     lines += ["", "Targets (issue #5):"]
-    lines += verdicts(rows, nr_clusters(vol_disk)[0], nr_clusters(big)[0])
+    lines += verdicts([r for r in rows if r[0] != "zstd (tmpfs)"], nr_clusters(vol_disk)[0],
+                      nr_clusters(big)[0])
+    zv = zstd_verdicts(rows, zsizes)
+    if zv:
+        lines += ["", "Compression targets (zstd issue):"] + zv
     text = "\n".join(lines)
     print(text)
     with open(os.path.join(CACHE, "results.md"), "w") as f:

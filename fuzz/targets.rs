@@ -478,3 +478,82 @@ pub(crate) fn disk_image(data: &[u8]) {
     }
     panic!("the disk image reader does not advance");
 }
+
+/// Zstandard frames: the walker finds an end within the bytes or asks for more, never
+/// going backwards; the first byte picks how the bytes arrive (all at once or in pieces).
+pub(crate) fn zstd_frame(data: &[u8]) {
+    use ntfsclone::zstd::frame::{Frame, FrameHeader, FrameWalker, Step};
+    let Some((&sel, bytes)) = data.split_first() else {
+        return;
+    };
+    let _ = FrameHeader::parse(bytes, 0);
+    let piece = usize::from(sel % 16) + 1;
+    let mut w = FrameWalker::new(1 << 40);
+    let mut have = if sel & 0x80 != 0 { bytes.len() } else { 0 };
+    let mut last_need = 0u64;
+    for _ in 0..bytes.len() + 64 {
+        match w.advance(&bytes[..have]) {
+            Err(_) => return,
+            Ok(Step::Done(Frame::Zstd {
+                header,
+                len,
+                raw_bytes,
+            })) => {
+                assert!(len >= header.header_bytes as u64 && len <= have as u64);
+                if let Some(cs) = header.content_size {
+                    assert!(raw_bytes <= cs);
+                }
+                return;
+            }
+            Ok(Step::Done(Frame::Skippable { len, .. })) => {
+                assert!(len >= 8);
+                return;
+            }
+            Ok(Step::Need(n)) => {
+                assert!(n > have as u64, "asks for bytes it has");
+                assert!(n >= last_need, "need went backwards");
+                last_need = n;
+                if n > bytes.len() as u64 {
+                    return;
+                }
+                have = (have + piece).max(n as usize).min(bytes.len());
+            }
+        }
+    }
+    panic!("the frame walker does not advance");
+}
+
+/// The seek table at the end of a stream: offsets increase and end at the table.
+pub(crate) fn zstd_seek_table(data: &[u8]) {
+    use ntfsclone::zstd::frame::SeekTable;
+    let len = data.len() as u64;
+    if let Ok(Some((t, idx))) = SeekTable::read(&MemDev::new(data.to_vec()), len, 8 << 20) {
+        assert_eq!(idx.len() as u64, u64::from(t.frames) + 1);
+        assert!(idx.windows(2).all(|p| p[0].0 < p[1].0 && p[0].1 <= p[1].1));
+        assert_eq!(idx.last().map(|e| e.0), Some(t.start));
+        assert!(t.start < len);
+    }
+}
+
+/// A whole zstd stream through the decompressor (one worker): it ends, with or without an
+/// error, and never yields more than the frames' claims allow.
+pub(crate) fn zstd_stream(data: &[u8]) {
+    use ntfsclone::dev::ReadStream;
+    use ntfsclone::zstd::Decompressor;
+    let Ok(mut d) = Decompressor::new(MemDev::new(data.to_vec()), &[], 1) else {
+        return;
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        match d.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                total += n as u64;
+                // A frame of n bytes decompresses to at most 128 KiB per 3-byte block header
+                // (RLE blocks); far less than this for any real stream.
+                assert!(total <= (data.len() as u64 + 1) * (128 << 10) / 3 + (8 << 20));
+            }
+        }
+    }
+}

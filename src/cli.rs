@@ -139,6 +139,14 @@ pub struct Args {
     /// the copy; must be spelled in full
     #[argh(switch)]
     pub new_disk_ids: bool,
+    /// extension: with --save-image, compress the image with zstd at LEVEL (1-19, default 3:
+    /// `--zstd` or `--zstd=LEVEL`); must be spelled in full
+    #[argh(option)]
+    pub zstd: Option<i32>,
+    /// extension: threads for zstd compression and decompression (default: the available
+    /// cores); must be spelled in full
+    #[argh(option)]
+    pub threads: Option<usize>,
     /// the NTFS volume, or with --restore-image the image (`-` = standard input)
     #[argh(positional)]
     pub source: Option<String>,
@@ -222,6 +230,11 @@ pub fn check_combinations(a: Args) -> Result<Options> {
             "A restoring test requires not defining any output!\n"
         )));
     }
+    if a.zstd.is_some() && !a.save_image {
+        return Err(Error::Usage(text!(
+            "Option --zstd compresses saved images: it needs --save-image.\n"
+        )));
+    }
     let mode = if metadata_image {
         Mode::MetadataImage
     } else if metadata {
@@ -268,6 +281,8 @@ pub fn check_combinations(a: Args) -> Result<Options> {
         progress_fd: a.progress_fd,
         disk: a.disk,
         new_disk_ids: a.new_disk_ids,
+        zstd: a.zstd,
+        threads: a.threads,
     })
 }
 

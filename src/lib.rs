@@ -18,6 +18,7 @@ pub mod error;
 pub mod image;
 pub mod ntfs;
 pub mod used;
+pub mod zstd;
 
 #[cfg(feature = "std")]
 pub mod cli;

@@ -85,6 +85,10 @@ pub struct Options {
     pub disk: bool,
     /// `--new-disk-ids` (our extension, with `--disk`): new disk and partition identifiers.
     pub new_disk_ids: bool,
+    /// `--zstd[=LEVEL]` (our extension): the image is zstd-compressed at this level (1-19).
+    pub zstd: Option<i32>,
+    /// `--threads N` (our extension): zstd worker threads (None: the available cores).
+    pub threads: Option<usize>,
 }
 
 impl Options {

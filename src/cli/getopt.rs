@@ -6,6 +6,9 @@
 //! after `--`.
 use std::prelude::v1::*;
 
+/// `--zstd` without a level: the zstd tool's default level.
+const DEFAULT_ZSTD_LEVEL: u32 = 3;
+
 /// How the parse of the command line ended, when it did not give options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
@@ -42,12 +45,17 @@ enum Opt {
     ProgressFd,
     Disk,
     NewDiskIds,
+    Zstd,
+    Threads,
 }
 
 impl Opt {
     /// Whether the option takes a value.
     fn has_arg(self) -> bool {
-        matches!(self, Opt::Output | Opt::Overwrite | Opt::ProgressFd)
+        matches!(
+            self,
+            Opt::Output | Opt::Overwrite | Opt::ProgressFd | Opt::Threads
+        )
     }
 }
 
@@ -79,6 +87,8 @@ const LONG_EXT: &[(&str, Opt)] = &[
     ("progress-fd", Opt::ProgressFd),
     ("disk", Opt::Disk),
     ("new-disk-ids", Opt::NewDiskIds),
+    ("zstd", Opt::Zstd),
+    ("threads", Opt::Threads),
 ];
 
 /// The reference's short options (`"-dfhmno:O:qrstV"`).
@@ -202,6 +212,52 @@ impl CanonicalArgs {
                 self.args.push(flag("--progress-fd"));
                 self.args.push(lossy(v));
             }
+            Opt::Zstd => {
+                // An optional value, only as `--zstd=LEVEL` (getopt's `optional_argument`).
+                let level = match value {
+                    None => DEFAULT_ZSTD_LEVEL.to_string(),
+                    Some(v) => {
+                        let level = core::str::from_utf8(v)
+                            .ok()
+                            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                            .and_then(|s| s.parse::<u32>().ok())
+                            .filter(|n| (1..=19).contains(n));
+                        let Some(level) = level else {
+                            return Err(getopt_msg(
+                                prog,
+                                &[
+                                    b"option '--zstd' needs a level from 1 to 19, not '",
+                                    v,
+                                    b"'",
+                                ],
+                            ));
+                        };
+                        level.to_string()
+                    }
+                };
+                self.args.push(flag("--zstd"));
+                self.args.push(level);
+            }
+            Opt::Threads => {
+                let v = value.unwrap_or_default();
+                let ok = core::str::from_utf8(v)
+                    .ok()
+                    .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<u32>().ok())
+                    .filter(|n| (1..=256).contains(n));
+                let Some(n) = ok else {
+                    return Err(getopt_msg(
+                        prog,
+                        &[
+                            b"option '--threads' needs a count from 1 to 256, not '",
+                            v,
+                            b"'",
+                        ],
+                    ));
+                };
+                self.args.push(flag("--threads"));
+                self.args.push(n.to_string());
+            }
             Opt::Force => self.args.push(flag("--force")),
             Opt::Metadata => self.args.push(flag("--metadata")),
             Opt::NoAction => self.args.push(flag("--no-action")),
@@ -264,6 +320,8 @@ pub fn normalise(prog: &[u8], args: &[&[u8]]) -> core::result::Result<Vec<String
                         }
                     },
                 }
+            } else if opt == Opt::Zstd {
+                attached
             } else if attached.is_some() {
                 return Err(getopt_msg(
                     prog,
@@ -351,6 +409,11 @@ mod tests {
             (&["--new-serial", "--new-h"], ok(&["--new-serial", "--new-half-serial"])),
             (&["--no-checksum", "--progress-fd=3"], ok(&["--no-checksum", "--progress-fd", "3"])),
             (&["--progress-fd", "4"], ok(&["--progress-fd", "4"])),
+            (&["--zstd", "-s"], ok(&["--zstd", "3", "--save-image"])),
+            (&["--zstd=19", "--threads", "2"], ok(&["--zstd", "19", "--threads", "2"])),
+            (&["--threads=1"], ok(&["--threads", "1"])),
+            // The level is only ever attached: a separate word is SOURCE.
+            (&["--zstd", "5"], ok(&["--zstd", "3", "--", "5"])),
             (&["-h", "--bogus"], Err(Exit::Help)),
             (&["--he"], Err(Exit::Help)),
             (&["-V", "-h"], Err(Exit::Version)),
@@ -386,6 +449,13 @@ mod tests {
             (&["--progress-fd", "x"], Err(msg("option '--progress-fd' needs a file descriptor number, not 'x'"))),
             (&["--progress-fd=-1"], Err(msg("option '--progress-fd' needs a file descriptor number, not '-1'"))),
             (&["--progress-fd"], Err(msg("option '--progress-fd' requires an argument"))),
+            (&["--zstd=0"], Err(msg("option '--zstd' needs a level from 1 to 19, not '0'"))),
+            (&["--zstd=20"], Err(msg("option '--zstd' needs a level from 1 to 19, not '20'"))),
+            (&["--zstd="], Err(msg("option '--zstd' needs a level from 1 to 19, not ''"))),
+            (&["--zst"], Err(msg("unrecognized option '--zst'"))),
+            (&["--threads", "0"], Err(msg("option '--threads' needs a count from 1 to 256, not '0'"))),
+            (&["--threads=+2"], Err(msg("option '--threads' needs a count from 1 to 256, not '+2'"))),
+            (&["--threads"], Err(msg("option '--threads' requires an argument"))),
             (&["-o", "a", "-o", "b"], Err(Exit::Usage(Vec::new()))),
             (&["--output=a", "--overwrite=a", "v"], Err(Exit::Usage(Vec::new()))),
             (&["-o", "a", "-O", "b", "-h"], Err(Exit::Usage(Vec::new()))),

@@ -147,6 +147,12 @@ impl Fd {
         rustix::fs::seek(self.bfd(), rustix::fs::SeekFrom::End(0)).map_err(|e| os_err("lseek", e))
     }
 
+    /// Length in bytes from fstat (st_size); unlike [`Fd::size`] the file offset stays.
+    pub fn stat_len(&self) -> Result<u64> {
+        let st = rustix::fs::fstat(self.bfd()).map_err(|e| os_err("fstat", e))?;
+        Ok(u64::try_from(st.st_size).unwrap_or(0))
+    }
+
     /// Current offset (`tellin` of the reference), or None on a pipe.
     pub fn tell(&self) -> Option<u64> {
         rustix::fs::seek(self.bfd(), rustix::fs::SeekFrom::Current(0)).ok()

@@ -30,6 +30,7 @@
 //! the clusters (and reports clusters referenced twice) a second time. The reference's own
 //! `-m` differs from its `-m -s` on torn MFT records (its remounted walk cannot open them);
 //! ours follows `-m -s`, which wipes them.
+use super::image_out::ImageOut;
 use super::output::{ntfs_size, open_image, RawOut};
 use super::serial::NewSerial;
 use super::source::{NtfsMessages, Source};
@@ -106,7 +107,7 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress) -> Result<()
 
     let target = match opened {
         Opened::Image(fd) => Target::Image(Writer::new(
-            fd,
+            ImageOut::new(fd, opts)?,
             &Header::new(cs, src.device_size, nr, count),
             CHUNK_BYTES + CHUNK_BYTES / 8,
         )?),
@@ -221,7 +222,7 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress) -> Result<()
     match writer.target {
         Target::Image(w) => {
             // The reference closes a metadata image without "Syncing ..."; we still fsync.
-            let fd = w.finish()?;
+            let fd = w.finish()?.finish()?;
             fd.sync()
         }
         Target::Raw(r) => r.sync(report),
@@ -296,7 +297,7 @@ fn lcn_of(runs: &[Run], vcn: u64) -> Option<u64> {
 /// Where the copied clusters go (one per run: the size difference does not matter).
 #[allow(clippy::large_enum_variant)]
 enum Target {
-    Image(Writer<Fd>),
+    Image(Writer<ImageOut>),
     Raw(RawOut),
 }
 

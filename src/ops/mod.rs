@@ -7,6 +7,7 @@
 mod ahead;
 pub mod clone;
 pub mod disk;
+pub mod image_out;
 pub mod metadata;
 pub mod output;
 pub mod restore;

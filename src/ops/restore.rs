@@ -25,11 +25,16 @@ use crate::ntfs::boot_sector::{backup_of, BackupBootSector};
 use crate::options::{Mode, Options};
 use crate::progress::Progress;
 use crate::report::Report;
+use crate::zstd::{file_index, starts_zstd, threads_or_default, Decompressor, MaybeZstd};
 use std::prelude::v1::*;
 
-/// The image input: plain, or checked chunk by chunk against a trailer read first.
+/// The image input: plain, checked chunk by chunk against a trailer read first, or zstd.
 enum Input {
     Plain(Fd),
+    /// A pipe or terminal: its first bytes were read to look for the zstd magic number.
+    Sniffed(Box<MaybeZstd<Fd>>),
+    /// A zstd-compressed image file, decompressed on worker threads.
+    Zstd(Box<Decompressor<Fd>>),
     /// Checked by a second thread ahead of the restore (the normal case).
     Ahead(Box<CheckedAhead<Fd>>),
     /// Checked chunk by chunk on this thread (no thread could be started).
@@ -40,7 +45,7 @@ impl Input {
     /// The first damaged chunk met by a checked input.
     fn failed(&self) -> Option<Mismatch> {
         match self {
-            Input::Plain(_) => None,
+            Input::Plain(_) | Input::Sniffed(_) | Input::Zstd(_) => None,
             Input::Ahead(c) => c.failed(),
             Input::Checked(c) => c.failed(),
         }
@@ -51,6 +56,8 @@ impl ReadStream for Input {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         match self {
             Input::Plain(f) => f.read(buf),
+            Input::Sniffed(m) => m.read(buf),
+            Input::Zstd(d) => d.read(buf),
             Input::Ahead(c) => c.read(buf),
             Input::Checked(c) => c.read(buf),
         }
@@ -168,19 +175,41 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress) -> Result<()
     } else {
         Fd::stdin()
     };
-    let base = fd.tell();
+    let mut base = fd.tell();
     let to_stdout = opts.output_is_stdout();
     let verify = !opts.no_checksum;
+    let threads = threads_or_default(opts.threads);
+
+    // A zstd image is recognised by its magic number (no option): from a seekable input it is
+    // decompressed on worker threads, its frames checked against its seek table; its bytes
+    // are then a stream like a pipe's (checksummed as they are read, each zstd frame checked
+    // whole before any of its bytes is used). A pipe's first bytes are read to look.
+    let mut input = match base {
+        Some(b) if starts_zstd(&fd, b)? => {
+            let index = match (b, fd.kind()?) {
+                (0, Kind::File) => file_index(&fd, fd.stat_len()?)?,
+                _ => None,
+            };
+            let mut d = Decompressor::new(fd, &[], threads)?;
+            if let Some(i) = index {
+                d = d.with_index(i);
+            }
+            base = None;
+            Input::Zstd(Box::new(d))
+        }
+        Some(_) => Input::Plain(fd),
+        None => Input::Sniffed(Box::new(MaybeZstd::open(fd, threads, None)?)),
+    };
+    let compressed = matches!(input, Input::Zstd(_));
 
     // A seekable image file: look for the trailer at its end first.
     let mut known: Option<Box<Trailer>> = None;
-    let mut input = Input::Plain(fd);
     let mut checksum = if verify {
         Checksum::FromHeader
     } else {
         Checksum::Off
     };
-    if let (true, true, Some(b)) = (verify, from_file, base) {
+    if let (true, true, false, Some(b)) = (verify, from_file, compressed, base) {
         let aux = Fd::open_read(&opts.source).map_err(|e| Error::Os {
             what: crate::text!("failed to open image"),
             errno: e.raw_os_error(),

@@ -8,6 +8,10 @@
 //! the last record; the reference's restore never reads it. When the reader of a pipe closes it
 //! right after the last record (the reference restoring from stdin does), only the trailer is
 //! lost: that is a notice, not a failed save.
+//!
+//! With `--zstd` the image bytes (trailer included) go through [`ImageOut`]'s compressor; the
+//! free-space check, which assumes the uncompressed size, is skipped.
+use super::image_out::ImageOut;
 use super::output;
 use super::source::Source;
 use crate::copy::{self, Encoding, VolumeReader};
@@ -27,7 +31,10 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source)
     progress.phase("scan");
     let scan = src.scan(opts, report, progress)?;
     let cs64 = u64::from(src.vol.boot.cluster_size);
-    output::check_free_space(&out, kind, cs64.saturating_mul(scan.inuse))?;
+    if opts.zstd.is_none() {
+        output::check_free_space(&out, kind, cs64.saturating_mul(scan.inuse))?;
+    }
+    let out = ImageOut::new(out, opts)?;
     let (out, trailer) = write_image(opts, report, progress, &src, &scan, out, !opts.no_checksum)?;
     if trailer == TrailerWrite::ReaderGone {
         progress.warning();
@@ -38,7 +45,7 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source)
     }
     report.out(format_args!("Syncing ...\n"));
     match out {
-        Some(out) => out.sync(),
+        Some(out) => out.finish()?.sync(),
         None => Ok(()),
     }
 }

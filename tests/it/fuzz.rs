@@ -269,6 +269,24 @@ fn image_seeds() -> Vec<Vec<u8>> {
     out
 }
 
+/// Small seekable zstd streams as the compressor writes them (two frames of a few hundred
+/// bytes would not exercise the walker: these use the real 4 MiB frames, mostly zeros).
+fn zstd_seeds() -> Vec<Vec<u8>> {
+    use ntfsclone::dev::mem::MemDev;
+    use ntfsclone::dev::WriteStream;
+    use ntfsclone::zstd::{Compressor, FRAME_BYTES};
+    let mut out = Vec::new();
+    for (len, level) in [(300usize, 1), (FRAME_BYTES + 700, 3)] {
+        let data: Vec<u8> = (0..len)
+            .map(|i| (i % 251) as u8 ^ (i / 4096) as u8)
+            .collect();
+        let mut c = Compressor::new(MemDev::default(), level, 1).unwrap();
+        c.write_all(&data).unwrap();
+        out.push(c.finish().unwrap().data);
+    }
+    out
+}
+
 #[test]
 fn parsers_survive_mutated_input() {
     let t = TempDir::new("fuzz");
@@ -328,6 +346,27 @@ fn parsers_survive_mutated_input() {
         true,
         &targets::image_stream,
     ));
+
+    let zs = zstd_seeds();
+    let frames: Vec<Vec<u8>> = zs
+        .iter()
+        .flat_map(|z| [0u8, 0x83, 0x0f].map(|sel| [&[sel][..], z].concat()))
+        .collect();
+    fails.extend(fuzz(
+        "zstd_frame",
+        &frames,
+        20_000,
+        true,
+        &targets::zstd_frame,
+    ));
+    fails.extend(fuzz(
+        "zstd_seek_table",
+        &zs,
+        20_000,
+        true,
+        &targets::zstd_seek_table,
+    ));
+    fails.extend(fuzz("zstd_stream", &zs, 4_000, true, &targets::zstd_stream));
 
     // The volume regressions patch this volume at fixed places: $DATA (0x80) at 256 in $MFT
     // record 0 and in its $MFTMirr copy, 262144 bytes allocated; $DATA at 264 in record 33.

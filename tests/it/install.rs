@@ -75,6 +75,8 @@ fn man_page_renders_without_warnings() {
         "--version",
         "--no-checksum",
         "--progress-fd",
+        "--zstd",
+        "--threads",
         "EXIT STATUS",
         "EXAMPLES",
     ] {

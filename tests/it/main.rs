@@ -16,3 +16,4 @@ mod metadata;
 mod ntfs_scan;
 mod robust;
 mod safety;
+mod zstd;

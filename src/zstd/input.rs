@@ -1,0 +1,67 @@
+//! A restore input that may be zstd-compressed, recognised by the magic number at its start
+//! (a zstd frame or a skippable frame), so that no option is needed: file, pipe or stdin.
+use super::frame::{is_zstd_start, FrameIndex, SeekTable};
+use super::reader::{Decompressor, Prefixed, MAX_FRAME_BYTES};
+use crate::dev::{ReadAt, ReadStream};
+use crate::error::Result;
+use std::prelude::v1::*;
+
+/// The image stream: as read, or decompressed.
+pub enum MaybeZstd<R: ReadStream> {
+    /// Not zstd: the bytes as they are.
+    Plain(Prefixed<R>),
+    /// A zstd stream, decompressed on worker threads.
+    Zstd(Box<Decompressor<Prefixed<R>>>),
+}
+
+impl<R: ReadStream> MaybeZstd<R> {
+    /// Looks at the first bytes of `input`. A zstd stream is decompressed on `threads`
+    /// threads, its frames checked against `index` when given (see [`file_index`]).
+    pub fn open(input: R, threads: usize, index: Option<FrameIndex>) -> Result<Self> {
+        let p = Prefixed::new(input)?;
+        if !is_zstd_start(p.head()) {
+            return Ok(MaybeZstd::Plain(p));
+        }
+        let mut d = Decompressor::new(p, &[], threads)?;
+        if let Some(i) = index {
+            d = d.with_index(i);
+        }
+        Ok(MaybeZstd::Zstd(Box::new(d)))
+    }
+
+    /// Whether the input is zstd.
+    pub fn is_zstd(&self) -> bool {
+        matches!(self, MaybeZstd::Zstd(_))
+    }
+}
+
+impl<R: ReadStream> ReadStream for MaybeZstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        match self {
+            MaybeZstd::Plain(p) => p.read(buf),
+            MaybeZstd::Zstd(d) => d.read(buf),
+        }
+    }
+}
+
+/// Whether the bytes at `offset` of `dev` start a zstd stream.
+pub fn starts_zstd<D: ReadAt>(dev: &D, offset: u64) -> Result<bool> {
+    let mut head = [0u8; 4];
+    let mut n = 0;
+    while n < head.len() {
+        let Some(rest) = head.get_mut(n..) else { break };
+        let k = dev.read_at(rest, offset + n as u64)?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    Ok(n == head.len() && is_zstd_start(&head))
+}
+
+/// The seek table of a zstd file of `len` bytes (the stream starting at offset 0), checked:
+/// `Ok(None)` when it has none (a plain zstd stream), an error when it is damaged.
+pub fn file_index<D: ReadAt>(dev: &D, len: u64) -> Result<Option<FrameIndex>> {
+    let max = u32::try_from(MAX_FRAME_BYTES).unwrap_or(u32::MAX);
+    Ok(SeekTable::read(dev, len, max)?.map(|(_, index)| index))
+}
