@@ -26,7 +26,7 @@ RELEASE_BIN  := $(TARGET_DIR)/$(MUSL_TARGET)/release/ntfsclone
 APT_PACKAGES := ntfs-3g partclone zstd busybox-static linux-image-amd64 cpio xorriso isolinux \
                 syslinux syslinux-common syslinux-utils pxelinux grub-efi-amd64-bin grub-pc-bin \
                 mtools dosfstools exfatprogs ovmf shim-signed grub-efi-amd64-signed ipxe-qemu strace time \
-                man-db file initramfs-tools shellcheck firmware-realtek firmware-bnx2 firmware-misc-nonfree
+                man-db file initramfs-tools shellcheck firmware-realtek firmware-bnx2 firmware-misc-nonfree fdisk gdisk
 APT_NORECOMMENDS := qemu-system-x86
 
 .DEFAULT_GOAL := all

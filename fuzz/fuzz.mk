@@ -3,7 +3,7 @@
 # Crashes land in fuzz/artifacts/<target>/; add each as a regression to tests/it/fuzz.rs.
 # `make test` runs the same targets with a fixed-seed mutator on stable (tests/it/fuzz.rs).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := boot_sector mft_record runlist attr_list image_header image_stream volume
+FUZZ_TARGETS := boot_sector mft_record runlist attr_list image_header image_stream volume partition_table fat disk_image
 FUZZ_SEED_VOLUME := fuzz/seeds/volume.ntfs
 
 .PHONY: fuzz fuzz-deps

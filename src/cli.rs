@@ -131,6 +131,14 @@ pub struct Args {
     /// in full
     #[argh(option)]
     pub progress_fd: Option<i32>,
+    /// extension: whole disks (partition table, boot areas, every partition); must be spelled
+    /// in full
+    #[argh(switch)]
+    pub disk: bool,
+    /// extension: with --disk, new disk and partition GUIDs and a new MBR disk signature in
+    /// the copy; must be spelled in full
+    #[argh(switch)]
+    pub new_disk_ids: bool,
     /// the NTFS volume, or with --restore-image the image (`-` = standard input)
     #[argh(positional)]
     pub source: Option<String>,
@@ -227,6 +235,16 @@ pub fn check_combinations(a: Args) -> Result<Options> {
     } else {
         Mode::Clone
     };
+    if a.new_disk_ids && !a.disk {
+        return Err(Error::message(format_args!(
+            "--new-disk-ids applies to whole disks only (with --disk)"
+        )));
+    }
+    if a.disk && a.metadata {
+        return Err(Error::message(format_args!(
+            "--disk does not combine with --metadata"
+        )));
+    }
     let new_serial = if a.new_serial {
         Serial::Full
     } else if a.new_half_serial {
@@ -248,6 +266,8 @@ pub fn check_combinations(a: Args) -> Result<Options> {
         full_logfile: a.full_logfile,
         no_checksum: a.no_checksum,
         progress_fd: a.progress_fd,
+        disk: a.disk,
+        new_disk_ids: a.new_disk_ids,
     })
 }
 

@@ -13,6 +13,7 @@
 extern crate no_std_compat as std;
 
 pub mod dev;
+pub mod disk;
 pub mod error;
 pub mod image;
 pub mod ntfs;

@@ -81,6 +81,10 @@ pub struct Options {
     pub no_checksum: bool,
     /// `--progress-fd N` (our extension): also write progress as JSON lines to descriptor N.
     pub progress_fd: Option<i32>,
+    /// `--disk` (our extension): whole disks ([`crate::ops::disk`]).
+    pub disk: bool,
+    /// `--new-disk-ids` (our extension, with `--disk`): new disk and partition identifiers.
+    pub new_disk_ids: bool,
 }
 
 impl Options {

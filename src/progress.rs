@@ -135,6 +135,15 @@ impl Progress {
         }
     }
 
+    /// A whole-disk run starts partition `n`: JSON lines carry it, and the totals set from now
+    /// on count from the bytes done so far (one stream over the whole disk).
+    pub fn begin_partition(&mut self, n: u32) {
+        self.json(|p| {
+            p.partition = Some(n);
+            p.total_base = p.bytes_done;
+        });
+    }
+
     /// A phase starts: one JSON line.
     pub fn phase(&mut self, name: &'static str) {
         self.json(|p| p.phase(name));
@@ -142,7 +151,7 @@ impl Progress {
 
     /// The cluster bytes the whole run will move (never lowered below what is done).
     pub fn set_total_bytes(&mut self, bytes: u64) {
-        self.json(|p| p.bytes_total = bytes.max(p.bytes_done));
+        self.json(|p| p.bytes_total = p.total_base.saturating_add(bytes).max(p.bytes_done));
     }
 
     /// `bytes` more were moved; a JSON line if the last one is old enough.
@@ -193,6 +202,10 @@ struct JsonProgress {
     bad_sectors: u64,
     /// Warnings printed.
     warnings: u64,
+    /// The partition being copied (whole-disk runs).
+    partition: Option<u32>,
+    /// Bytes done before the current partition: its totals count from here.
+    total_base: u64,
 }
 
 impl JsonProgress {
@@ -207,6 +220,8 @@ impl JsonProgress {
             bytes_total: 0,
             bad_sectors: 0,
             warnings: 0,
+            partition: None,
+            total_base: 0,
         }
     }
 
@@ -294,6 +309,9 @@ impl JsonProgress {
             self.bad_sectors,
             self.warnings
         );
+        if let Some(n) = self.partition {
+            let _ = write!(w, ",\"partition\":{n}");
+        }
         if let Some(e) = error {
             let _ = write!(w, ",\"error\":\"");
             for c in e.trim_end().chars() {

@@ -40,6 +40,8 @@ enum Opt {
     FullLogfile,
     NoChecksum,
     ProgressFd,
+    Disk,
+    NewDiskIds,
 }
 
 impl Opt {
@@ -75,6 +77,8 @@ const LONG: &[(&str, Opt)] = &[
 const LONG_EXT: &[(&str, Opt)] = &[
     ("no-checksum", Opt::NoChecksum),
     ("progress-fd", Opt::ProgressFd),
+    ("disk", Opt::Disk),
+    ("new-disk-ids", Opt::NewDiskIds),
 ];
 
 /// The reference's short options (`"-dfhmno:O:qrstV"`).
@@ -211,6 +215,8 @@ impl CanonicalArgs {
             Opt::NewHalfSerial => self.args.push(flag("--new-half-serial")),
             Opt::FullLogfile => self.args.push(flag("--full-logfile")),
             Opt::NoChecksum => self.args.push(flag("--no-checksum")),
+            Opt::Disk => self.args.push(flag("--disk")),
+            Opt::NewDiskIds => self.args.push(flag("--new-disk-ids")),
         }
         Ok(())
     }

@@ -47,6 +47,16 @@ pub enum Fd {
     Owned(OwnedFd),
     /// Standard input (0) or output (1).
     Std(i32),
+    /// A window of a file or device (a partition of a whole disk): byte 0 is byte `base` of
+    /// the descriptor, and nothing at or past `len` is read or written.
+    Window {
+        /// A duplicate of the disk's descriptor.
+        fd: OwnedFd,
+        /// First byte of the window.
+        base: u64,
+        /// Length of the window.
+        len: u64,
+    },
 }
 
 impl Fd {
@@ -61,10 +71,44 @@ impl Fd {
 
     fn bfd(&self) -> BorrowedFd<'_> {
         match self {
-            Fd::Owned(o) => o.as_fd(),
+            Fd::Owned(o) | Fd::Window { fd: o, .. } => o.as_fd(),
             Fd::Std(0) => rustix::stdio::stdin(),
             Fd::Std(_) => rustix::stdio::stdout(),
         }
+    }
+
+    /// The window `[base, base + len)` of this descriptor, as a descriptor of its own.
+    pub fn window(&self, base: u64, len: u64) -> Result<Fd> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(self.bfd(), 0).map_err(|e| os_err("dup", e))?;
+        let (b0, _) = self.base_len();
+        Ok(Fd::Window {
+            fd,
+            base: b0.saturating_add(base),
+            len,
+        })
+    }
+
+    /// Base offset and length limit of positioned I/O (0 and unlimited outside a window).
+    fn base_len(&self) -> (u64, u64) {
+        match self {
+            Fd::Window { base, len, .. } => (*base, *len),
+            _ => (0, u64::MAX),
+        }
+    }
+
+    /// `n` clipped to what the window has left at `offset`, and the descriptor offset.
+    fn clip(&self, offset: u64, n: usize) -> (usize, u64) {
+        let (base, len) = self.base_len();
+        let room = len.saturating_sub(offset);
+        (
+            usize::try_from(room).map_or(n, |r| r.min(n)),
+            base.saturating_add(offset),
+        )
+    }
+
+    /// The logical sector size of a block device (`BLKSSZGET`).
+    pub fn logical_sector_size(&self) -> Result<u32> {
+        rustix::fs::ioctl_blksszget(self.bfd()).map_err(|e| os_err("BLKSSZGET", e))
     }
 
     /// Opens `path` read-only.
@@ -97,6 +141,9 @@ impl Fd {
 
     /// Size in bytes: file length, or block device size (lseek to the end works for both).
     pub fn size(&self) -> Result<u64> {
+        if let Fd::Window { len, .. } = self {
+            return Ok(*len);
+        }
         rustix::fs::seek(self.bfd(), rustix::fs::SeekFrom::End(0)).map_err(|e| os_err("lseek", e))
     }
 
@@ -138,8 +185,11 @@ impl Fd {
         off_out: u64,
         len: usize,
     ) -> core::result::Result<usize, Errno> {
-        let mut i = off_in;
-        let mut o = off_out;
+        let (len, mut i) = self.clip(off_in, len);
+        let (len, mut o) = out.clip(off_out, len);
+        if len == 0 {
+            return Ok(0);
+        }
         retry(|| {
             rustix::fs::copy_file_range(self.bfd(), Some(&mut i), out.bfd(), Some(&mut o), len)
         })
@@ -151,12 +201,30 @@ impl Fd {
     /// `preadv`: reads into `bufs` in order, starting at byte `offset`. May return less than
     /// asked (end of file, or a short read); 0 only at the end.
     pub fn preadv(&self, bufs: &mut [rustix::io::IoSliceMut<'_>], offset: u64) -> Result<usize> {
+        if let Fd::Window { .. } = self {
+            let total: usize = bufs.iter().map(|b| b.len()).sum();
+            if self.clip(offset, total).0 < total {
+                // The end of the window: one buffer at a time, clipped.
+                return match bufs.iter_mut().find(|b| !b.is_empty()) {
+                    Some(b) => self.read_at(b, offset),
+                    None => Ok(0),
+                };
+            }
+        }
+        let offset = self.clip(offset, 0).1;
         retry(|| rustix::io::preadv(self.bfd(), &mut *bufs, offset))
             .map_err(|e| os_err("read_all", e))
     }
 
     /// `pwritev`: writes `bufs` in order at byte `offset`. May write less than asked.
     pub fn pwritev(&self, bufs: &[rustix::io::IoSlice<'_>], offset: u64) -> Result<usize> {
+        if let Fd::Window { .. } = self {
+            let total: usize = bufs.iter().map(|b| b.len()).sum();
+            if self.clip(offset, total).0 < total {
+                return Err(Error::os("write_all", errno::ENOSPC));
+            }
+        }
+        let offset = self.clip(offset, 0).1;
         retry(|| rustix::io::pwritev(self.bfd(), bufs, offset)).map_err(|e| os_err("write_all", e))
     }
 
@@ -168,6 +236,7 @@ impl Fd {
     /// Tells the kernel that `len` bytes at `offset` will be read soon (readahead for the
     /// next chunk of a cold volume). Advisory: errors are ignored.
     pub fn will_need(&self, offset: u64, len: u64) {
+        let offset = self.clip(offset, 0).1;
         let _ = rustix::fs::fadvise(
             self.bfd(),
             offset,
@@ -179,6 +248,11 @@ impl Fd {
 
 impl ReadAt for Fd {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<usize> {
+        let (n, offset) = self.clip(offset, buf.len());
+        let buf = &mut buf[..n];
+        if n == 0 {
+            return Ok(0);
+        }
         retry(|| rustix::io::pread(self.bfd(), &mut *buf, offset))
             .map_err(|e| os_err("read_all", e))
     }
@@ -186,6 +260,11 @@ impl ReadAt for Fd {
 
 impl WriteAt for Fd {
     fn write_at(&mut self, buf: &[u8], offset: u64) -> Result<usize> {
+        let (n, offset) = self.clip(offset, buf.len());
+        if n == 0 && !buf.is_empty() {
+            return Err(Error::os("write_all", errno::ENOSPC));
+        }
+        let buf = &buf[..n];
         retry(|| rustix::io::pwrite(self.bfd(), buf, offset)).map_err(|e| os_err("write_all", e))
     }
 }
@@ -272,6 +351,38 @@ pub fn mount_state(path: &str) -> core::result::Result<MountState, Errno> {
         }
     }
     Ok(MountState::Unmounted)
+}
+
+/// A pipe: (read end, write end).
+pub fn pipe() -> Result<(Fd, Fd)> {
+    let (r, w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| os_err("pipe", e))?;
+    Ok((Fd::Owned(r), Fd::Owned(w)))
+}
+
+/// For a whole-disk block device: the first mounted file system that lives on one of its
+/// partitions (its device name from /proc/mounts), found through the partitions' sysfs
+/// directories, which sit inside the disk's.
+pub fn mounted_partition(disk: &str) -> Option<String> {
+    let sysfs = |path: &str| -> Option<std::path::PathBuf> {
+        let st = rustix::fs::stat(path).ok()?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::BlockDevice {
+            return None;
+        }
+        let (maj, min) = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+        std::fs::canonicalize(format!("/sys/dev/block/{maj}:{min}")).ok()
+    };
+    let disk_dir = sysfs(disk)?;
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    for line in mounts.lines() {
+        let dev = unescape_mount_field(line.split(' ').next().unwrap_or(""));
+        if let Some(d) = sysfs(&dev) {
+            if d != disk_dir && d.starts_with(&disk_dir) {
+                return Some(dev);
+            }
+        }
+    }
+    None
 }
 
 /// /proc/mounts escapes space, tab, newline and backslash as `\ooo`.

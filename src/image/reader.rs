@@ -88,11 +88,25 @@ impl<R: ReadStream> Reader<R> {
     /// [`Reader::open`], checksumming every consumed byte (header included) as asked; see
     /// [`Reader::finish_checksums`].
     pub fn open_with(
+        input: R,
+        base: Option<u64>,
+        buf_bytes: usize,
+        to_stdout: bool,
+        checksum: Checksum,
+    ) -> Result<Self> {
+        Self::open_continuing(input, base, buf_bytes, to_stdout, checksum, None)
+    }
+
+    /// [`Reader::open_with`], continuing the checksums of an enclosing stream (a special image
+    /// inside a disk image) when `outer` is given: every consumed byte is added to it, and
+    /// [`Reader::into_rest`] hands it back.
+    pub fn open_continuing(
         mut input: R,
         base: Option<u64>,
         buf_bytes: usize,
         to_stdout: bool,
         checksum: Checksum,
+        outer: Option<Verifier>,
     ) -> Result<Self> {
         let mut start = [0u8; HEADER_SIZE_OLD];
         let n = input.read_full(&mut start)?;
@@ -102,7 +116,7 @@ impl<R: ReadStream> Reader<R> {
         }
         let (mut header, layout) = Header::parse_start(&start)?;
         let mut sums = match checksum {
-            Checksum::Off => None,
+            Checksum::Off => outer,
             Checksum::FromHeader => Some(Verifier::new(trailer::chunk_size_for(
                 header.nr_clusters,
                 header.cluster_size,
@@ -161,6 +175,13 @@ impl<R: ReadStream> Reader<R> {
             done: false,
             sums,
         })
+    }
+
+    /// After `End`: the checksum state and the input bytes read past the last record (they
+    /// belong to whatever follows the image in the input).
+    pub fn into_rest(self) -> (Option<Verifier>, Vec<u8>) {
+        let rest = self.buf.get(self.start..self.end).unwrap_or(&[]).to_vec();
+        (self.sums, rest)
     }
 
     /// The input.

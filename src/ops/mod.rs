@@ -6,6 +6,7 @@
 //! "Scanning volume", "Accounting clusters", "Space in use", free space, then the copy.
 mod ahead;
 pub mod clone;
+pub mod disk;
 pub mod metadata;
 pub mod output;
 pub mod restore;
@@ -38,6 +39,12 @@ pub fn run(opts: &Options) -> Result<()> {
 }
 
 fn run_mode(opts: &Options, report: Report, progress: &mut Progress) -> Result<()> {
+    let disk_image = matches!(opts.mode, Mode::Restore | Mode::TestRestore)
+        && opts.source != "-"
+        && disk::is_disk_image(&opts.source);
+    if opts.disk || disk_image {
+        return disk::run(opts, report, progress);
+    }
     match opts.mode {
         Mode::Metadata | Mode::MetadataImage => metadata::run(opts, report, progress),
         Mode::Restore | Mode::TestRestore => restore::run(opts, report, progress),

@@ -11,13 +11,14 @@
 use super::output;
 use super::source::Source;
 use crate::copy::{self, Encoding, VolumeReader};
-use crate::dev::fd::Fd;
+use crate::dev::WriteStream;
 use crate::error::Result;
 use crate::image::writer::TrailerWrite;
 use crate::image::{Header, Writer};
 use crate::options::Options;
 use crate::progress::Progress;
 use crate::report::Report;
+use crate::used::Scan;
 
 /// Runs `-s`.
 pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source) -> Result<()> {
@@ -25,11 +26,39 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source)
     let (out, kind) = output::open_image(path)?;
     progress.phase("scan");
     let scan = src.scan(opts, report, progress)?;
+    let cs64 = u64::from(src.vol.boot.cluster_size);
+    output::check_free_space(&out, kind, cs64.saturating_mul(scan.inuse))?;
+    let (out, trailer) = write_image(opts, report, progress, &src, &scan, out, !opts.no_checksum)?;
+    if trailer == TrailerWrite::ReaderGone {
+        progress.warning();
+        Report::err(format_args!(
+            "NOTICE: the reader closed the pipe after the last record: the image is complete, \
+             only its checksum trailer was not delivered\n"
+        ));
+    }
+    report.out(format_args!("Syncing ...\n"));
+    match out {
+        Some(out) => out.sync(),
+        None => Ok(()),
+    }
+}
+
+/// The special image of a scanned source on `out` ("Saving NTFS to image ..." and the copy),
+/// with an integrity trailer when `trailer`. Returns the output (None when the reader closed
+/// a pipe after the last record) and how the trailer went.
+pub fn write_image<W: WriteStream>(
+    opts: &Options,
+    report: Report,
+    progress: &mut Progress,
+    src: &Source,
+    scan: &Scan,
+    out: W,
+    trailer: bool,
+) -> Result<(Option<W>, TrailerWrite)> {
     let boot = &src.vol.boot;
     let cs = boot.cluster_size;
     let cs64 = u64::from(cs);
     let nr = boot.nr_clusters;
-    output::check_free_space(&out, kind, cs64.saturating_mul(scan.inuse))?;
     report.out(format_args!("Saving NTFS to image ...\n"));
 
     let header = Header::new(cs, src.device_size, nr, scan.inuse);
@@ -43,7 +72,7 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source)
     // Records are built in place in the pipeline's blocks and written straight from there
     // (`Writer::encoded`); the writer's own buffer only gathers the header and small blocks.
     let mut w = Writer::new(out, &header, 64 << 10)?;
-    if !opts.no_checksum {
+    if trailer {
         w = w.with_trailer(&header);
     }
     let rd = VolumeReader::unbuffered(&src.dev, cs, boot.sector_size, opts.rescue, report);
@@ -62,17 +91,5 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress, src: Source)
         Ok(())
     })?;
 
-    let (out, trailer): (Option<Fd>, _) = w.finish_with_trailer()?;
-    if trailer == TrailerWrite::ReaderGone {
-        progress.warning();
-        Report::err(format_args!(
-            "NOTICE: the reader closed the pipe after the last record: the image is complete, \
-             only its checksum trailer was not delivered\n"
-        ));
-    }
-    report.out(format_args!("Syncing ...\n"));
-    match out {
-        Some(out) => out.sync(),
-        None => Ok(()),
-    }
+    w.finish_with_trailer()
 }

@@ -40,24 +40,20 @@ impl Source {
             }
             Ok(_) => {}
         }
-        let open_failed = |errno: i32| {
-            if errno == errno::EINVAL {
-                // The reference adds two lines after the ERROR line.
-                report.out(format_args!(
-                    "ERROR({errno}): Opening '{path}' as NTFS failed: {}\nApparently device '{path}' \
-                     doesn't have a valid NTFS. Maybe you selected\nthe whole disk instead of a \
-                     partition (e.g. /dev/hda, not /dev/hda1)?\n",
-                    crate::error::strerror(errno)
-                ));
-                Error::Reported // already printed; exit status 1
-            } else {
-                Error::Os {
-                    what: crate::text!("Opening '{path}' as NTFS failed"),
-                    errno,
-                }
-            }
-        };
-        let dev = Fd::open_read(path).map_err(|e| open_failed(e.raw_os_error()))?;
+        let dev = Fd::open_read(path).map_err(|e| open_failed(report, path, e.raw_os_error()))?;
+        Self::from_fd(opts, report, progress, path, dev)
+    }
+
+    /// [`Source::open`] after the mount check and the open: `dev` is the volume (a device, a
+    /// file, or a partition of a disk as a window), `path` names it in messages.
+    pub fn from_fd(
+        opts: &Options,
+        report: Report,
+        progress: &mut Progress,
+        path: &str,
+        dev: Fd,
+    ) -> Result<Source> {
+        let open_failed = |errno: i32| open_failed(report, path, errno);
         let device_size = dev.size()?;
         // libntfs's diagnostic lines (what exactly is wrong) go to stderr, as the reference's.
         let mut messages = NtfsMessages::new(report, progress);
@@ -158,6 +154,25 @@ impl Source {
             &mut messages,
             on_visit,
         )
+    }
+}
+
+/// The reference's message when a volume cannot be opened as NTFS.
+fn open_failed(report: Report, path: &str, errno: i32) -> Error {
+    if errno == errno::EINVAL {
+        // The reference adds two lines after the ERROR line.
+        report.out(format_args!(
+            "ERROR({errno}): Opening '{path}' as NTFS failed: {}\nApparently device '{path}' \
+             doesn't have a valid NTFS. Maybe you selected\nthe whole disk instead of a \
+             partition (e.g. /dev/hda, not /dev/hda1)?\n",
+            crate::error::strerror(errno)
+        ));
+        Error::Reported // already printed; exit status 1
+    } else {
+        Error::Os {
+            what: crate::text!("Opening '{path}' as NTFS failed"),
+            errno,
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod compat;
 mod differential;
 mod differential_image;
+mod disk;
 mod fuzz;
 mod install;
 mod integrity;
