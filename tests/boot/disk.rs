@@ -5,7 +5,8 @@
 //! loader bytes between the table and the first partition. Results are checked on the host:
 //! the table (`sfdisk -d`, `sfdisk --verify`, `sgdisk -v`), the NTFS partition against the
 //! reference's clone of the volume, the ESP with `fsck.fat -n` and its files (mtools), the MSR
-//! and the boot loader bytes byte for byte.
+//! and the boot loader bytes byte for byte. The job script's arguments for the disk modes are
+//! also checked on the host, without QEMU (`jobs::run_job`).
 use crate::common::*;
 use crate::rescue::{
     boot, kernel_args, ovmf_args, reference_clone, s, sample_volume, virtio_disk, HttpServer,
@@ -190,6 +191,67 @@ fn disk_clone_job() {
     );
     assert!(!b.log.contains("did not re-read"), "{}", b.log);
     check_copy(t.path(), &src, &tgt, BIG_MIB);
+}
+
+/// The disk modes run ntfsclone with `--disk` and the partition modes' arguments (the job
+/// script on the host under busybox sh, with stubs: see `jobs::run_job`).
+#[test]
+fn disk_jobs_run_ntfsclone_with_disk() {
+    let cases = [
+        (
+            "ntfsclone.mode=disk-clone ntfsclone.source=/dev/src ntfsclone.target=/dev/tgt ntfsclone.opts=--rescue",
+            "--rescue\n--disk\n--overwrite\n/dev/tgt\n/dev/src\n--\n",
+        ),
+        (
+            "ntfsclone.mode=disk-save ntfsclone.source=/dev/src ntfsclone.image=/dev/store",
+            "--disk\n--save-image\n--overwrite\n/dev/store\n/dev/src\n--\n",
+        ),
+        (
+            "ntfsclone.mode=disk-save ntfsclone.source=/dev/src ntfsclone.image=/dev/store:/i/pc.img.gz",
+            "--disk\n--save-image\n--output\n-\n/dev/src\n--\n",
+        ),
+        (
+            "ntfsclone.mode=disk-restore ntfsclone.target=/dev/tgt ntfsclone.image=/dev/store:/i/pc.img",
+            "--disk\n--restore-image\n--overwrite\n/dev/tgt\nMNT//i/pc.img\n--\n",
+        ),
+    ];
+    for (job, want) in cases {
+        let t = TempDir::new("disk-job-args");
+        fs::create_dir_all(t.join("mnt/i")).unwrap();
+        fs::write(t.join("mnt/i/pc.img"), b"x").unwrap();
+        let r = crate::jobs::run_job(t.path(), job, 0);
+        assert_eq!(
+            crate::jobs::marker(&r.out),
+            "ntfsclone-job: ok",
+            "{job}\n{}",
+            r.out
+        );
+        // After a restore or clone the target's table is re-read (here /dev/tgt is no device).
+        assert_eq!(
+            r.out
+                .contains("did not re-read the partition table of /dev/tgt"),
+            job.contains("/dev/tgt"),
+            "{}",
+            r.out
+        );
+        let mnt = t.join("mnt");
+        assert_eq!(
+            r.args.replace(mnt.to_str().unwrap(), "MNT"),
+            want,
+            "{job}\n{}",
+            r.out
+        );
+    }
+    // A disk mode still needs its devices.
+    let t = TempDir::new("disk-job-missing");
+    let r = crate::jobs::run_job(
+        t.path(),
+        "ntfsclone.mode=disk-restore ntfsclone.target=/dev/tgt",
+        0,
+    );
+    assert_eq!(r.status, 2, "{}", r.out);
+    assert!(r.out.contains("needs ntfsclone.image="), "{}", r.out);
+    assert!(r.args.is_empty(), "ntfsclone ran: {}", r.args);
 }
 
 /// A disk job whose target is a partition (of another disk) is refused; nothing is written.
