@@ -3,7 +3,8 @@
 # medians, ratios and peak RSS against ntfsclone, partclone.ntfs and the dd / read ceilings,
 # with the targets and their verdicts (also written to target/bench/results.md).
 # Needs root (ntfs-3g mounts to fill the volume, drop_caches for the cold case). Not a test:
-# `make test` never runs it. ROUNDS=5 make bench for more rounds.
+# `make test` never runs it. ROUNDS=5 make bench for more rounds; ONLY=disk make bench for the
+# whole-disk case alone (loop devices: root).
 .PHONY: bench bench-volumes bench-deps
 # time(1) measures the peak RSS of each command (see timed() in bench.py).
 bench-deps: deps

@@ -10,13 +10,18 @@ Cases (each run alternates the tools, ROUNDS rounds, medians reported):
          compressed save (--zstd) vs `ntfsclone -s -o - | zstd -T0 -3`, our restore of the .zst
          image vs `zstd -dc | ntfsclone -r -O`, both beside our uncompressed save and restore;
          compression ratio and output sizes
+  disk : a GPT disk on tmpfs (ESP with files, MSR, two 1 GiB NTFS partitions with data) behind
+         loop devices, save and restore: `--save-image --disk` / `--restore-image --disk` against
+         the partitions one by one (ours and ntfsclone) plus dd of the rest (table area, ESP,
+         MSR, backup GPT); the target: within 10 % of ours one by one
 Prints a table with medians of wall time and of CPU time (user+sys), ratios (tool / ours), peak
 RSS, then the issue's targets with their verdicts, and writes it all to target/bench/results.md.
 Benchmark volumes are cached in target/bench/ (`bench.py --volumes` only makes them).
 Wall times are only meaningful on an otherwise idle machine: the load average is printed too.
 
 Environment: ROUNDS (default 3), CARGO_TARGET_DIR, BENCH_CACHE, OURS (binary to measure),
-ONLY (comma-separated case:op filters, e.g. ONLY=hot:clone,cold:save; default: everything).
+ONLY (comma-separated case:op filters, e.g. ONLY=hot:clone,cold:save,disk; default: everything),
+SETTLE (seconds to wait at most for an idle CPU before each case, default 120).
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -141,9 +146,11 @@ def cpu_idle(seconds=1.0):
     return (i1 - i0) / max(1, t1 - t0)
 
 
-def settle(limit=120):
+def settle(limit=None):
     """Waits (at most `limit` s) until the machine is idle: a run started while something else
     still works (a test suite just finished, say) measures that work too. Returns the wait."""
+    if limit is None:
+        limit = float(os.environ.get("SETTLE", "120"))
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < limit and cpu_idle() < 0.9:
         pass
@@ -238,7 +245,7 @@ def rm(*paths):
 
 
 def wanted(label, op):
-    """ONLY=hot:clone,cold,big: a case (hot, cold or big) with an optional op."""
+    """ONLY=hot:clone,cold,big,disk: a case (hot, cold, big or disk) with an optional op."""
     only = os.environ.get("ONLY")
     if not only:
         return True
@@ -417,6 +424,155 @@ def zstd_verdicts(rows, sizes):
             check("%s peak RSS: %.1f MiB (target <= 64 MiB)" % (op, ours[2] / 1024),
                   ours[2] <= 64 * 1024)
     return out
+# The disk case's GPT disk, in 512-byte sectors: (name, start, sectors).
+DISK_PARTS = [("esp", 2048, 204800), ("msr", 206848, 32768),
+              ("p3", 239616, 2 << 20), ("p4", 239616 + (2 << 20), 2 << 20)]
+DISK_SECTORS = DISK_PARTS[-1][1] + DISK_PARTS[-1][2] + 2048
+
+
+def make_disk(path, vol1g):
+    """The disk case's GPT disk (sparse, cached): a 100 MiB ESP (FAT32) with 40 MB of files, a
+    16 MiB MSR (zeros, as Windows leaves it), and two copies of the 1 GiB volume."""
+    if os.path.exists(path):
+        return
+    tmp = path + ".tmp"
+    rm(tmp)
+    sh(["truncate", "-s", str(DISK_SECTORS * 512), tmp])
+    types = {"esp": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+             "msr": "E3C9E316-0B5C-4DB8-817D-F92DF00215AE"}
+    table = "label: gpt\n" + "".join(
+        "start=%d,size=%d,type=%s\n" % (st, n, types.get(name, "EBD0A0A2-B9E5-4433-87C0-68B6B7263599"))
+        for name, st, n in DISK_PARTS)
+    sh(["sfdisk", "-q", tmp], input=table.encode())
+    work = tempfile.mkdtemp(prefix="ntfsclone-bench-esp-")
+    try:
+        esp = os.path.join(work, "esp")
+        sh(["truncate", "-s", str(DISK_PARTS[0][2] * 512), esp])
+        sh(["mkfs.vfat", "-F", "32", "-n", "ESP", esp], stdout=subprocess.DEVNULL)
+        files = os.path.join(work, "EFI")
+        os.makedirs(os.path.join(files, "Microsoft", "Boot"))
+        for i in range(40):
+            with open(os.path.join(files, "Microsoft", "Boot", "f%02d.bin" % i), "wb") as f:
+                f.write(os.urandom(MiB))
+        sh(["mcopy", "-s", "-i", esp, files, "::/"], env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+        for name, src in (("esp", esp), ("p3", vol1g), ("p4", vol1g)):
+            start = [st for n, st, _ in DISK_PARTS if n == name][0]
+            sh(["dd", "if=" + src, "of=" + tmp, "bs=4M", "oflag=seek_bytes", "seek=%d" % (start * 512),
+                "conv=notrunc,sparse", "status=none"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    os.rename(tmp, path)
+
+
+class Loops:
+    """Loop devices (losetup), detached by close()."""
+
+    def __init__(self):
+        self.devs = []
+
+    def add(self, path, start=0, sectors=None, ro=False):
+        cmd = ["losetup", "-f", "--show", "-o", str(start * 512)]
+        if sectors is not None:
+            cmd += ["--sizelimit", str(sectors * 512)]
+        if ro:
+            cmd.append("-r")
+        dev = subprocess.run(cmd + [path], check=True, capture_output=True,
+                             text=True).stdout.strip()
+        self.devs.append(dev)
+        return dev
+
+    def close(self):
+        for d in self.devs:
+            subprocess.run(["losetup", "-d", d])
+        self.devs = []
+
+
+def bench_disk(label, disk, work):
+    """The disk case: rows as bench_set's. The source disk and the restore target are loop
+    devices over tmpfs files (the whole disk for --disk, one per partition for one by one)."""
+    loops = Loops()
+    tgt = os.path.join(work, "target")
+    sh(["truncate", "-s", str(DISK_SECTORS * 512), tgt])
+    try:
+        src_disk = loops.add(disk, ro=True)
+        tgt_disk = loops.add(tgt)
+        src_p = {n: loops.add(disk, st, k, ro=True) for n, st, k in DISK_PARTS}
+        tgt_p = {n: loops.add(tgt, st, k) for n, st, k in DISK_PARTS if n in ("p3", "p4")}
+        out = os.path.join(work, "out")
+        out_dir = os.path.join(work, "out-parts")
+        parts = {"ours": os.path.join(work, "ours-parts"), "ntfsclone": os.path.join(work, "ref-parts")}
+        disk_img = os.path.join(work, "ours-disk.img")
+        binary = {"ours": OURS, "ntfsclone": REF}
+        # The bytes outside the NTFS partitions, copied with dd: head (table and the gap before
+        # the ESP), ESP, MSR, backup GPT (the last 33 sectors).
+        rest = [("head", 0, 2048)] + [(n, st, k) for n, st, k in DISK_PARTS[:2]] + \
+               [("gpt2", DISK_SECTORS - 33, 33)]
+
+        def save_parts(tool, d):
+            cmds = ["rm -rf %s && mkdir %s" % (d, d)]
+            cmds += ["dd if=%s of=%s/%s.dd bs=1M iflag=skip_bytes,count_bytes skip=%d count=%d "
+                     "status=none" % (src_disk, d, n, st * 512, k * 512) for n, st, k in rest]
+            cmds += ["%s -q -s -O %s/%s.img %s" % (binary[tool], d, n, src_p[n]) for n in ("p3", "p4")]
+            return ["sh", "-ec", " && ".join(cmds)]
+
+        def restore_parts(tool, d):
+            cmds = ["dd if=%s/%s.dd of=%s bs=1M oflag=seek_bytes seek=%d conv=notrunc,fsync "
+                    "status=none" % (d, n, tgt_disk, st * 512) for n, st, _ in rest]
+            cmds += ["%s -q -r -O %s %s/%s.img" % (binary[tool], tgt_p[n], d, n) for n in ("p3", "p4")]
+            return ["sh", "-ec", " && ".join(cmds)]
+
+        def flush(devs):
+            # Every run reads and writes through cold loop page caches (the tmpfs files stay).
+            for d in devs:
+                sh(["blockdev", "--flushbufs", d])
+
+        def fresh_save(path):
+            shutil.rmtree(path, True) if os.path.isdir(path) else rm(path)
+            flush([src_disk] + list(src_p.values()))
+
+        def blank_target():
+            # Punch the file empty, then drop the loop devices' stale page cache.
+            sh(["fallocate", "-p", "-o", "0", "-l", str(DISK_SECTORS * 512), tgt])
+            flush([tgt_disk] + list(tgt_p.values()))
+
+        # The images the restores read.
+        sh([OURS, "-q", "-s", "--disk", "-O", disk_img, src_disk], stdout=subprocess.DEVNULL)
+        for tool, d in parts.items():
+            sh(save_parts(tool, d), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        tools = {
+            "save": [("ours", lambda: [OURS, "-q", "-s", "--disk", "-O", out, src_disk],
+                      lambda: fresh_save(out))]
+            + [("%s one by one" % t, lambda t=t: save_parts(t, out_dir), lambda: fresh_save(out_dir))
+               for t in parts],
+            "restore": [("ours", lambda: [OURS, "-q", "-r", "--disk", "-O", tgt_disk, disk_img], blank_target)]
+            + [("%s one by one" % t, lambda t=t: restore_parts(t, parts[t]), blank_target) for t in parts],
+        }
+        rows = []
+        for op in ("save", "restore"):
+            if not wanted(label, op):
+                continue
+            times = {name: [] for name, _, _ in tools[op]}
+            cpu = {name: [] for name, _, _ in tools[op]}
+            rss = {name: 0 for name, _, _ in tools[op]}
+            for rnd in range(ROUNDS):
+                k = rnd % len(tools[op])
+                for name, cmd, prep in tools[op][k:] + tools[op][:k]:
+                    prep()
+                    dt, c, peak = timed(cmd(), False)
+                    with open(os.path.join(CACHE, "rounds.log"), "a") as log:
+                        log.write("%s %s round %d %s: %.3f s wall, %.3f s CPU\n"
+                                  % (label, op, rnd, name, dt, c))
+                    times[name].append(dt)
+                    cpu[name].append(c)
+                    rss[name] = max(rss[name], peak)
+            for name, _, _ in tools[op]:
+                rows.append((label, op, name, statistics.median(times[name]),
+                             statistics.median(cpu[name]), rss[name]))
+            rm(out)
+            shutil.rmtree(out_dir, True)
+        return rows
+    finally:
+        loops.close()
 
 
 def verdicts(rows, nr_clusters_2g, nr_clusters_64g):
@@ -461,6 +617,12 @@ def verdicts(rows, nr_clusters_2g, nr_clusters_64g):
         if ours and ref:
             check("64 GiB %s: ours/ntfsclone = %.2f (target <= 1.0)" % (op, ours[0] / ref[0]),
                   ours[0] <= ref[0])
+    for op in ("save", "restore"):
+        ours = t.get(("disk (tmpfs)", op, "ours"))
+        parts = t.get(("disk (tmpfs)", op, "ours one by one"))
+        if ours and parts:
+            check("disk %s: ours --disk / ours one by one + dd = %.2f (target <= 1.10)"
+                  % (op, ours[0] / parts[0]), ours[0] / parts[0] <= 1.10)
     for case, nr in (("hot (tmpfs)", nr_clusters_2g), ("cold (disk)", nr_clusters_2g),
                      ("64 GiB empty", nr_clusters_64g)):
         peaks = [r for (c, o, n), (_, _, r) in t.items() if c == case and n == "ours"]
@@ -485,13 +647,25 @@ def nr_clusters(vol):
 
 
 def volumes():
+    """The cached volumes of the cases ONLY= selects: (2 GiB, 64 GiB, disk), None when not."""
     os.makedirs(CACHE, exist_ok=True)
     vol_disk = os.path.join(CACHE, "vol2g.img")
     big = os.path.join(CACHE, "vol64g.img")
-    make_volume(vol_disk, 2 << 30, True)
-    make_volume(big, 64 << 30, False)
-    make_mixed_volume(os.path.join(CACHE, "vol2g-mixed.img"))
-    return vol_disk, big
+    disk = os.path.join(CACHE, "disk-gpt.img")
+    want = lambda case: wanted(case, "save") or wanted(case, "restore") or wanted(case, "clone")
+    if want("hot") or want("cold"):
+        make_volume(vol_disk, 2 << 30, True)
+    if want("big"):
+        make_volume(big, 64 << 30, False)
+    if want("zstd"):
+        make_mixed_volume(os.path.join(CACHE, "vol2g-mixed.img"))
+    if want("disk"):
+        vol1g = os.path.join(CACHE, "vol1g.img")
+        make_volume(vol1g, 1 << 30, True)
+        make_disk(disk, vol1g)
+    return (vol_disk if os.path.exists(vol_disk) else None,
+            big if os.path.exists(big) else None,
+            disk if want("disk") else None)
 
 
 def main():
@@ -504,23 +678,14 @@ def main():
         if not os.path.exists(tool):
             raise SystemExit("missing %s (make bench builds ours; make deps installs the others; "
                              "apt-get install time)" % tool)
-    vol_disk, big = volumes()
+    vol_disk, big, disk = volumes()
     waited = settle()
     load0 = os.getloadavg()[0]
-    used = nr_clusters(vol_disk)[1]
+    used = nr_clusters(vol_disk)[1] if vol_disk else 0
     rows = []
     zsizes = None
     shm = tempfile.mkdtemp(prefix="ntfsclone-bench-", dir="/dev/shm")
     try:
-        vol_shm = os.path.join(shm, "vol.img")
-        shutil.copyfile(vol_disk, vol_shm)
-        settle()
-        rows += bench_set("hot (tmpfs)", vol_shm, shm, False)
-        rm(vol_shm)
-        settle()
-        rows += bench_set("cold (disk)", vol_disk, shm, True, ops=("save", "clone"))
-        settle()
-        rows += bench_set("64 GiB empty", big, shm, False, ops=("save", "clone"))
         if wanted("zstd", "save") or wanted("zstd", "restore"):
             vol_mixed = os.path.join(shm, "mixed.img")
             shutil.copyfile(os.path.join(CACHE, "vol2g-mixed.img"), vol_mixed)
@@ -528,6 +693,24 @@ def main():
             zrows, zsizes = bench_zstd(vol_mixed, shm)
             rows += zrows
             rm(vol_mixed)
+        if wanted("hot", "save") or wanted("hot", "restore") or wanted("hot", "clone"):
+            vol_shm = os.path.join(shm, "vol.img")
+            shutil.copyfile(vol_disk, vol_shm)
+            settle()
+            rows += bench_set("hot (tmpfs)", vol_shm, shm, False)
+            rm(vol_shm)
+        if wanted("cold", "save") or wanted("cold", "clone"):
+            settle()
+            rows += bench_set("cold (disk)", vol_disk, shm, True, ops=("save", "clone"))
+        if wanted("big", "save") or wanted("big", "clone"):
+            settle()
+            rows += bench_set("64 GiB empty", big, shm, False, ops=("save", "clone"))
+        if disk:
+            disk_shm = os.path.join(shm, "disk.img")
+            sh(["cp", "--sparse=always", disk, disk_shm])
+            settle()
+            rows += bench_disk("disk (tmpfs)", disk_shm, shm)
+            rm(disk_shm)
     finally:
         shutil.rmtree(shm, ignore_errors=True)
     cpu = open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t")
@@ -535,8 +718,9 @@ def main():
     lines = ["Machine: %d cores (%s), %d GiB RAM, kernel %s; load average %.1f before, %.1f after "
              "(waited %.0f s for an idle CPU first)."
              % (os.cpu_count(), cpu, mem, os.uname().release, load0, os.getloadavg()[0], waited),
-             "Volume: 2 GiB with %.2f GB used (4 KiB clusters); %d rounds, medians. "
-             "Ratios are tool / ours (above 1: ours is faster)." % (used / 1e9, ROUNDS), "",
+             ("Volume: 2 GiB with %.2f GB used (4 KiB clusters). " % (used / 1e9) if vol_disk else "")
+             + ("Disk: GPT, 100 MiB ESP, 16 MiB MSR, two 1 GiB NTFS partitions. " if disk else "")
+             + "%d rounds, medians. Ratios are tool / ours (above 1: ours is faster)." % ROUNDS, "",
              "| case | op | tool | wall s | vs ours | CPU s | vs ours | peak RSS MiB |",
              "|---|---|---|---|---|---|---|---|"]
     ours_t = {(c, o): (w, u) for c, o, n, w, u, _ in rows
@@ -546,8 +730,9 @@ def main():
         lines.append("| %s | %s | %s | %.3f | %.2fx | %.3f | %.2fx | %.1f |"
                      % (c, o, n, w, w / ow, u, u / ou if ou else float("nan"), r / 1024))
     lines += ["", "Targets (issue #5):"]
-    lines += verdicts([r for r in rows if r[0] != "zstd (tmpfs)"], nr_clusters(vol_disk)[0],
-                      nr_clusters(big)[0])
+    lines += verdicts([r for r in rows if r[0] != "zstd (tmpfs)"],
+                      nr_clusters(vol_disk)[0] if vol_disk else 0,
+                      nr_clusters(big)[0] if big else 0)
     zv = zstd_verdicts(rows, zsizes)
     if zv:
         lines += ["", "Compression targets (zstd issue):"] + zv

@@ -9,11 +9,10 @@
 #
 # Parameters (values have no spaces; the kernel command line is split with globbing off):
 #
-#   ntfsclone.mode=save|restore|clone|shell
-#                 disk-save|disk-restore|disk-clone: the same on whole disks (ntfsclone --disk:
-#                 partition table, boot areas, every partition); source and target are disks
-#   ntfsclone.source=DEV          volume to save or clone (/dev/sda1, LABEL=x, UUID=x)
-#   ntfsclone.target=DEV          volume to restore or clone to
+#   ntfsclone.mode=save|restore|clone|disk-save|disk-restore|disk-clone|shell
+#   ntfsclone.source=DEV          volume to save or clone (/dev/sda1, LABEL=x, UUID=x); a whole
+#                                 disk for the disk-* modes (ntfsclone --disk)
+#   ntfsclone.target=DEV          volume to restore or clone to (a whole disk for disk-*)
 #   ntfsclone.image=IMG           save/restore image: DEV (a block device), DEV:/path (a file on the
 #                                 FAT/exFAT/ext4/NTFS file system on DEV), http://host:port/path
 #                                 (restore), smb://[user[:password]@]host/share/path,
@@ -287,6 +286,39 @@ job_umount_store() {
 	fi
 }
 
+# job_disk_mode: for ntfsclone.mode=disk-save|disk-restore|disk-clone, sets job_disk=--disk and
+# job_mode to save, restore or clone (the disk job then runs as that mode with --disk); for the
+# other modes job_disk is empty.
+job_disk_mode() {
+	job_disk=""
+	case $job_mode in
+	disk-save | disk-restore | disk-clone)
+		job_disk=--disk
+		job_mode=${job_mode#disk-}
+		;;
+	esac
+}
+
+# job_disk_check: a disk job's source and target must be whole disks (not partitions); the
+# checks of every job (job_check_writable, the image store) then keep the target disk off the
+# source's disk, the image store's disk and the boot medium.
+job_disk_check() {
+	[ -n "$job_disk" ] || return 0
+	for d in "$job_src_dev" "$job_tgt_dev"; do
+		if [ -n "$d" ] && [ -e "/sys/class/block/$(basename "$(readlink -f "$d")")/partition" ]; then
+			job_fail 2 "refusing the job: ntfsclone.mode=disk-$job_mode needs whole disks; $d is a partition of /dev/$(job_disk_of "$d")"
+		fi
+	done
+}
+
+# job_disk_reread: after a disk restore or clone, the kernel reads the target's new partition
+# table (busybox blockdev; a failure is only reported).
+job_disk_reread() {
+	[ -n "$job_disk" ] && [ "$rc" = 0 ] && [ -n "$job_tgt_dev" ] || return 0
+	blockdev --rereadpt "$job_tgt_dev" 2>/dev/null ||
+		say "${job_name:-ntfsclone rescue}: the kernel did not re-read the partition table of $job_tgt_dev"
+}
+
 # job_run: the job parsed by job_parse (mode save, restore or clone). Meant for a subshell: it
 # exits with the job's status after printing the marker.
 job_run() {
@@ -294,13 +326,7 @@ job_run() {
 	job_mnt=${job_mnt:-/mnt/image}
 	job_mounted=""
 	mkdir -p "$job_dir"
-	# Whole-disk jobs are the same jobs with --disk (and the same device checks).
-	case $job_mode in
-	disk-save | disk-restore | disk-clone)
-		job_mode=${job_mode#disk-}
-		job_opts="--disk${job_opts:+,$job_opts}"
-		;;
-	esac
+	job_disk_mode
 	case $job_mode in
 	save | restore | clone) ;;
 	*) job_fail 2 "unknown ntfsclone.mode=$job_mode (save, restore, clone, disk-save, disk-restore, disk-clone or shell)" ;;
@@ -318,6 +344,7 @@ job_run() {
 		job_tgt_dev=$(job_resolve "$job_target") || job_fail 2 "target $job_target did not appear within $job_wait s"
 		job_check_writable "$job_tgt_dev" target
 	fi
+	job_disk_check
 	job_img_dev="" img_path="" job_store=""
 	if [ "$job_mode" != clone ]; then
 		[ -n "$job_image" ] || job_fail 2 "ntfsclone.mode=$job_mode needs ntfsclone.image="
@@ -354,7 +381,7 @@ job_run() {
 	old_ifs=$IFS
 	IFS=,
 	# shellcheck disable=SC2086 # split on purpose
-	set -- $job_opts
+	set -- $job_opts $job_disk
 	IFS=$old_ifs
 	set +f
 
@@ -393,6 +420,7 @@ job_run() {
 		;;
 	esac
 	sync
+	job_disk_reread
 
 	# The marker: ok (with the number of unreadable sectors when --rescue met any) or the exit code.
 	if [ "$rc" = 0 ]; then

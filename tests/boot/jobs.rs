@@ -8,20 +8,20 @@ use std::process::Command;
 use std::time::Duration;
 
 /// What one run of the job script left behind.
-struct JobRun {
+pub(crate) struct JobRun {
     /// The script's console output.
-    out: String,
+    pub(crate) out: String,
     /// The subshell's exit status.
-    status: i32,
+    pub(crate) status: i32,
     /// ntfsclone's arguments, one per line, each run ending with a `--` line.
-    args: String,
+    pub(crate) args: String,
 }
 
 /// Runs `job_parse CMDLINE; (job_run)` from the shared job script under busybox sh, in `dir`
 /// (also the working directory), with `umount` exiting `umount_rc`. Devices are plain paths
 /// (resolving, overlap and file system checks are stubbed); mounts are no-ops on `dir/mnt`.
 /// busybox sh runs its applets before looking at PATH, so only `ntfsclone` is a PATH stub.
-fn run_job(dir: &Path, cmdline: &str, umount_rc: i32) -> JobRun {
+pub(crate) fn run_job(dir: &Path, cmdline: &str, umount_rc: i32) -> JobRun {
     run_job_with(dir, cmdline, umount_rc, &[])
 }
 
@@ -99,7 +99,7 @@ echo "status $?""#,
     }
 }
 
-fn marker(out: &str) -> &str {
+pub(crate) fn marker(out: &str) -> &str {
     out.lines()
         .find(|l| l.starts_with("ntfsclone-job: "))
         .unwrap_or_else(|| panic!("no marker:\n{out}"))

@@ -5,6 +5,7 @@
 #[allow(dead_code)] // shared with tests/it: each target uses part of it
 mod common;
 
+mod disk;
 mod hardware;
 mod host;
 mod jobs;
