@@ -268,6 +268,8 @@ pub fn restore_disk(
     let test = opts.mode == Mode::TestRestore;
     let verify = !opts.no_checksum;
     let mut stream_verify = verify;
+    // An image on a raw partition (a rescue-system store `DEV`): the partition goes on after it.
+    let mut from_block_device = false;
     let input = match input {
         Some(fd) => Input::Plain(fd),
         None if opts.source == "-" => Input::Plain(Fd::stdin()),
@@ -280,6 +282,7 @@ pub fn restore_disk(
             };
             // The trailer is found through a second descriptor (`size` seeks to the end).
             let aux = open()?;
+            from_block_device = aux.kind()? == Kind::Block;
             let trailer = if verify && !test && aux.kind()? == Kind::File {
                 image::locate(&aux, aux.size()?)
                     .ok()
@@ -304,6 +307,9 @@ pub fn restore_disk(
         }
     };
     let mut r = Reader::open(input, stream_verify)?;
+    if from_block_device {
+        r.allow_trailing_bytes();
+    }
     let h = r.header().clone();
     let layout = table::layout_from_areas(r.areas(), h.disk_size, h.sector_size)?;
     warn_layout(&layout, progress);

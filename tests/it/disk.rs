@@ -542,6 +542,24 @@ fn block_device_targets() {
         );
     }
     check_restored(&t, &t.join("disk"), &t.join("blk"), Some(&ntfs_ref));
+    // The image on a raw partition (the rescue system's `DEV` store): saved onto a block device
+    // holding old bytes past the image's end, verified and restored from it.
+    sh(t.path(), "head -c 160M /dev/zero | tr '\\0' 'o' > store");
+    {
+        let store = Loop::new(&t.join("store"), 512);
+        ok(
+            &run_ours(&["-s", "--disk", "-O", &store.0, &p("disk")]),
+            "save to a block device",
+        );
+        let v = ok(&run_ours(&["-r", "--disk", "-n", &store.0]), "verify");
+        assert!(v.contains("Image checksums: ok"), "{v}");
+        sh(t.path(), "truncate -s 128M from-blk");
+        ok(
+            &run_ours(&["-r", "--disk", "-O", &p("from-blk"), &store.0]),
+            "restore from a block device",
+        );
+    }
+    check_restored(&t, &t.join("disk"), &t.join("from-blk"), Some(&ntfs_ref));
     // Another logical sector size: refused with both sizes, nothing written.
     sh(t.path(), "head -c 128M /dev/zero | tr '\\0' 'x' > blk4k");
     let before = std::fs::read(t.join("blk4k")).unwrap();

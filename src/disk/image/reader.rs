@@ -30,9 +30,19 @@ pub struct Reader<R: ReadStream> {
     /// Current extent section: (lowest allowed next offset, partition length).
     extents: Option<(u64, u64)>,
     owed: u64,
+    /// Bytes may follow the image (it was read from a block device, whose bytes go on after
+    /// the image); otherwise they are an error.
+    trailing_ok: bool,
 }
 
 impl<R: ReadStream> Reader<R> {
+    /// Accepts bytes after the end of the image (an image read from a block device: the
+    /// device's older bytes follow it); by default they are an error.
+    pub fn allow_trailing_bytes(&mut self) {
+        self.trailing_ok = true;
+    }
+
+
     /// Reads and checks the header and the boot areas. With `verify`, every byte is
     /// checksummed and [`Reader::finish`] compares the sums with the trailer.
     pub fn open(mut input: R, verify: bool) -> Result<Self> {
@@ -59,6 +69,7 @@ impl<R: ReadStream> Reader<R> {
             v
         });
         let mut r = Reader {
+            trailing_ok: false,
             input,
             areas: Vec::new(),
             pos: len as u64,
@@ -261,7 +272,7 @@ impl<R: ReadStream> Reader<R> {
             };
         }
         let mut one = [0u8; 1];
-        if self.raw_read_full(&mut one)? != 0 {
+        if !self.trailing_ok && self.raw_read_full(&mut one)? != 0 {
             return Err(corrupt("bytes after the end of the disk image", self.pos));
         }
         Ok(check)
