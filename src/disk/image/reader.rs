@@ -42,7 +42,6 @@ impl<R: ReadStream> Reader<R> {
         self.trailing_ok = true;
     }
 
-
     /// Reads and checks the header and the boot areas. With `verify`, every byte is
     /// checksummed and [`Reader::finish`] compares the sums with the trailer.
     pub fn open(mut input: R, verify: bool) -> Result<Self> {
