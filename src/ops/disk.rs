@@ -9,6 +9,7 @@
 //! sector size before writing anything, writes the partitions, then the table (head, EBRs, and
 //! a GPT rewritten for the target's size) last.
 use super::ahead::CheckedAhead;
+use super::image_out::ImageOut;
 use super::output;
 use super::save;
 use super::serial::NewSerial;
@@ -27,6 +28,7 @@ use crate::ntfs::boot_sector::backup_of;
 use crate::options::{Mode, Options};
 use crate::progress::Progress;
 use crate::report::Report;
+use crate::zstd::{starts_zstd, threads_or_default, MaybeZstd};
 use rustix::fs::OFlags;
 use std::prelude::v1::*;
 
@@ -39,9 +41,10 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress) -> Result<()
         Mode::Save => {
             let path = opts.output.as_deref().unwrap_or("-");
             let (out, _) = output::open_image(path)?;
-            let out = save_disk(opts, report, progress, out)?;
+            // With --zstd the disk image stream is compressed like a partition's image.
+            let out = save_disk(opts, report, progress, ImageOut::new(out, opts)?)?;
             report.out(format_args!("Syncing ...\n"));
-            out.sync()
+            out.finish()?.sync()
         }
         Mode::Restore | Mode::TestRestore => restore_disk(opts, report, progress, None),
         Mode::Clone => clone_disk(opts, report, progress),
@@ -58,6 +61,20 @@ pub fn is_disk_image(path: &str) -> bool {
         return false;
     };
     let mut m = [0u8; 16];
+    if starts_zstd(&fd, 0).unwrap_or(false) {
+        // A compressed image: the magic is the start of the first frame's content.
+        let Ok(mut z) = MaybeZstd::open(fd, 1, None) else {
+            return false;
+        };
+        let mut n = 0;
+        while n < m.len() {
+            match m.get_mut(n..).map(|rest| z.read(rest)) {
+                Some(Ok(k)) if k > 0 => n += k,
+                _ => return false,
+            }
+        }
+        return m == image::MAGIC;
+    }
     matches!(fd.read_at(&mut m, 0), Ok(16)) && m == image::MAGIC
 }
 
@@ -240,7 +257,8 @@ fn warn_layout(layout: &Layout, progress: &mut Progress) {
 /// The image input of a restore: a file checked chunk by chunk against its trailer before
 /// use, or a plain stream checksummed as it goes.
 enum Input {
-    Plain(Fd),
+    /// As read, or decompressed when it is a zstd stream.
+    Plain(Box<MaybeZstd<Fd>>),
     /// Checked by a second thread one chunk ahead (the normal case).
     Ahead(Box<CheckedAhead<Fd>>),
     /// Checked on this thread (no thread could be started).
@@ -257,6 +275,15 @@ impl ReadStream for Input {
     }
 }
 
+/// The input as read, or decompressed when it starts with a zstd frame.
+fn sniffed(fd: Fd, threads: Option<usize>) -> Result<Input> {
+    Ok(Input::Plain(Box::new(MaybeZstd::open(
+        fd,
+        threads_or_default(threads),
+        None,
+    )?)))
+}
+
 /// Restores (or with `-n` verifies) a disk image. `input` replaces `opts.source` (a clone's
 /// pipe).
 pub fn restore_disk(
@@ -271,8 +298,8 @@ pub fn restore_disk(
     // An image on a raw partition (a rescue-system store `DEV`): the partition goes on after it.
     let mut from_block_device = false;
     let input = match input {
-        Some(fd) => Input::Plain(fd),
-        None if opts.source == "-" => Input::Plain(Fd::stdin()),
+        Some(fd) => sniffed(fd, opts.threads)?,
+        None if opts.source == "-" => sniffed(Fd::stdin(), opts.threads)?,
         None => {
             let open = || {
                 Fd::open_read(&opts.source).map_err(|e| Error::Os {
@@ -302,7 +329,7 @@ pub fn restore_disk(
                         }
                     }
                 }
-                None => Input::Plain(fd),
+                None => sniffed(fd, opts.threads)?,
             }
         }
     };

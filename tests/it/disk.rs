@@ -1,7 +1,7 @@
 //! `--disk`: whole disks made in the test (sfdisk, mkfs.vfat + mtools, mkntfs) saved, restored,
 //! verified and cloned; each NTFS partition against the reference's restore of its own image,
 //! the ESP with fsck.fat and its files, raw partitions and boot areas byte for byte.
-use crate::common::{require, run, run_ours, run_ref, TempDir};
+use crate::common::{ours, require, run, run_ours, run_ref, TempDir};
 use std::path::Path;
 use std::process::Command;
 
@@ -590,4 +590,47 @@ fn disk_options() {
     let out = run_ours(&["--dis", "-O", &p("x"), &p("d")]);
     assert_ne!(out.status.code(), Some(0));
     assert!(!t.join("x").exists() || std::fs::metadata(t.join("x")).unwrap().len() == 0);
+}
+
+/// `--disk --zstd`: the disk image compressed as a seekable zstd stream; `zstd -dc` gives the
+/// uncompressed disk image, and `-r` recognises the compressed one by itself (file, and a pipe
+/// with `--disk`); a flipped byte is found by `-n`.
+#[test]
+fn compressed_disk_images() {
+    let t = TempDir::new("disk-zstd");
+    gpt_disk(&t);
+    let ntfs_ref = ntfs_reference(&t, false);
+    let p = |n: &str| t.join(n).to_str().unwrap().to_string();
+    ok(
+        &run_ours(&["-s", "--disk", "-o", &p("img"), &p("disk")]),
+        "save",
+    );
+    ok(
+        &run_ours(&["-s", "--disk", "--zstd=5", "-o", &p("img.zst"), &p("disk")]),
+        "compressed save",
+    );
+    let z = std::fs::read(t.join("img.zst")).unwrap();
+    assert_eq!(&z[..4], &[0x28, 0xb5, 0x2f, 0xfd], "not a zstd stream");
+    assert!(z.len() < std::fs::metadata(t.join("img")).unwrap().len() as usize);
+    sh(t.path(), "zstd -q -dc img.zst | cmp - img");
+    let v = ok(&run_ours(&["-r", "-n", &p("img.zst")]), "verify");
+    assert!(v.contains("Image checksums: ok"), "{v}");
+    sh(t.path(), "truncate -s 128M big");
+    ok(
+        &run_ours(&["-r", "-O", &p("big"), &p("img.zst")]),
+        "restore",
+    );
+    check_restored(&t, &t.join("disk"), &t.join("big"), Some(&ntfs_ref));
+    sh(
+        t.path(),
+        &format!(
+            "truncate -s 128M piped && cat img.zst | {} -r --disk -O piped - >/dev/null && cmp big piped",
+            ours()
+        ),
+    );
+    let mut bad = z.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 0x40;
+    std::fs::write(t.join("bad.zst"), &bad).unwrap();
+    failed(&run_ours(&["-r", "-n", &p("bad.zst")]), "");
 }
