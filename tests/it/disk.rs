@@ -634,3 +634,21 @@ fn compressed_disk_images() {
     std::fs::write(t.join("bad.zst"), &bad).unwrap();
     failed(&run_ours(&["-r", "-n", &p("bad.zst")]), "");
 }
+
+/// `--disk` with the source as its own output (clone, save, restore): refused before anything
+/// is written, the disk unchanged.
+#[test]
+fn disk_output_that_is_the_source_is_refused() {
+    let t = TempDir::new("disk-same");
+    gpt_disk(&t);
+    let p = t.join("disk").to_str().unwrap().to_string();
+    let before = std::fs::read(&p).unwrap();
+    for args in [
+        vec!["--disk", "-O", &p, &p],
+        vec!["-s", "--disk", "-O", &p, &p],
+        vec!["-r", "--disk", "-O", &p, &p],
+    ] {
+        failed(&run_ours(&args), "is the source");
+    }
+    assert!(std::fs::read(&p).unwrap() == before, "the disk changed");
+}
