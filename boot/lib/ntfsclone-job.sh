@@ -751,10 +751,12 @@ store_verify() {
 	esac
 	store_drop_caches
 	say "${job_name:-ntfsclone rescue}: reading the image back to check it"
+	# $job_disk: --disk for a disk job's image (unquoted: it is empty or one word).
+	# shellcheck disable=SC2086
 	if [ -b "$1" ] || { [ ! -e "$1.001" ] && ! store_is_gz "$1"; }; then
-		job_tool --restore-image --no-action "$1"
+		job_tool $job_disk --restore-image --no-action "$1"
 	else
-		job_tool_from store_read "$1" --restore-image --no-action -
+		job_tool_from store_read "$1" $job_disk --restore-image --no-action -
 	fi
 	[ "$rc" = 0 ] || say "${job_name:-ntfsclone rescue}: the image read back from ${store_name:-$1} is not valid"
 }

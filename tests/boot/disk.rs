@@ -204,15 +204,18 @@ fn disk_jobs_run_ntfsclone_with_disk() {
         ),
         (
             "ntfsclone.mode=disk-save ntfsclone.source=/dev/src ntfsclone.image=/dev/store",
-            "--disk\n--save-image\n--overwrite\n/dev/store\n/dev/src\n--\n",
+            // The save, then the image read back (a disk image: with --disk).
+            "--disk\n--save-image\n--overwrite\n/dev/store\n/dev/src\n--\n\
+             --disk\n--restore-image\n--no-action\n/dev/store\n--\n",
         ),
         (
             "ntfsclone.mode=disk-save ntfsclone.source=/dev/src ntfsclone.image=/dev/store:/i/pc.img.gz",
-            "--disk\n--save-image\n--output\n-\n/dev/src\n--\n",
+            "--disk\n--save-image\n--output\n-\n/dev/src\n--\n\
+             --disk\n--restore-image\n--no-action\n-\n--\n",
         ),
         (
             "ntfsclone.mode=disk-restore ntfsclone.target=/dev/tgt ntfsclone.image=/dev/store:/i/pc.img",
-            "--disk\n--restore-image\n--overwrite\n/dev/tgt\nMNT//i/pc.img\n--\n",
+            "--disk\n--restore-image\n--overwrite\n/dev/tgt\nMNT/i/pc.img\n--\n",
         ),
     ];
     for (job, want) in cases {
