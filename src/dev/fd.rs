@@ -59,7 +59,20 @@ pub enum Fd {
     },
 }
 
+/// `BLKRRPART` (`_IO(0x12, 95)`, linux/fs.h): re-read a block device's partition table.
+const BLKRRPART: rustix::ioctl::Opcode = 0x125f;
+
 impl Fd {
+    /// Asks the kernel to re-read the partition table of a block device (`BLKRRPART`), so
+    /// that the partitions of a restored disk appear without a reboot.
+    #[allow(unsafe_code)]
+    pub fn reread_partition_table(&self) -> Result<()> {
+        // SAFETY: BLKRRPART takes no argument: the kernel reads nothing from and writes
+        // nothing to our memory; the descriptor is open for the whole call.
+        unsafe { rustix::ioctl::ioctl(self.bfd(), rustix::ioctl::NoArg::<BLKRRPART>::new()) }
+            .map_err(|e| os_err("BLKRRPART", e))
+    }
+
     /// Standard input.
     pub fn stdin() -> Fd {
         Fd::Std(0)

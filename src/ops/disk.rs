@@ -442,6 +442,18 @@ pub fn restore_disk(
         }
         report.out(format_args!("Syncing ...\n"));
         t.fd.sync()?;
+        // The kernel keeps the partitions it found before the restore until it reads the new
+        // table (a busy disk refuses: the copy is complete, the next boot sees the new table).
+        if t.fd.kind()? == Kind::Block {
+            if let Err(e) = t.fd.reread_partition_table() {
+                progress.warning();
+                Report::err(format_args!(
+                    "WARNING: the kernel did not re-read the partition table of '{}': {}\n",
+                    opts.output.as_deref().unwrap_or(""),
+                    crate::error::strerror(e.errno().unwrap_or(0))
+                ));
+            }
+        }
     }
     Ok(())
 }

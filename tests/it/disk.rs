@@ -499,13 +499,19 @@ fn bad_disks_are_refused() {
     );
 }
 
-/// A loop device over a file (with a logical sector size), detached on drop.
+/// A loop device over a file (with a logical sector size, partitions scanned), detached on drop.
 struct Loop(String);
 
 impl Loop {
     fn new(file: &Path, sector_size: u32) -> Loop {
         let o = run(Command::new(require("losetup"))
-            .args(["-f", "--show", "--sector-size", &sector_size.to_string()])
+            .args([
+                "-P",
+                "-f",
+                "--show",
+                "--sector-size",
+                &sector_size.to_string(),
+            ])
             .arg(file));
         assert!(
             o.status.success(),
@@ -536,9 +542,21 @@ fn block_device_targets() {
     sh(t.path(), "truncate -s 128M blk");
     {
         let l = Loop::new(&t.join("blk"), 512);
-        ok(
-            &run_ours(&["-r", "--disk", "-O", &l.0, &p("img")]),
-            "restore to a block device",
+        // Traced: the kernel is asked to re-read the new table (BLKRRPART), and does.
+        let out = run(Command::new(require("strace"))
+            .args(["-f", "-e", "trace=ioctl", "-o"])
+            .arg(t.join("strace.log"))
+            .arg(ours())
+            .args(["-r", "--disk", "-O", &l.0, &p("img")]));
+        ok(&out, "restore to a block device");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("did not re-read"), "{err}");
+        let trace = std::fs::read_to_string(t.join("strace.log")).unwrap();
+        assert!(
+            trace
+                .lines()
+                .any(|l| l.contains("BLKRRPART") && l.trim_end().ends_with("= 0")),
+            "{trace}"
         );
     }
     check_restored(&t, &t.join("disk"), &t.join("blk"), Some(&ntfs_ref));
