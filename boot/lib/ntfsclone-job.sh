@@ -18,6 +18,7 @@
 #                                 (restore), smb://[user[:password]@]host/share/path,
 #                                 nfs://host[:port]/path (see "Image stores" below);
 #                                 a name ending in .gz is compressed/decompressed on the fly
+#                                 (busybox gzip), one ending in .zst by ntfsclone (--zstd)
 #   ntfsclone.split=SIZE          save the image file in parts of at most SIZE (K, M, G: binary
 #                                 suffixes; 0 or no: one file); default 4095M on FAT
 #   ntfsclone.verify=no           no read-back check of a saved image (ntfsclone -r -n)
@@ -384,6 +385,11 @@ job_run() {
 	set -- $job_opts $job_disk
 	IFS=$old_ifs
 	set +f
+	# An image named *.zst is compressed by ntfsclone itself (--zstd, on every core); restores
+	# and the read-back recognise zstd by themselves.
+	if [ "$job_mode" = save ]; then
+		case $job_image in *.zst) set -- "$@" --zstd ;; esac
+	fi
 
 	# Run the job.
 	: >"$job_dir/log"

@@ -468,3 +468,33 @@ for f in "$@"; do echo "$(job_fstype "$f")"; done"#,
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A save to an image named `*.zst` compresses with ntfsclone's own `--zstd`; the read-back and a
+/// restore of it need no option (zstd is recognised by its magic).
+#[test]
+fn job_zst_images_are_compressed_by_ntfsclone() {
+    for (job, want) in [
+        (
+            "ntfsclone.mode=save ntfsclone.source=/dev/src ntfsclone.image=/dev/store:/i/pc.img.zst",
+            "--zstd\n--save-image\n--overwrite\nMNT/i/pc.img.zst\n/dev/src\n--\n\
+             --restore-image\n--no-action\nMNT/i/pc.img.zst\n--\n",
+        ),
+        (
+            "ntfsclone.mode=restore ntfsclone.target=/dev/tgt ntfsclone.image=/dev/store:/i/pc.img.zst",
+            "--restore-image\n--overwrite\n/dev/tgt\nMNT/i/pc.img.zst\n--\n",
+        ),
+    ] {
+        let t = TempDir::new("job-zst");
+        fs::create_dir_all(t.join("mnt/i")).unwrap();
+        fs::write(t.join("mnt/i/pc.img.zst"), b"x").unwrap();
+        let r = run_job(t.path(), job, 0);
+        assert_eq!(marker(&r.out), "ntfsclone-job: ok", "{job}\n{}", r.out);
+        let mnt = t.join("mnt");
+        assert_eq!(
+            r.args.replace(mnt.to_str().unwrap(), "MNT"),
+            want,
+            "{job}\n{}",
+            r.out
+        );
+    }
+}

@@ -766,3 +766,49 @@ fn store_full_disk_fails_and_unmounts_cleanly() {
         b.log
     );
 }
+
+/// A save job to an image named `.zst` on FAT32 compresses with ntfsclone's own `--zstd`: on the
+/// host `zstd -dc` gives an image the reference restores; the same file, served over HTTP,
+/// restores in a second boot (zstd recognised by ntfsclone, no option).
+#[test]
+fn store_zst_save_to_fat32_then_restore_over_http() {
+    let t = TempDir::new("store-zst");
+    let src = sample_volume(t.path());
+    let want = reference_clone(&src, t.path());
+    let store = store_disk(Fs::Fat32, &fs_image(Fs::Fat32, t.path(), &[]), false);
+    save_boot(
+        t.path(),
+        "zst-save",
+        &src,
+        &store,
+        "/dev/vdb:/images/pc.img.zst",
+    );
+    let z = read_back(Fs::Fat32, &store, false, "/images/pc.img.zst", t.path());
+    assert_eq!(z.get(..4), Some(&[0x28, 0xb5, 0x2f, 0xfd][..]), "not zstd");
+    let www = t.join("www");
+    fs::create_dir_all(&www).unwrap();
+    fs::write(www.join("pc.img.zst"), &z).unwrap();
+    let out = run(Command::new(require("zstd"))
+        .args(["-q", "-dc"])
+        .arg(www.join("pc.img.zst")));
+    assert!(out.status.success(), "zstd -dc of the saved image");
+    assert_restores_to(&out.stdout, &want, t.path(), "a .zst image saved on FAT32");
+
+    let server = crate::rescue::HttpServer::start(&www);
+    let tgt = empty_disk(&t.join("target.img"));
+    let mut args = kernel_args(&format!(
+        "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image=http://10.0.2.2:{}/pc.img.zst",
+        server.port
+    ));
+    args.extend([s("-nic"), s("user,model=virtio-net-pci")]);
+    args.extend(virtio_disk(&tgt, false));
+    let b = boot(
+        t.path(),
+        "zst-http-restore",
+        &args,
+        Duration::from_secs(300),
+    );
+    drop(server);
+    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
+    assert_same_disk(&tgt, &want, "a .zst image restored over HTTP");
+}
