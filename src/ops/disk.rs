@@ -603,7 +603,9 @@ fn open_target(opts: &Options, path: &str, h: &DiskHeader, need: u64) -> Result<
             if k == Kind::Block {
                 check_not_mounted(path, "Target")?;
             }
-            let fd = Fd::open(path, OFlags::RDWR, 0).map_err(open_err)?;
+            let fd = Fd::open(path, OFlags::RDWR, 0)
+                .map_err(open_err)?
+                .drop_behind();
             let size = fd.size()?;
             if k == Kind::Block {
                 let ss = fd.logical_sector_size()?;

@@ -48,7 +48,9 @@ impl RawOut {
         let is_block =
             overwrite && crate::dev::fd::stat_kind(path).ok().flatten() == Some(Kind::Block);
         if is_block {
-            let fd = Fd::open(path, OFlags::RDWR, 0).map_err(|e| open_failed(path, e))?;
+            let fd = Fd::open(path, OFlags::RDWR, 0)
+                .map_err(|e| open_failed(path, e))?
+                .drop_behind();
             let size = fd.size()?;
             if size < ntfs_size {
                 return Err(Error::fatal(format_args!(

@@ -528,6 +528,21 @@ impl Drop for Loop {
     }
 }
 
+/// `trace` (strace of fadvise64) drops at least `min` bytes written behind the copy with
+/// `POSIX_FADV_DONTNEED`.
+pub(crate) fn assert_drops_behind(trace: &str, min: u64) {
+    let dropped: u64 = trace
+        .lines()
+        .filter(|l| l.contains("fadvise64(") && l.contains("POSIX_FADV_DONTNEED"))
+        .filter(|l| l.trim_end().ends_with("= 0"))
+        .filter_map(|l| {
+            let args = l.split("fadvise64(").nth(1)?;
+            args.split(',').nth(2)?.trim().parse::<u64>().ok()
+        })
+        .sum();
+    assert!(dropped >= min, "{dropped} bytes dropped behind:\n{trace}");
+}
+
 #[test]
 fn block_device_targets() {
     let t = TempDir::new("disk-blk");
@@ -542,9 +557,10 @@ fn block_device_targets() {
     sh(t.path(), "truncate -s 128M blk");
     {
         let l = Loop::new(&t.join("blk"), 512);
-        // Traced: the kernel is asked to re-read the new table (BLKRRPART), and does.
+        // Traced: the kernel is asked to re-read the new table (BLKRRPART), and does; the
+        // pages written are dropped from the page cache behind the copy (fadvise DONTNEED).
         let out = run(Command::new(require("strace"))
-            .args(["-f", "-e", "trace=ioctl", "-o"])
+            .args(["-f", "-e", "trace=ioctl,fadvise64", "-o"])
             .arg(t.join("strace.log"))
             .arg(ours())
             .args(["-r", "--disk", "-O", &l.0, &p("img")]));
@@ -558,6 +574,7 @@ fn block_device_targets() {
                 .any(|l| l.contains("BLKRRPART") && l.trim_end().ends_with("= 0")),
             "{trace}"
         );
+        assert_drops_behind(&trace, 8 << 20);
     }
     check_restored(&t, &t.join("disk"), &t.join("blk"), Some(&ntfs_ref));
     // The image on a raw partition (the rescue system's `DEV` store): saved onto a block device
