@@ -252,6 +252,7 @@ where
     });
     let steps = steps();
     let dev = rd.dev;
+    dev.copy_begins();
     let (full_tx, full_rx) = sync_channel::<Result<Block>>(BLOCKS);
     let (free_tx, free_rx) = sync_channel::<Block>(BLOCKS);
     for _ in 0..BLOCKS {

@@ -28,6 +28,10 @@ pub trait ReadVectoredAt: ReadAt {
     fn prefetches(&self) -> bool {
         false
     }
+
+    /// The copy begins: each page read from here on is read once (a block device drops them
+    /// behind the copy, see [`Fd::drop_behind_when_copying`]). Default: nothing.
+    fn copy_begins(&self) {}
 }
 
 impl ReadVectoredAt for Fd {
@@ -42,6 +46,10 @@ impl ReadVectoredAt for Fd {
     fn prefetches(&self) -> bool {
         true
     }
+
+    fn copy_begins(&self) {
+        Fd::copy_begins(self)
+    }
 }
 
 impl<T: ReadVectoredAt + ?Sized> ReadVectoredAt for &T {
@@ -55,6 +63,10 @@ impl<T: ReadVectoredAt + ?Sized> ReadVectoredAt for &T {
 
     fn prefetches(&self) -> bool {
         (**self).prefetches()
+    }
+
+    fn copy_begins(&self) {
+        (**self).copy_begins()
     }
 }
 

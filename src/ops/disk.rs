@@ -145,10 +145,12 @@ pub fn save_disk<W: WriteStream>(
 ) -> Result<W> {
     let path = opts.source.as_str();
     check_not_mounted(path, "Disk")?;
-    let dev = Fd::open_read(path).map_err(|e| Error::Os {
-        what: crate::text!("Opening disk '{path}' failed"),
-        errno: e.raw_os_error(),
-    })?;
+    let dev = Fd::open_read(path)
+        .map_err(|e| Error::Os {
+            what: crate::text!("Opening disk '{path}' failed"),
+            errno: e.raw_os_error(),
+        })?
+        .drop_behind_when_copying();
     let size = dev.size()?;
     let ss = sector_size(&dev)?;
     let layout = Layout::read(&dev, size, ss)?;
@@ -199,6 +201,8 @@ pub fn save_disk<W: WriteStream>(
         dev.read_exact_at(&mut b, a.offset)?;
         w.areas(&b)?;
     }
+    // Every partition was scanned: from here on each page is read once.
+    dev.copy_begins();
     let mut buf = vec![0u8; BUF_BYTES];
     let inner = Options {
         no_checksum: true,

@@ -40,7 +40,9 @@ impl Source {
             }
             Ok(_) => {}
         }
-        let dev = Fd::open_read(path).map_err(|e| open_failed(report, path, e.raw_os_error()))?;
+        let dev = Fd::open_read(path)
+            .map_err(|e| open_failed(report, path, e.raw_os_error()))?
+            .drop_behind_when_copying();
         Self::from_fd(opts, report, progress, path, dev)
     }
 

@@ -575,6 +575,19 @@ fn block_device_targets() {
             "{trace}"
         );
         assert_drops_behind(&trace, 8 << 20);
+        // Saved back from the block device: the pages read for the copy are dropped too.
+        let out = run(Command::new(require("strace"))
+            .args(["-f", "-e", "trace=fadvise64", "-o"])
+            .arg(t.join("strace-save.log"))
+            .arg(ours())
+            .args(["-s", "--disk", "-o", &p("img-blk"), &l.0]));
+        ok(&out, "save from a block device");
+        assert_drops_behind(
+            &std::fs::read_to_string(t.join("strace-save.log")).unwrap(),
+            8 << 20,
+        );
+        let v = ok(&run_ours(&["-r", "--disk", "-n", &p("img-blk")]), "verify");
+        assert!(v.contains("Image checksums: ok"), "{v}");
     }
     check_restored(&t, &t.join("disk"), &t.join("blk"), Some(&ntfs_ref));
     // The image on a raw partition (the rescue system's `DEV` store): saved onto a block device
