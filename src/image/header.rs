@@ -119,7 +119,8 @@ impl Header {
     /// the numbers are sane, so that nothing later allocates or loops on absurd values.
     pub fn parse_start(b: &[u8; HEADER_SIZE_OLD]) -> Result<(Header, Layout)> {
         if le_field::<16>(b, 0) == crate::disk::image::MAGIC {
-            // Read from a pipe (a file is recognised before it gets here).
+            // A restore recognises a disk image (file or stdin) before it gets here: met here,
+            // it is nested where a partition's special image should be, or the file changed.
             return Err(Error::message(format_args!(
                 "the input is a disk image: restore it with --disk"
             )));

@@ -54,28 +54,76 @@ pub fn run(opts: &Options, report: Report, progress: &mut Progress) -> Result<()
     }
 }
 
-/// True when the file at `path` starts with the disk image magic (so that `-r` restores it
-/// as a disk image without `--disk`).
+/// True when the file at `path` starts with the disk image magic, as it is or zstd-compressed
+/// (so that `-r` restores it as a disk image without `--disk`).
 pub fn is_disk_image(path: &str) -> bool {
-    let Ok(fd) = Fd::open_read(path) else {
-        return false;
-    };
-    let mut m = [0u8; 16];
-    if starts_zstd(&fd, 0).unwrap_or(false) {
-        // A compressed image: the magic is the start of the first frame's content.
-        let Ok(mut z) = MaybeZstd::open(fd, 1, None) else {
-            return false;
-        };
-        let mut n = 0;
-        while n < m.len() {
-            match m.get_mut(n..).map(|rest| z.read(rest)) {
-                Some(Ok(k)) if k > 0 => n += k,
-                _ => return false,
-            }
-        }
-        return m == image::MAGIC;
+    Fd::open_read(path).is_ok_and(|fd| disk_image_at(&fd, 0))
+}
+
+/// True when the bytes of `fd` from `offset` on start the disk image magic, as they are or as
+/// the first content of a zstd stream. A read error is a no (the restore reports it).
+fn disk_image_at(fd: &Fd, offset: u64) -> bool {
+    if starts_zstd(fd, offset).unwrap_or(false) {
+        return MaybeZstd::open(
+            ReadFrom {
+                dev: fd,
+                at: offset,
+            },
+            1,
+            None,
+        )
+        .is_ok_and(|z| z.head() == image::MAGIC);
     }
-    matches!(fd.read_at(&mut m, 0), Ok(16)) && m == image::MAGIC
+    let mut m = [0u8; 16];
+    matches!(fd.read_at(&mut m, offset), Ok(16)) && m == image::MAGIC
+}
+
+/// Positioned reads of a file as a stream from `at` on (the file offset stays where it is).
+struct ReadFrom<'a> {
+    dev: &'a Fd,
+    at: u64,
+}
+
+impl ReadStream for ReadFrom<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let n = self.dev.read_at(buf, self.at)?;
+        self.at = self.at.saturating_add(n as u64);
+        Ok(n)
+    }
+}
+
+/// The image of a restore without `--disk`, looked at to tell a disk image from an ntfsclone
+/// image.
+pub struct RestoreInput {
+    /// It starts with the disk image magic (as it is, or zstd-compressed).
+    pub disk: bool,
+    /// Standard input that is a pipe, its first bytes read to look at them: the restore goes
+    /// on from there. None: the restore opens `opts.source` itself (a file, or standard input
+    /// that is seekable and was looked at with positioned reads).
+    pub stream: Option<MaybeZstd<Fd>>,
+}
+
+/// Looks at the start of the image `opts.source` of a restore (`-r`, `-r -n`): a file, or
+/// standard input (`-`), plain or zstd-compressed.
+pub fn sniff_restore_input(opts: &Options) -> Result<RestoreInput> {
+    if opts.source != "-" {
+        return Ok(RestoreInput {
+            disk: is_disk_image(&opts.source),
+            stream: None,
+        });
+    }
+    let fd = Fd::stdin();
+    if let Some(at) = fd.tell() {
+        return Ok(RestoreInput {
+            disk: disk_image_at(&fd, at),
+            stream: None,
+        });
+    }
+    let m = MaybeZstd::open(fd, threads_or_default(opts.threads), None)?;
+    Ok(RestoreInput {
+        disk: m.head() == image::MAGIC,
+        stream: Some(m),
+    })
 }
 
 /// The logical sector size of a disk: the kernel's for a block device, 512 for a file.
@@ -288,13 +336,13 @@ fn sniffed(fd: Fd, threads: Option<usize>) -> Result<Input> {
     )?)))
 }
 
-/// Restores (or with `-n` verifies) a disk image. `input` replaces `opts.source` (a clone's
-/// pipe).
+/// Restores (or with `-n` verifies) a disk image. `input` replaces `opts.source`: a clone's
+/// pipe, or standard input whose first bytes were read to tell that it is a disk image.
 pub fn restore_disk(
     opts: &Options,
     report: Report,
     progress: &mut Progress,
-    input: Option<Fd>,
+    input: Option<MaybeZstd<Fd>>,
 ) -> Result<()> {
     let test = opts.mode == Mode::TestRestore;
     let verify = !opts.no_checksum;
@@ -302,7 +350,7 @@ pub fn restore_disk(
     // An image on a raw partition (a rescue-system store `DEV`): the partition goes on after it.
     let mut from_block_device = false;
     let input = match input {
-        Some(fd) => sniffed(fd, opts.threads)?,
+        Some(m) => Input::Plain(Box::new(m)),
         None if opts.source == "-" => sniffed(Fd::stdin(), opts.threads)?,
         None => {
             let open = || {
@@ -654,7 +702,8 @@ fn clone_disk(opts: &Options, report: Report, progress: &mut Progress) -> Result
             let mut p = Progress::new(rep, None);
             save_disk(&save_opts, rep, &mut p, wr).map(drop)
         });
-        let restored = restore_disk(&restore_opts, report, progress, Some(rd));
+        let restored = MaybeZstd::open(rd, threads_or_default(opts.threads), None)
+            .and_then(|m| restore_disk(&restore_opts, report, progress, Some(m)));
         let saved = saver
             .join()
             .unwrap_or_else(|_| Err(Error::message(format_args!("the disk reader failed"))));

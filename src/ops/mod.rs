@@ -40,15 +40,20 @@ pub fn run(opts: &Options) -> Result<()> {
 }
 
 fn run_mode(opts: &Options, report: Report, progress: &mut Progress) -> Result<()> {
-    let disk_image = matches!(opts.mode, Mode::Restore | Mode::TestRestore)
-        && opts.source != "-"
-        && disk::is_disk_image(&opts.source);
-    if opts.disk || disk_image {
+    if opts.disk {
         return disk::run(opts, report, progress);
     }
     match opts.mode {
         Mode::Metadata | Mode::MetadataImage => metadata::run(opts, report, progress),
-        Mode::Restore | Mode::TestRestore => restore::run(opts, report, progress),
+        Mode::Restore | Mode::TestRestore => {
+            // A disk image is recognised by itself: file or stdin, plain or zstd.
+            let input = disk::sniff_restore_input(opts)?;
+            if input.disk {
+                disk::restore_disk(opts, report, progress, input.stream)
+            } else {
+                restore::run(opts, report, progress, input.stream)
+            }
+        }
         Mode::Save => {
             let src = Source::open(opts, report, progress)?;
             save::run(opts, report, progress, src)

@@ -163,42 +163,54 @@ impl ChunkMap {
     }
 }
 
-/// Runs `-r`.
-pub fn run(opts: &Options, report: Report, progress: &mut Progress) -> Result<()> {
+/// Runs `-r`. `sniffed`: standard input (a pipe) whose first bytes were already read to tell
+/// what the image is; otherwise `opts.source` (a file, or `-`) is opened here.
+pub fn run(
+    opts: &Options,
+    report: Report,
+    progress: &mut Progress,
+    sniffed: Option<MaybeZstd<Fd>>,
+) -> Result<()> {
     let test = opts.mode == Mode::TestRestore;
     let from_file = opts.source != "-";
-    let fd = if from_file {
-        Fd::open_read(&opts.source).map_err(|e| Error::Os {
-            what: crate::text!("failed to open image"),
-            errno: e.raw_os_error(),
-        })?
-    } else {
-        Fd::stdin()
-    };
-    let mut base = fd.tell();
     let to_stdout = opts.output_is_stdout();
     let verify = !opts.no_checksum;
     let threads = threads_or_default(opts.threads);
+    let mut base = None;
 
     // A zstd image is recognised by its magic number (no option): from a seekable input it is
     // decompressed on worker threads, its frames checked against its seek table; its bytes
     // are then a stream like a pipe's (checksummed as they are read, each zstd frame checked
     // whole before any of its bytes is used). A pipe's first bytes are read to look.
-    let mut input = match base {
-        Some(b) if starts_zstd(&fd, b)? => {
-            let index = match (b, fd.kind()?) {
-                (0, Kind::File) => file_index(&fd, fd.stat_len()?)?,
-                _ => None,
+    let mut input = match sniffed {
+        Some(m) => Input::Sniffed(Box::new(m)),
+        None => {
+            let fd = if from_file {
+                Fd::open_read(&opts.source).map_err(|e| Error::Os {
+                    what: crate::text!("failed to open image"),
+                    errno: e.raw_os_error(),
+                })?
+            } else {
+                Fd::stdin()
             };
-            let mut d = Decompressor::new(fd, &[], threads)?;
-            if let Some(i) = index {
-                d = d.with_index(i);
+            base = fd.tell();
+            match base {
+                Some(b) if starts_zstd(&fd, b)? => {
+                    let index = match (b, fd.kind()?) {
+                        (0, Kind::File) => file_index(&fd, fd.stat_len()?)?,
+                        _ => None,
+                    };
+                    let mut d = Decompressor::new(fd, &[], threads)?;
+                    if let Some(i) = index {
+                        d = d.with_index(i);
+                    }
+                    base = None;
+                    Input::Zstd(Box::new(d))
+                }
+                Some(_) => Input::Plain(fd),
+                None => Input::Sniffed(Box::new(MaybeZstd::open(fd, threads, None)?)),
             }
-            base = None;
-            Input::Zstd(Box::new(d))
         }
-        Some(_) => Input::Plain(fd),
-        None => Input::Sniffed(Box::new(MaybeZstd::open(fd, threads, None)?)),
     };
     let compressed = matches!(input, Input::Zstd(_));
 

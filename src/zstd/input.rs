@@ -1,5 +1,8 @@
 //! A restore input that may be zstd-compressed, recognised by the magic number at its start
 //! (a zstd frame or a skippable frame), so that no option is needed: file, pipe or stdin.
+//! Its first image bytes (decompressed when it is zstd) are read when it is opened, so that
+//! what the image is (an ntfsclone image or a disk image) can be told from a stream that can
+//! only be read once; reading starts with them.
 use super::frame::{is_zstd_start, FrameIndex, SeekTable};
 use super::reader::{Decompressor, Prefixed, MAX_FRAME_BYTES};
 use crate::dev::{ReadAt, ReadStream};
@@ -10,13 +13,16 @@ use std::prelude::v1::*;
 pub enum MaybeZstd<R: ReadStream> {
     /// Not zstd: the bytes as they are.
     Plain(Prefixed<R>),
-    /// A zstd stream, decompressed on worker threads.
-    Zstd(Box<Decompressor<Prefixed<R>>>),
+    /// A zstd stream, decompressed on worker threads (its first image bytes already
+    /// decompressed).
+    Zstd(Box<Prefixed<Decompressor<Prefixed<R>>>>),
 }
 
 impl<R: ReadStream> MaybeZstd<R> {
     /// Looks at the first bytes of `input`. A zstd stream is decompressed on `threads`
-    /// threads, its frames checked against `index` when given (see [`file_index`]).
+    /// threads, its frames checked against `index` when given (see [`file_index`]), and its
+    /// first [`HEAD_BYTES`](super::reader::HEAD_BYTES) image bytes are decompressed now (a
+    /// damaged first frame is an error here).
     pub fn open(input: R, threads: usize, index: Option<FrameIndex>) -> Result<Self> {
         let p = Prefixed::new(input)?;
         if !is_zstd_start(p.head()) {
@@ -26,7 +32,17 @@ impl<R: ReadStream> MaybeZstd<R> {
         if let Some(i) = index {
             d = d.with_index(i);
         }
-        Ok(MaybeZstd::Zstd(Box::new(d)))
+        Ok(MaybeZstd::Zstd(Box::new(Prefixed::new(d)?)))
+    }
+
+    /// The first image bytes (decompressed when the input is zstd):
+    /// [`HEAD_BYTES`](super::reader::HEAD_BYTES) of them, fewer only when the image is shorter.
+    /// Reading the stream starts with them.
+    pub fn head(&self) -> &[u8] {
+        match self {
+            MaybeZstd::Plain(p) => p.head(),
+            MaybeZstd::Zstd(d) => d.head(),
+        }
     }
 
     /// Whether the input is zstd.

@@ -527,20 +527,24 @@ impl<R: ReadStream> ReadStream for Decompressor<R> {
     }
 }
 
+/// Bytes a [`Prefixed`] stream reads ahead: enough for a zstd magic number and for the 16-byte
+/// magic of an ntfsclone image or disk image.
+pub const HEAD_BYTES: usize = 16;
+
 /// A stream whose first bytes were already read (to look at the magic number), put back in
 /// front of the rest.
 pub struct Prefixed<R: ReadStream> {
-    head: [u8; 8],
+    head: [u8; HEAD_BYTES],
     len: usize,
     pos: usize,
     inner: R,
 }
 
 impl<R: ReadStream> Prefixed<R> {
-    /// Reads up to 8 bytes of `inner` (fewer only at its end) to be looked at with
-    /// [`Prefixed::head`]; reading goes on from the first of them.
+    /// Reads up to [`HEAD_BYTES`] bytes of `inner` (fewer only at its end) to be looked at
+    /// with [`Prefixed::head`]; reading goes on from the first of them.
     pub fn new(mut inner: R) -> Result<Self> {
-        let mut head = [0u8; 8];
+        let mut head = [0u8; HEAD_BYTES];
         let len = inner.read_full(&mut head)?;
         Ok(Prefixed {
             head,
@@ -550,7 +554,7 @@ impl<R: ReadStream> Prefixed<R> {
         })
     }
 
-    /// The first bytes of the stream (at most 8).
+    /// The first bytes of the stream (at most [`HEAD_BYTES`]).
     pub fn head(&self) -> &[u8] {
         &self.head[..self.len]
     }

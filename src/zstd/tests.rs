@@ -195,6 +195,9 @@ fn plain_and_zstd_inputs_are_told_apart() {
         assert_eq!(idx.is_some(), zstd);
         let mut m = MaybeZstd::open(MemDev::new(bytes.clone()), 2, idx).unwrap();
         assert_eq!(m.is_zstd(), zstd);
+        // The first image bytes are there to look at (decompressed), and reading starts
+        // with them.
+        assert_eq!(m.head(), &data[..16]);
         let mut out = vec![0u8; data.len() + 10];
         let n = m.read_full(&mut out).unwrap();
         assert!(n == data.len() && out[..n] == data[..]);
@@ -203,4 +206,11 @@ fn plain_and_zstd_inputs_are_told_apart() {
     assert!(!starts_zstd(&MemDev::new(vec![0x28]), 0).unwrap());
     let m = MaybeZstd::open(MemDev::new(vec![0x28, 0xb5]), 1, None).unwrap();
     assert!(!m.is_zstd());
+    assert_eq!(m.head(), &[0x28, 0xb5]);
+    // A compressed image shorter than the head: all of it.
+    let z = compress(b"0123456789", 3, 1, 1 << 20);
+    let mut m = MaybeZstd::open(MemDev::new(z), 1, None).unwrap();
+    assert!(m.is_zstd() && m.head() == b"0123456789");
+    let mut out = [0u8; 32];
+    assert!(m.read_full(&mut out).unwrap() == 10 && &out[..10] == b"0123456789");
 }

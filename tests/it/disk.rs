@@ -303,14 +303,15 @@ fn gpt_pipes_clone_and_new_ids() {
         ),
     );
     check_restored(&t, &t.join("disk"), &t.join("piped"), None);
-    // From a pipe without --disk: one clear error naming --disk.
-    let out = run(Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "{o} -s --disk -o - disk 2>/dev/null | {o} -r -O nodisk -"
-        ))
-        .current_dir(t.path()));
-    failed(&out, "the input is a disk image: restore it with --disk");
+    // From a pipe without --disk: recognised by itself.
+    sh(
+        t.path(),
+        &format!(
+            "head -c 112M /dev/zero | tr '\\0' 'j' > nodisk
+             {o} -s --disk -o - disk 2>/dev/null | {o} -r -O nodisk - >/dev/null 2>&1"
+        ),
+    );
+    check_restored(&t, &t.join("disk"), &t.join("nodisk"), None);
     // Clone, same size: the disk comes back byte for byte.
     let p = |n: &str| t.join(n).to_str().unwrap().to_string();
     ok(
@@ -699,4 +700,95 @@ fn disk_output_that_is_the_source_is_refused() {
         failed(&run_ours(&args), "is the source");
     }
     assert!(std::fs::read(&p).unwrap() == before, "the disk changed");
+}
+
+/// `-r` recognises a disk image on standard input by itself (no `--disk`), through a pipe and
+/// redirected from the file, plain and zstd-compressed: the restore equals the restore of the
+/// file, and `-r -n -` verifies (and finds a flipped byte). A stream that is neither a disk
+/// image nor an ntfsclone image gets the same error as a file (the reference's for bad magic).
+#[test]
+fn disk_images_on_stdin_without_disk() {
+    let t = TempDir::new("disk-stdin");
+    gpt_disk(&t);
+    let ntfs_ref = ntfs_reference(&t, false);
+    let o = ours();
+    let p = |n: &str| t.join(n).to_str().unwrap().to_string();
+    ok(
+        &run_ours(&["-s", "--disk", "-o", &p("img"), &p("disk")]),
+        "save",
+    );
+    ok(
+        &run_ours(&["-s", "--disk", "--zstd", "-o", &p("img.zst"), &p("disk")]),
+        "compressed save",
+    );
+    ok(
+        &run_ours(&["-r", "-o", &p("file"), &p("img")]),
+        "file restore",
+    );
+    check_restored(&t, &t.join("disk"), &t.join("file"), Some(&ntfs_ref));
+    let expected = std::fs::read(t.join("file")).unwrap();
+    for (out, cmd) in [
+        ("pipe", "cat img | {o} -r -O pipe -"),
+        ("pipe-zst", "cat img.zst | {o} -r -O pipe-zst -"),
+        ("stdin", "{o} -r -O stdin - < img"),
+        ("stdin-zst", "{o} -r -O stdin-zst - < img.zst"),
+        ("file-zst", "{o} -r -O file-zst img.zst"),
+    ] {
+        let text = sh(t.path(), &cmd.replace("{o}", o));
+        assert!(text.contains("Disk image             : "), "{out}: {text}");
+        assert!(
+            std::fs::read(t.join(out)).unwrap() == expected,
+            "{out}: the restore differs from the file's"
+        );
+    }
+    for src in ["img", "img.zst"] {
+        for cmd in ["cat {src} | {o} -r -n - 2>&1", "{o} -r -n - < {src} 2>&1"] {
+            let cmd = cmd.replace("{o}", o).replace("{src}", src);
+            let text = sh(t.path(), &cmd);
+            assert!(text.contains("Image checksums: ok"), "{cmd}: {text}");
+        }
+    }
+    // A flipped byte in the middle of the image: found through the pipe.
+    let mut bad = std::fs::read(t.join("img")).unwrap();
+    let at = bad.len() / 2;
+    bad[at] ^= 0x20;
+    std::fs::write(t.join("bad"), &bad).unwrap();
+    let out = run(Command::new("bash")
+        .arg("-c")
+        .arg(format!("cat bad | {o} -r -n -"))
+        .current_dir(t.path()));
+    failed(&out, "checksum mismatch");
+
+    // Neither image: the same output and exit status as the reference, plain or compressed.
+    sh(
+        t.path(),
+        "for i in $(seq 100); do echo 'not an image, just text'; done > junk
+         zstd -q -c junk > junk.zst",
+    );
+    let reference = run(Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "cat junk | {} -r -O ref-out -",
+            require("ntfsclone").display()
+        ))
+        .current_dir(t.path()));
+    assert!(
+        String::from_utf8_lossy(&reference.stdout).contains("(invalid magic)"),
+        "{reference:?}"
+    );
+    for src in ["junk", "junk.zst"] {
+        let ours = run(Command::new("bash")
+            .arg("-c")
+            .arg(format!("cat {src} | {o} -r -O out -"))
+            .current_dir(t.path()));
+        assert_eq!(
+            (&ours.status.code(), &ours.stdout, &ours.stderr),
+            (
+                &reference.status.code(),
+                &reference.stdout,
+                &reference.stderr
+            ),
+            "{src}: {ours:?}"
+        );
+    }
 }
