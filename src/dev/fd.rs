@@ -190,6 +190,17 @@ impl Fd {
         }
     }
 
+    /// A second descriptor of the same open file (`dup`), for positioned reads from
+    /// another thread.
+    pub fn duplicate(&self) -> Result<Fd> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(self.bfd(), 0).map_err(|e| os_err("dup", e))?;
+        Ok(Fd {
+            raw: Raw::Owned(fd),
+            window: self.window,
+            behind: None,
+        })
+    }
+
     /// The window `[base, base + len)` of this descriptor, as a descriptor of its own.
     pub fn window(&self, base: u64, len: u64) -> Result<Fd> {
         let fd = rustix::io::fcntl_dupfd_cloexec(self.bfd(), 0).map_err(|e| os_err("dup", e))?;

@@ -4,6 +4,7 @@
 //! `ReadStream`/`WriteStream` are sequential (pipes, stdin/stdout). The std implementations
 //! (`fd`) are the only place that makes system calls; `mem` backs the unit tests.
 use crate::error::{errno, Error, Result};
+use std::prelude::v1::*;
 
 pub mod mem;
 
@@ -73,6 +74,16 @@ pub trait ReadStream {
         }
         Ok(done)
     }
+
+    /// Zero-copy reading for a stream that holds its bytes in buffers of its own (a
+    /// decompressor's frames): swaps `buf` (a buffer the caller is done with) for the
+    /// stream's current buffer, whose bytes from the returned offset to its length are the
+    /// stream's next bytes. `Ok(None)`: not possible now (nothing was swapped): use
+    /// [`ReadStream::read`].
+    fn swap_buffer(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        let _ = buf;
+        Ok(None)
+    }
 }
 
 /// Sequential writes (an image file or a pipe).
@@ -90,6 +101,10 @@ impl<T: ReadAt + ?Sized> ReadAt for &T {
 impl<T: ReadStream + ?Sized> ReadStream for &mut T {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         (**self).read(buf)
+    }
+
+    fn swap_buffer(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        (**self).swap_buffer(buf)
     }
 }
 

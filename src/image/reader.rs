@@ -43,8 +43,12 @@ pub enum Record<'a> {
 pub struct Reader<R: ReadStream> {
     input: R,
     header: Header,
-    /// Fixed buffer; `buf[start..end]` holds input bytes not consumed yet.
+    /// Buffer; `buf[start..end]` holds input bytes not consumed yet. Its own, or the input's
+    /// (see [`ReadStream::swap_buffer`]); never shorter than `cap`.
     buf: Vec<u8>,
+    cap: usize,
+    /// The input swaps buffers: the reader copies only what completes a record.
+    swaps: bool,
     start: usize,
     end: usize,
     /// Input bytes consumed (header and records), relative to where reading started.
@@ -165,6 +169,8 @@ impl<R: ReadStream> Reader<R> {
             input,
             header,
             buf: vec![0u8; cap],
+            cap,
+            swaps: false,
             start: 0,
             end: 0,
             consumed,
@@ -284,16 +290,39 @@ impl<R: ReadStream> Reader<R> {
         if self.end - self.start >= n {
             return Ok(true);
         }
+        if self.start == self.end {
+            // Everything buffered was consumed: take the input's own buffer if it has one.
+            let swapped = self.input.swap_buffer(&mut self.buf)?;
+            self.swaps = swapped.is_some();
+            if let Some(at) = swapped {
+                self.start = at.min(self.buf.len());
+                self.end = self.buf.len();
+                // Room for one record and a trailer, as the buffer this one replaced.
+                if self.buf.len() < self.cap {
+                    self.buf.resize(self.cap, 0);
+                }
+                if self.end - self.start >= n {
+                    return Ok(true);
+                }
+            }
+        }
         if self.buf.len() - self.start < n {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
+        // An input that swaps buffers is read only up to the end of this record: the rest of
+        // its buffer is taken whole by the next fill.
+        let limit = if self.swaps {
+            self.start.saturating_add(n).min(self.buf.len())
+        } else {
+            self.buf.len()
+        };
         while self.end - self.start < n {
-            // end <= buf.len(); a full buffer reads nothing, like the end of the input.
+            // end <= limit; a full buffer reads nothing, like the end of the input.
             let got = self
                 .input
-                .read(self.buf.get_mut(self.end..).unwrap_or(&mut []))?;
+                .read(self.buf.get_mut(self.end..limit).unwrap_or(&mut []))?;
             if got == 0 {
                 return Ok(false);
             }
@@ -518,6 +547,81 @@ mod tests {
 
     fn err(data: Vec<u8>, base: Option<u64>, stdout: bool) -> String {
         std::format!("{}", collect(data, base, stdout).unwrap_err())
+    }
+
+    /// A stream that hands out its bytes in buffers of its own, cut every `piece` bytes
+    /// (a decompressor's frames), and reads the rest.
+    struct Swapping {
+        data: Vec<u8>,
+        at: usize,
+        piece: usize,
+        turn: usize,
+    }
+
+    impl ReadStream for Swapping {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+            let n = buf.len().min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+
+        fn swap_buffer(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+            self.turn += 1;
+            if self.turn % 3 == 0 || self.at == self.data.len() {
+                return Ok(None);
+            }
+            // Stale bytes before the offset handed out, as in a reused buffer.
+            let end = (self.at + self.piece).min(self.data.len());
+            *buf = std::vec![0xEE; 3];
+            buf.extend_from_slice(&self.data[self.at..end]);
+            self.at = end;
+            Ok(Some(3))
+        }
+    }
+
+    #[test]
+    fn swapped_input_buffers_read_the_same_records() {
+        // The image of `image()` with a trailer.
+        let h = Header::new(512, 8 * 512 + 100, 8, 3);
+        let mut w = Writer::new(MemDev::default(), &h, 0)
+            .unwrap()
+            .with_trailer(&h);
+        w.cluster(&[1; 512]).unwrap();
+        w.cluster(&[2; 512]).unwrap();
+        w.gap(3).unwrap();
+        w.cluster(&[5; 512]).unwrap();
+        w.gap(2).unwrap();
+        w.cluster(&[8; 100]).unwrap();
+        let img = w.finish().unwrap().data;
+        let want = collect(img.clone(), None, false).unwrap();
+        for piece in [1, 7, 100, 512, 513, 600, 5000] {
+            let input = Swapping {
+                data: img.clone(),
+                at: 0,
+                piece,
+                turn: 0,
+            };
+            let mut r = Reader::open_with(input, None, 0, false, Checksum::FromHeader).unwrap();
+            let mut v = Vec::new();
+            loop {
+                match r.next_record().unwrap() {
+                    Record::Cluster { pos, data } => v.push((pos as i64, data.len(), data[0])),
+                    Record::Gap { count, .. } => v.push((-1, count as usize, 0)),
+                    Record::End {
+                        backup_boot_missing,
+                    } => {
+                        v.push((-2, backup_boot_missing as usize, 0));
+                        break;
+                    }
+                }
+            }
+            assert_eq!(v, want, "piece {piece}");
+            // The checksums saw every byte once: the trailer after the records matches.
+            let tail = r.read_tail().unwrap().to_vec();
+            let t = crate::image::trailer::Trailer::parse(&tail).unwrap();
+            assert!(r.finish_checksums(&t).unwrap().is_ok(), "piece {piece}");
+        }
     }
 
     #[test]

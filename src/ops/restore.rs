@@ -62,6 +62,14 @@ impl ReadStream for Input {
             Input::Checked(c) => c.read(buf),
         }
     }
+
+    fn swap_buffer(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        match self {
+            Input::Sniffed(m) => m.swap_buffer(buf),
+            Input::Zstd(d) => d.swap_buffer(buf),
+            Input::Plain(_) | Input::Ahead(_) | Input::Checked(_) => Ok(None),
+        }
+    }
 }
 
 /// What the trailer lookup at the end of an image file found.
@@ -200,9 +208,11 @@ pub fn run(
                         (0, Kind::File) => file_index(&fd, fd.stat_len()?)?,
                         _ => None,
                     };
+                    let src = fd.duplicate()?;
                     let mut d = Decompressor::new(fd, &[], threads)?;
                     if let Some(i) = index {
-                        d = d.with_index(i);
+                        // The workers read the frames themselves.
+                        d = d.with_index(i).read_frames_at(std::sync::Arc::new(src));
                     }
                     base = None;
                     Input::Zstd(Box::new(d))

@@ -58,6 +58,13 @@ impl<R: ReadStream> ReadStream for MaybeZstd<R> {
             MaybeZstd::Zstd(d) => d.read(buf),
         }
     }
+
+    fn swap_buffer(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        match self {
+            MaybeZstd::Plain(_) => Ok(None),
+            MaybeZstd::Zstd(d) => d.swap_buffer(buf),
+        }
+    }
 }
 
 /// Whether the bytes at `offset` of `dev` start a zstd stream.

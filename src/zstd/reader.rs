@@ -15,10 +15,11 @@ use super::frame::{
     SEEK_TABLE_MAGIC,
 };
 use super::pool::Pool;
-use crate::dev::ReadStream;
+use crate::dev::{ReadAt, ReadStream};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::prelude::v1::*;
+use std::sync::Arc;
 use zstd_safe::{DCtx, DParameter, InBuffer, OutBuffer};
 
 /// Largest frame decompressed whole on a worker thread; larger ones are streamed.
@@ -45,11 +46,17 @@ fn table_error(at: u64, why: &str) -> Error {
     ))
 }
 
+/// A file the workers read their frames from themselves (see [`Decompressor::read_frames_at`]).
+pub type FrameSource = Arc<dyn ReadAt + Send + Sync>;
+
 struct Job {
     seq: u64,
     /// Stream offset of the frame.
     at: u64,
+    /// The frame's bytes, or (read from `src`) a buffer for them.
     frame: Vec<u8>,
+    /// Where the worker reads the frame's `len` bytes at `at` (None: `frame` holds them).
+    src: Option<(FrameSource, usize)>,
     content: usize,
     output: Vec<u8>,
 }
@@ -68,7 +75,28 @@ fn new_dctx() -> DCtx<'static> {
 fn decompress(dctx: &mut DCtx<'static>, mut job: Job) -> Done {
     job.output.clear();
     job.output.reserve(job.content);
-    let result = match dctx.decompress(&mut job.output, &job.frame) {
+    let mut len = job.frame.len();
+    if let Some((src, n)) = job.src.take() {
+        // The buffer only grows (a reused one is not zeroed again).
+        if job.frame.len() < n {
+            job.frame.resize(n, 0);
+        }
+        len = n;
+        let read = match job.frame.get_mut(..n) {
+            Some(b) => src.read_exact_at(b, job.at),
+            None => Ok(()),
+        };
+        if let Err(e) = read {
+            return Done {
+                seq: job.seq,
+                frame: job.frame,
+                output: job.output,
+                result: Err(e),
+            };
+        }
+    }
+    let frame = job.frame.get(..len).unwrap_or_default();
+    let result = match dctx.decompress(&mut job.output, frame) {
         Ok(n) if n == job.content => Ok(()),
         Ok(n) => Err(frame_error(
             job.at,
@@ -127,6 +155,8 @@ pub struct Decompressor<R: ReadStream> {
     /// (compressed, decompressed) bytes of the frames since the last seek table, to check the
     /// next one met in the stream (None for a streamed frame: not known).
     since_table: Vec<Option<(u64, u64)>>,
+    /// The file the workers read the frames of `index` from (the input stream is not read).
+    positioned: Option<FrameSource>,
 }
 
 impl<R: ReadStream> Decompressor<R> {
@@ -152,6 +182,7 @@ impl<R: ReadStream> Decompressor<R> {
             delivered: 0,
             index: None,
             since_table: Vec::new(),
+            positioned: None,
         })
     }
 
@@ -161,6 +192,55 @@ impl<R: ReadStream> Decompressor<R> {
     pub fn with_index(mut self, index: FrameIndex) -> Self {
         self.index = Some(index);
         self
+    }
+
+    /// With a seek table ([`Decompressor::with_index`]) of the file `src` (the whole file,
+    /// checked): each worker reads its frames from `src` itself, where the table says they
+    /// are, so that the compressed bytes are neither read nor copied on the calling thread.
+    pub fn read_frames_at(mut self, src: FrameSource) -> Self {
+        if self.index.is_some() {
+            self.positioned = Some(src);
+        }
+        self
+    }
+
+    /// [`Decompressor::fill`] from the seek table: queues the next frames for the workers to
+    /// read and decompress.
+    fn fill_positioned(&mut self, src: &FrameSource) -> Result<()> {
+        let Some(idx) = self.index.as_ref() else {
+            return Ok(());
+        };
+        while self.next_seq - self.next_out < self.max_in_flight as u64 {
+            let k = usize::try_from(self.frames).unwrap_or(usize::MAX);
+            let (Some(&(at, d0)), Some(&(end, d1))) =
+                (idx.get(k), k.checked_add(1).and_then(|n| idx.get(n)))
+            else {
+                self.eof = true;
+                self.carry.clear();
+                break;
+            };
+            let (len, content) = (end.saturating_sub(at), d1.saturating_sub(d0));
+            // The table bounds the frame's content (at most MAX_FRAME_BYTES): its compressed
+            // size is bounded by zstd's compress bound of that, like a frame read in the stream.
+            let bound = zstd_safe::compress_bound(usize::try_from(content).unwrap_or(usize::MAX))
+                as u64
+                + 64;
+            if len > bound || content > MAX_FRAME_BYTES {
+                return Err(frame_error(at, "larger than its content size allows"));
+            }
+            self.frames += 1;
+            let (frame, output) = self.spare.pop().unwrap_or_default();
+            self.pool.send(Job {
+                seq: self.next_seq,
+                at,
+                frame,
+                src: Some((Arc::clone(src), len as usize)),
+                content: content as usize,
+                output,
+            })?;
+            self.next_seq += 1;
+        }
+        Ok(())
     }
 
     /// The seek table check of the next frame (at `at`, `len` compressed bytes and `content`
@@ -272,6 +352,9 @@ impl<R: ReadStream> Decompressor<R> {
     /// Reads ahead and queues frames until the pool is full, a frame must be streamed, or
     /// the input ends.
     fn fill(&mut self) -> Result<()> {
+        if let Some(src) = self.positioned.clone() {
+            return self.fill_positioned(&src);
+        }
         while self.streaming.is_none()
             && self.next_seq - self.next_out < self.max_in_flight as u64
             && !self.is_done_reading()
@@ -317,6 +400,7 @@ impl<R: ReadStream> Decompressor<R> {
                         seq: self.next_seq,
                         at,
                         frame,
+                        src: None,
                         content,
                         output,
                     })?;
@@ -500,6 +584,27 @@ impl<R: ReadStream> Decompressor<R> {
 }
 
 impl<R: ReadStream> ReadStream for Decompressor<R> {
+    /// Hands out the frame being delivered, from its first byte not yet read; `buf` is kept
+    /// as an output buffer for a later frame. Not for a streamed frame.
+    fn swap_buffer(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        loop {
+            if self.cur_pos < self.cur.len() {
+                let at = self.cur_pos;
+                core::mem::swap(&mut self.cur, buf);
+                self.delivered += (buf.len() - at) as u64;
+                self.cur.clear();
+                self.cur_pos = 0;
+                return Ok(Some(at));
+            }
+            if self.streaming.is_some() || !self.next_output()? {
+                return Ok(None);
+            }
+            if matches!(self.streaming, Some((seq, _)) if seq == self.next_out) {
+                return Ok(None);
+            }
+        }
+    }
+
     fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         if buf.is_empty() {
             return Ok(0);

@@ -214,3 +214,94 @@ fn plain_and_zstd_inputs_are_told_apart() {
     let mut out = [0u8; 32];
     assert!(m.read_full(&mut out).unwrap() == 10 && &out[..10] == b"0123456789");
 }
+
+/// Reads `d` to its end, taking whole buffers with `swap_buffer` every other time and
+/// reading `piece` bytes the other times (as the image reader does around a record cut by a
+/// frame's end).
+fn swap_and_read<R: ReadStream>(d: &mut Decompressor<R>, piece: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut mine = vec![7u8; 1000];
+    let mut buf = vec![0u8; piece];
+    for turn in 0.. {
+        if turn % 2 == 0 {
+            if let Some(at) = d.swap_buffer(&mut mine).unwrap() {
+                out.extend_from_slice(&mine[at..]);
+                continue;
+            }
+        }
+        let n = d.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+#[test]
+fn swapped_buffers_give_the_same_bytes() {
+    use std::sync::Arc;
+    let data = sample(3 * FRAME_BYTES + 4321);
+    let z = compress(&data, 3, 2, 1 << 20);
+    // From the stream, and with the workers reading the frames of the seek table themselves.
+    let idx = SeekTable::read(&MemDev::new(z.clone()), z.len() as u64, 8 << 20)
+        .unwrap()
+        .unwrap()
+        .1;
+    for positioned in [false, true] {
+        for piece in [1usize, 4097, 1 << 20] {
+            let mut d = Decompressor::new(MemDev::new(z.clone()), &[], 2).unwrap();
+            if positioned {
+                d = d
+                    .with_index(idx.clone())
+                    .read_frames_at(Arc::new(MemDev::new(z.clone())));
+            }
+            assert!(swap_and_read(&mut d, piece) == data, "{positioned} {piece}");
+        }
+    }
+    // A streamed frame (no content size) after sized ones: read, not swapped.
+    let mut mixed = compress(&data[..FRAME_BYTES + 10], 3, 2, 1 << 20);
+    mixed.extend_from_slice(&unsized_frame(&data[FRAME_BYTES + 10..]));
+    let mut d = Decompressor::new(MemDev::new(mixed), &[], 2).unwrap();
+    assert!(swap_and_read(&mut d, 5000) == data);
+}
+
+#[test]
+fn positioned_frames_are_checked_like_streamed_ones() {
+    use std::sync::Arc;
+    let data = sample(2 * FRAME_BYTES + 99);
+    let z = compress(&data, 3, 2, 1 << 20);
+    let idx = SeekTable::read(&MemDev::new(z.clone()), z.len() as u64, 8 << 20)
+        .unwrap()
+        .unwrap()
+        .1;
+    // A flipped byte inside the second frame: an error naming that frame's offset.
+    let mut bad = z.clone();
+    let at = idx[1].0 as usize + 100;
+    bad[at] ^= 0x40;
+    let mut d = Decompressor::new(MemDev::new(bad.clone()), &[], 2)
+        .unwrap()
+        .with_index(idx.clone())
+        .read_frames_at(Arc::new(MemDev::new(bad)));
+    let mut buf = vec![0u8; 1 << 16];
+    let err = loop {
+        match d.read(&mut buf) {
+            Ok(0) => core::panic!("a damaged frame was read to the end"),
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    let msg = std::format!("{err}");
+    assert!(
+        msg.contains(&std::format!("compressed byte offset {}", idx[1].0)),
+        "{msg}"
+    );
+    // A file shorter than its table says: a read error, not a panic.
+    let short = z[..idx[2].0 as usize - 10].to_vec();
+    let mut d = Decompressor::new(MemDev::new(short.clone()), &[], 2)
+        .unwrap()
+        .with_index(idx)
+        .read_frames_at(Arc::new(MemDev::new(short)));
+    let r = (0..1000).try_for_each(|_| d.read(&mut buf).map(|_| ()));
+    assert!(r.is_err());
+}
