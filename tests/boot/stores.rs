@@ -7,15 +7,15 @@
 //! take them off an exFAT disk, so exFAT is proven in two boots: a save onto the disk, then a
 //! restore from that disk, whose result must be the reference's clone.
 use crate::common::*;
+use crate::qemu::{Boot, Killed, Qemu};
 use crate::rescue::{
-    assert_same_disk, boot, empty_disk, kernel_args, reference_clone, s, sample_volume,
-    virtio_disk, Boot,
+    assert_same_disk, empty_disk, reference_clone, reference_save, s, sample_volume, HttpServer,
 };
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Size of each image store's file system (FAT32 wants at least 32 MiB).
@@ -188,14 +188,7 @@ fn read_back(fs_kind: Fs, disk: &Path, partitioned: bool, inside: &str, dir: &Pa
 /// The reference ntfsclone's special image of `src`.
 fn reference_image(src: &Path, dir: &Path) -> Vec<u8> {
     let out = dir.join("reference.img");
-    let st = run_ref(&[
-        "-q",
-        "-s",
-        "-o",
-        out.to_str().unwrap(),
-        src.to_str().unwrap(),
-    ]);
-    ok(st, "reference ntfsclone --save-image");
+    reference_save(src, &out);
     let v = fs::read(&out).unwrap();
     fs::remove_file(&out).unwrap();
     v
@@ -234,29 +227,34 @@ fn gunzip(bytes: &[u8], dir: &Path) -> Vec<u8> {
     out.stdout
 }
 
+/// A machine `what` that runs the rescue `job` (300 s timeout).
+fn job_machine(dir: &Path, what: &str, job: &str) -> Qemu {
+    Qemu::new(dir, what)
+        .rescue(job)
+        .timeout(Duration::from_secs(300))
+}
+
 /// Boots a save job of a sample volume (/dev/vda) to `image` on `store` (/dev/vdb).
 fn save_boot(dir: &Path, what: &str, src: &Path, store: &Path, image: &str) {
-    let mut args = kernel_args(&format!(
-        "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image={image}"
-    ));
-    args.extend([s("-nic"), s("none")]);
-    args.extend(virtio_disk(src, true));
-    args.extend(virtio_disk(store, false));
-    let b = boot(dir, what, &args, Duration::from_secs(300));
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{what}:\n{}", b.log);
+    let job = format!("ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image={image}");
+    let b = job_machine(dir, what, &job)
+        .no_net()
+        .disk(src, true)
+        .disk(store, false)
+        .job();
+    assert_ok(&b, what);
 }
 
 /// Boots a restore job from `image` on `store` (/dev/vdb) to an empty /dev/vda; returns the target.
 fn restore_boot(dir: &Path, what: &str, store: &Path, image: &str) -> PathBuf {
     let tgt = empty_disk(&dir.join(format!("{what}-target.img")));
-    let mut args = kernel_args(&format!(
-        "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image={image}"
-    ));
-    args.extend([s("-nic"), s("none")]);
-    args.extend(virtio_disk(&tgt, false));
-    args.extend(virtio_disk(store, true));
-    let b = boot(dir, what, &args, Duration::from_secs(300));
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{what}:\n{}", b.log);
+    let job = format!("ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image={image}");
+    let b = job_machine(dir, what, &job)
+        .no_net()
+        .disk(&tgt, false)
+        .disk(store, true)
+        .job();
+    assert_ok(&b, what);
     tgt
 }
 
@@ -352,19 +350,13 @@ fn store_exfat_partitioned_save_then_restore() {
     );
 }
 
-/// Boots the job `job` with `args` (disks, network) and returns the boot's console and marker.
-fn job_boot(dir: &Path, what: &str, job: &str, args: &[String]) -> Boot {
-    let mut all = kernel_args(job);
-    all.extend_from_slice(args);
-    boot(dir, what, &all, Duration::from_secs(300))
-}
-
-/// QEMU user networking; with `smb`, the directory QEMU's smbd serves as `//10.0.2.4/qemu`.
-fn user_net(smb: Option<&Path>) -> Vec<String> {
+/// Options of QEMU user networking on virtio; with `smb`, the directory QEMU's smbd serves as
+/// `//10.0.2.4/qemu`.
+fn net(smb: Option<&Path>) -> String {
     let smb = smb
         .map(|d| format!(",smb={}", d.display()))
         .unwrap_or_default();
-    vec![s("-nic"), format!("user,model=virtio-net-pci{smb}")]
+    format!("model=virtio-net-pci{smb}")
 }
 
 fn assert_ok(b: &Boot, what: &str) {
@@ -407,13 +399,15 @@ fn store_smb_save_then_restore() {
     let share = t.join("share");
     fs::create_dir_all(&share).unwrap();
     // A user and password (any user is the guest of QEMU's smbd); the directories are created.
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "smb-save",
         "ntfsclone.mode=save ntfsclone.source=/dev/vda \
          ntfsclone.image=smb://tech:s3cret@10.0.2.4/qemu/images/pc%201/win.img",
-        &[virtio_disk(&src, true), user_net(Some(&share))].concat(),
-    );
+    )
+    .disk(&src, true)
+    .user_net(&net(Some(&share)))
+    .job();
     assert_ok(&b, "save to SMB");
     assert_verified(&b, "save to SMB");
     assert!(
@@ -428,13 +422,15 @@ fn store_smb_save_then_restore() {
     // Restored by a guest (no user in the URL) from the same share, with the dialect the kernel
     // prefers, SMB 3.1.1, required through ntfsclone.mountopts=.
     let tgt = empty_disk(&t.join("target.img"));
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "smb-restore",
         "ntfsclone.mode=restore ntfsclone.target=/dev/vda \
          ntfsclone.image=smb://10.0.2.4/qemu/images/pc%201/win.img ntfsclone.mountopts=vers=3.1.1",
-        &[virtio_disk(&tgt, false), user_net(Some(&share))].concat(),
-    );
+    )
+    .disk(&tgt, false)
+    .user_net(&net(Some(&share)))
+    .job();
     assert_ok(&b, "restore from SMB");
     assert_same_disk(&tgt, &want, "restore from SMB");
 }
@@ -442,9 +438,8 @@ fn store_smb_save_then_restore() {
 /// A user-space NFS v4 server (nfs-ganesha, VFS backend) exporting `dir` under its own path on
 /// 127.0.0.1:port, killed when dropped.
 struct Ganesha {
-    child: Child,
+    _child: Killed,
     port: u16,
-    log: PathBuf,
 }
 impl Ganesha {
     fn start(work: &Path, export: &Path) -> Ganesha {
@@ -474,37 +469,35 @@ impl Ganesha {
         )
         .unwrap();
         let log = work.join("ganesha.log");
-        let child = Command::new(bin)
-            .arg("-F")
-            .arg("-f")
-            .arg(&conf)
-            .arg("-L")
-            .arg(&log)
-            .arg("-p")
-            .arg(work.join("ganesha.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start ganesha.nfsd: {e}"));
-        let mut g = Ganesha { child, port, log };
+        let mut child = Killed(
+            Command::new(bin)
+                .arg("-F")
+                .arg("-f")
+                .arg(&conf)
+                .arg("-L")
+                .arg(&log)
+                .arg("-p")
+                .arg(work.join("ganesha.pid"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start ganesha.nfsd: {e}")),
+        );
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let gone = g.child.try_wait().unwrap().is_some();
+            let gone = child.0.try_wait().unwrap().is_some();
             assert!(
                 !gone && start.elapsed() < Duration::from_secs(30),
                 "ganesha.nfsd did not start listening on port {port}:\n{}",
-                fs::read_to_string(&g.log).unwrap_or_default()
+                fs::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        g
-    }
-}
-impl Drop for Ganesha {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Ganesha {
+            _child: child,
+            port,
+        }
     }
 }
 
@@ -518,15 +511,17 @@ fn store_nfs4_save_then_restore_parts() {
     let server = Ganesha::start(t.path(), &export);
     // QEMU user networking shows the host's 127.0.0.1 to the guest as 10.0.2.2.
     let url = |name: &str| format!("nfs://10.0.2.2:{}{}/{name}", server.port, export.display());
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "nfs-save",
         &format!(
             "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image={}",
             url("new/dir/win.img")
         ),
-        &[virtio_disk(&src, true), user_net(None)].concat(),
-    );
+    )
+    .disk(&src, true)
+    .user_net(&net(None))
+    .job();
     assert_ok(&b, "save to NFS v4");
     assert_verified(&b, "save to NFS v4");
     assert!(
@@ -551,15 +546,17 @@ fn store_nfs4_save_then_restore_parts() {
         fs::write(export.join(name), p).unwrap();
     }
     let tgt = empty_disk(&t.join("target.img"));
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "nfs-restore",
         &format!(
             "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image={}",
             url("parts.img")
         ),
-        &[virtio_disk(&tgt, false), user_net(None)].concat(),
-    );
+    )
+    .disk(&tgt, false)
+    .user_net(&net(None))
+    .job();
     drop(server);
     assert_ok(&b, "restore from NFS v4 (parts)");
     assert_same_disk(&tgt, &want, "restore from parts on NFS v4");
@@ -579,17 +576,15 @@ fn store_ntfs_disk_save() {
             .arg(&store)),
         "mkntfs (store)",
     );
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "ntfs-save",
         "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=LABEL=USB:/Images/win.img",
-        &[
-            virtio_disk(&src, true),
-            virtio_disk(&store, false),
-            vec![s("-nic"), s("none")],
-        ]
-        .concat(),
-    );
+    )
+    .disk(&src, true)
+    .disk(&store, false)
+    .no_net()
+    .job();
     assert_ok(&b, "save to NTFS");
     assert_verified(&b, "save to NTFS");
     let mnt = t.join("store-mnt");
@@ -633,18 +628,16 @@ fn store_fat32_split_save() {
         t.path(),
         &[(&format!("/pc/win.img.{n:03}"), &stale)],
     );
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "split-save",
         "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=/dev/vdb:/pc/win.img \
          ntfsclone.split=1M",
-        &[
-            virtio_disk(&src, true),
-            virtio_disk(&store, false),
-            vec![s("-nic"), s("none")],
-        ]
-        .concat(),
-    );
+    )
+    .disk(&src, true)
+    .disk(&store, false)
+    .no_net()
+    .job();
     assert_ok(&b, "split save to FAT32");
     assert_verified(&b, "split save to FAT32");
     let names = fat_names(&store, "/pc");
@@ -679,17 +672,15 @@ fn store_fails_on_a_missing_image_file() {
     fs::write(&other, b"not the image").unwrap();
     let store = fs_image(Fs::Fat32, t.path(), &[("/images/other.img", &other)]);
     let tgt = empty_disk(&t.join("target.img"));
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "missing-file",
         "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image=/dev/vdb:/images/win.img",
-        &[
-            virtio_disk(&tgt, false),
-            virtio_disk(&store, true),
-            vec![s("-nic"), s("none")],
-        ]
-        .concat(),
-    );
+    )
+    .disk(&tgt, false)
+    .disk(&store, true)
+    .no_net()
+    .job();
     assert_failed(
         &b,
         2,
@@ -707,12 +698,14 @@ fn store_fails_when_the_share_refuses() {
     fs::create_dir_all(&share).unwrap();
     let src = sample_volume(t.path());
     // QEMU's smbd has no share "nosuch": the mount is refused.
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "smb-refused",
         "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=smb://10.0.2.4/nosuch/win.img",
-        &[virtio_disk(&src, true), user_net(Some(&share))].concat(),
-    );
+    )
+    .disk(&src, true)
+    .user_net(&net(Some(&share)))
+    .job();
     assert_failed(
         &b,
         2,
@@ -734,17 +727,15 @@ fn store_full_disk_fails_and_unmounts_cleanly() {
         .set_len(FS_BYTES - (2 << 20))
         .unwrap();
     let store = fs_image(Fs::Fat32, t.path(), &[("/filler", &filler)]);
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "full-disk",
         "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=/dev/vdb:/win.img",
-        &[
-            virtio_disk(&src, true),
-            virtio_disk(&store, false),
-            vec![s("-nic"), s("none")],
-        ]
-        .concat(),
-    );
+    )
+    .disk(&src, true)
+    .disk(&store, false)
+    .no_net()
+    .job();
     assert!(
         b.marker.starts_with("ntfsclone-job: failed (exit "),
         "a save to a full disk: {}\n{}",
@@ -794,20 +785,16 @@ fn store_zst_save_to_fat32_then_restore_over_http() {
     assert!(out.status.success(), "zstd -dc of the saved image");
     assert_restores_to(&out.stdout, &want, t.path(), "a .zst image saved on FAT32");
 
-    let server = crate::rescue::HttpServer::start(&www);
+    let server = HttpServer::start(&www);
     let tgt = empty_disk(&t.join("target.img"));
-    let mut args = kernel_args(&format!(
+    let job = format!(
         "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image=http://10.0.2.2:{}/pc.img.zst",
         server.port
-    ));
-    args.extend([s("-nic"), s("user,model=virtio-net-pci")]);
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(
-        t.path(),
-        "zst-http-restore",
-        &args,
-        Duration::from_secs(300),
     );
+    let b = job_machine(t.path(), "zst-http-restore", &job)
+        .user_net(&net(None))
+        .disk(&tgt, false)
+        .job();
     drop(server);
     assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
     assert_same_disk(&tgt, &want, "a .zst image restored over HTTP");
