@@ -525,8 +525,8 @@ fn store_nfs4_save_then_restore_parts() {
     assert_ok(&b, "save to NFS v4");
     assert_verified(&b, "save to NFS v4");
     assert!(
-        b.log.contains("(NFS v4)") || !b.log.contains("NFS v3"),
-        "{}",
+        b.log.contains("image store: 10.0.2.2:/ (NFS v4)") && !b.log.contains("NFS v3"),
+        "no NFS v4 mount:\n{}",
         b.log
     );
     let got = fs::read(export.join("new/dir/win.img"))
