@@ -1,6 +1,6 @@
 //! Image files on FAT32, exFAT, ext4 and NTFS disks (`ntfsclone.image=DEV:/path`), whole-disk and
-//! partitioned (MBR) or not, on SMB shares and NFS servers, split in parts, saved and restored by
-//! the rescue initramfs in QEMU; and the failures a store can cause.
+//! partitioned (MBR) or not, on SMB shares and NFS servers (v4, and v3 with rpcbind), split in
+//! parts, saved and restored by the rescue initramfs in QEMU; and the failures a store can cause.
 //!
 //! The host kernel mounts none of these here, so the disks are built and read back with user-space
 //! tools: mtools (FAT32), `mkfs.ext4 -d` and debugfs (ext4). exfatprogs cannot put files on or
@@ -16,6 +16,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Size of each image store's file system (FAT32 wants at least 32 MiB).
@@ -435,33 +436,116 @@ fn store_smb_save_then_restore() {
     assert_same_disk(&tgt, &want, "restore from SMB");
 }
 
-/// A user-space NFS v4 server (nfs-ganesha, VFS backend) exporting `dir` under its own path on
-/// 127.0.0.1:port, killed when dropped.
+/// A free TCP port on 127.0.0.1 (nothing listens on it when this returns).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on 127.0.0.1:`port`; fails with `what` and `log` when `child`
+/// exits first or after 30 s.
+fn wait_listening(port: u16, child: &mut Killed, what: &str, log: &Path) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let gone = child.0.try_wait().unwrap().is_some();
+        assert!(
+            !gone && start.elapsed() < Duration::from_secs(30),
+            "{what} did not start listening on port {port}:\n{}",
+            fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Serialises the NFS tests of this process: one nfs-ganesha at a time (servers share
+/// /run/ganesha, and with rpcbind running each registers its NFS version there).
+static NFS_LOCK: Mutex<()> = Mutex::new(());
+
+/// The portmapper (rpcbind) on port 111, which an NFS v3 server registers with and an NFS v3
+/// client asks for the mount daemon's port. One that runs already is used as it is; otherwise
+/// one is started here (in the foreground) and stopped when this is dropped, with the state
+/// files it made under /run.
+struct Rpcbind {
+    started: Option<(Killed, Vec<PathBuf>)>,
+}
+impl Rpcbind {
+    fn start() -> Rpcbind {
+        if TcpStream::connect(("127.0.0.1", 111)).is_ok() {
+            eprintln!("rpcbind: using the one that listens on port 111");
+            return Rpcbind { started: None };
+        }
+        let made: Vec<PathBuf> = ["/run/rpcbind.sock", "/run/rpcbind.lock", "/run/rpcbind"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| !p.exists())
+            .collect();
+        let mut child = Killed(
+            Command::new(require("rpcbind"))
+                .arg("-f")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start rpcbind (make deps): {e}")),
+        );
+        wait_listening(111, &mut child, "rpcbind", Path::new("/dev/null"));
+        Rpcbind {
+            started: Some((child, made)),
+        }
+    }
+
+    /// `rpcinfo -p 127.0.0.1`: the registered programs.
+    fn programs() -> String {
+        let out = run(Command::new(require("rpcinfo")).args(["-p", "127.0.0.1"]));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+impl Drop for Rpcbind {
+    fn drop(&mut self) {
+        if let Some((child, made)) = self.started.take() {
+            drop(child);
+            for p in made {
+                let _ = fs::remove_file(&p).or_else(|_| fs::remove_dir_all(&p));
+            }
+        }
+    }
+}
+
+/// A user-space NFS server (nfs-ganesha, VFS backend) exporting `dir` under its own path on
+/// 127.0.0.1:port, TCP only, no NLM, rquota, grace period or Kerberos; stopped when dropped.
+/// NFS v4 needs nothing else. NFS v3 registers with rpcbind (started if none runs) and has its
+/// mount daemon on a port of its own (`mnt_port`); the server is stopped with SIGTERM, so that it
+/// takes its registrations back, before rpcbind.
 struct Ganesha {
-    _child: Killed,
+    child: Killed,
+    export: PathBuf,
     port: u16,
+    mnt_port: u16,
+    log: PathBuf,
+    /// Declared after `child`: dropped after the server.
+    _rpcbind: Option<Rpcbind>,
 }
 impl Ganesha {
-    fn start(work: &Path, export: &Path) -> Ganesha {
+    fn start(work: &Path, export: &Path, version: u8) -> Ganesha {
         let bin = require("ganesha.nfsd");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
+        let mnt_port = free_port();
+        let rpcbind = (version == 3).then(Rpcbind::start);
         let recovery = work.join("ganesha-recovery");
         fs::create_dir_all(&recovery).unwrap();
         let conf = work.join("ganesha.conf");
-        // v4 only, TCP only: no rpcbind, NLM, rquota; no grace period; no Kerberos.
         fs::write(
             &conf,
             format!(
-                "NFS_CORE_PARAM {{ NFS_Port = {port}; Bind_Addr = 127.0.0.1; Protocols = 4; \
-                 Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }}\n\
+                "NFS_CORE_PARAM {{ NFS_Port = {port}; MNT_Port = {mnt_port}; Bind_Addr = 127.0.0.1; \
+                 Protocols = {version}; Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }}\n\
                  NFSV4 {{ Graceless = true; RecoveryBackend = fs; RecoveryRoot = {rec}; }}\n\
                  NFS_KRB5 {{ Active_krb5 = false; }}\n\
                  EXPORT {{ Export_Id = 1; Path = {exp}; Pseudo = {exp}; Access_Type = RW; \
-                 Squash = No_Root_Squash; SecType = sys; Protocols = 4; Transports = TCP; \
+                 Squash = No_Root_Squash; SecType = sys; Protocols = {version}; Transports = TCP; \
                  FSAL {{ Name = VFS; }} }}\n",
                 rec = recovery.display(),
                 exp = export.display()
@@ -484,19 +568,84 @@ impl Ganesha {
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start ganesha.nfsd: {e}")),
         );
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let gone = child.0.try_wait().unwrap().is_some();
-            assert!(
-                !gone && start.elapsed() < Duration::from_secs(30),
-                "ganesha.nfsd did not start listening on port {port}:\n{}",
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        wait_listening(port, &mut child, "ganesha.nfsd", &log);
+        if version == 3 {
+            wait_listening(mnt_port, &mut child, "ganesha.nfsd (mountd)", &log);
         }
         Ganesha {
-            _child: child,
+            child,
+            export: export.to_path_buf(),
             port,
+            mnt_port,
+            log,
+            _rpcbind: rpcbind,
+        }
+    }
+}
+impl Ganesha {
+    /// The nfs:// URL of the file `name` in the export, as the guest sees the server (QEMU user
+    /// networking shows the host's 127.0.0.1 to the guest as 10.0.2.2).
+    fn url(&self, name: &str) -> String {
+        format!(
+            "nfs://10.0.2.2:{}{}/{name}",
+            self.port,
+            self.export.display()
+        )
+    }
+}
+
+/// Boots a save of the sample volume `src` to `new/dir/win.img` on the NFS `server` (the
+/// directories are made); checks the marker, the read-back, `mounted` on the console and that
+/// the image on the export restores, with the reference, to `want`.
+fn nfs_save(dir: &Path, what: &str, server: &Ganesha, src: &Path, want: &[u8], mounted: &str) {
+    let job = format!(
+        "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image={}",
+        server.url("new/dir/win.img")
+    );
+    let b = job_machine(dir, what, &job)
+        .disk(src, true)
+        .user_net(&net(None))
+        .job();
+    assert_ok(&b, what);
+    assert_verified(&b, what);
+    assert!(
+        b.log.contains(mounted) && b.log.matches("image store: ").count() == 1,
+        "{what}: no {mounted:?} on the console:\n{}",
+        b.log
+    );
+    let got = fs::read(server.export.join("new/dir/win.img"))
+        .unwrap_or_else(|e| panic!("{what}: no image on the NFS export: {e}\n{}", b.log));
+    assert_restores_to(&got, want, dir, what);
+}
+
+/// Boots a restore of `name` on the NFS `server` to an empty /dev/vda; returns the boot and
+/// the target.
+fn nfs_restore(dir: &Path, what: &str, server: &Ganesha, name: &str) -> (Boot, PathBuf) {
+    let tgt = empty_disk(&dir.join(format!("{what}-target.img")));
+    let job = format!(
+        "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image={}",
+        server.url(name)
+    );
+    let b = job_machine(dir, what, &job)
+        .disk(&tgt, false)
+        .user_net(&net(None))
+        .job();
+    assert_ok(&b, what);
+    (b, tgt)
+}
+
+impl Drop for Ganesha {
+    fn drop(&mut self) {
+        // SIGTERM: ganesha unregisters from rpcbind as it exits; SIGKILL after 10 s.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.0.id().to_string())
+            .status();
+        let start = Instant::now();
+        while matches!(self.child.0.try_wait(), Ok(None))
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }
@@ -508,30 +657,16 @@ fn store_nfs4_save_then_restore_parts() {
     let want = reference_clone(&src, t.path());
     let export = t.join("export");
     fs::create_dir_all(&export).unwrap();
-    let server = Ganesha::start(t.path(), &export);
-    // QEMU user networking shows the host's 127.0.0.1 to the guest as 10.0.2.2.
-    let url = |name: &str| format!("nfs://10.0.2.2:{}{}/{name}", server.port, export.display());
-    let b = job_machine(
+    let _nfs = NFS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Ganesha::start(t.path(), &export, 4);
+    nfs_save(
         t.path(),
         "nfs-save",
-        &format!(
-            "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image={}",
-            url("new/dir/win.img")
-        ),
-    )
-    .disk(&src, true)
-    .user_net(&net(None))
-    .job();
-    assert_ok(&b, "save to NFS v4");
-    assert_verified(&b, "save to NFS v4");
-    assert!(
-        b.log.contains("image store: 10.0.2.2:/ (NFS v4)") && !b.log.contains("NFS v3"),
-        "no NFS v4 mount:\n{}",
-        b.log
+        &server,
+        &src,
+        &want,
+        "image store: 10.0.2.2:/ (NFS v4)",
     );
-    let got = fs::read(export.join("new/dir/win.img"))
-        .unwrap_or_else(|e| panic!("no image on the NFS export: {e}\n{}", b.log));
-    assert_restores_to(&got, &want, t.path(), "image saved on NFS v4");
 
     // The reference's image in 1 MiB parts made here (NAME, NAME.001, ...): the restore finds them.
     let image = reference_image(&src, t.path());
@@ -545,21 +680,68 @@ fn store_nfs4_save_then_restore_parts() {
         };
         fs::write(export.join(name), p).unwrap();
     }
-    let tgt = empty_disk(&t.join("target.img"));
-    let b = job_machine(
-        t.path(),
-        "nfs-restore",
-        &format!(
-            "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image={}",
-            url("parts.img")
-        ),
-    )
-    .disk(&tgt, false)
-    .user_net(&net(None))
-    .job();
+    let (_, tgt) = nfs_restore(t.path(), "nfs-restore", &server, "parts.img");
     drop(server);
-    assert_ok(&b, "restore from NFS v4 (parts)");
     assert_same_disk(&tgt, &want, "restore from parts on NFS v4");
+}
+
+/// The registrations of `rpcinfo -p` (program, version, protocol, port).
+fn registered(programs: &str) -> Vec<[String; 4]> {
+    programs
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() >= 4).then(|| [w[0], w[1], w[2], w[3]].map(str::to_string))
+        })
+        .collect()
+}
+
+/// NFS v3 for real: nfs-ganesha with NFS v3 only (its NFS v4 mount fails), registered with
+/// rpcbind on port 111, its mount daemon on a port of its own. The guest's kernel asks rpcbind
+/// (the host's port 111, as 10.0.2.2:111 through QEMU user networking) for the mount daemon's
+/// port; the job mounts the longest leading directory of the path that is exported (nolock: no
+/// NLM). The saved image restores with the reference; a second boot restores it from NFS v3.
+#[test]
+fn store_nfs3_save_then_restore() {
+    let t = TempDir::new("store-nfs3");
+    let src = sample_volume(t.path());
+    let want = reference_clone(&src, t.path());
+    let export = t.join("export");
+    fs::create_dir_all(&export).unwrap();
+    let _nfs = NFS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Ganesha::start(t.path(), &export, 3);
+    let programs = Rpcbind::programs();
+    let regs = registered(&programs);
+    for (prog, port) in [("100003", server.port), ("100005", server.mnt_port)] {
+        let want = [prog, "3", "tcp", &port.to_string()].map(str::to_string);
+        assert!(
+            regs.contains(&want),
+            "{prog} v3 is not registered with rpcbind on port {port}:\n{programs}\n{}",
+            fs::read_to_string(&server.log).unwrap_or_default()
+        );
+    }
+    assert!(
+        !regs.iter().any(|r| r[0] == "100003" && r[1] == "4"),
+        "the server offers NFS v4:\n{programs}"
+    );
+    // The save: new/dir does not exist yet, so the export itself is mounted (and new/dir made).
+    let v3_mount = |d: &str| format!("image store: 10.0.2.2:{}{d} (NFS v3)", export.display());
+    nfs_save(t.path(), "nfs3-save", &server, &src, &want, &v3_mount(""));
+    // The restore: the server mounts a directory below its export, the image's own.
+    let (b, tgt) = nfs_restore(t.path(), "nfs3-restore", &server, "new/dir/win.img");
+    let v3_mount = v3_mount("/new/dir");
+    let mnt_port = server.mnt_port;
+    drop(server);
+    assert!(b.log.contains(&v3_mount), "no {v3_mount:?}:\n{}", b.log);
+    assert_same_disk(&tgt, &want, "restore from NFS v3");
+    // The server took its registrations back (or rpcbind, started here, is gone).
+    let left = Rpcbind::programs();
+    assert!(
+        !registered(&left)
+            .iter()
+            .any(|r| r[3] == mnt_port.to_string()),
+        "the mount daemon is still registered:\n{left}"
+    );
 }
 
 #[test]
