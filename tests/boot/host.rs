@@ -6,7 +6,7 @@
 //! Also, without QEMU: the GRUB entry generator, the one-shot command and the install script.
 use crate::common::*;
 use crate::qemu::{Qemu, Until};
-use crate::rescue::{assert_same_disk, empty_disk, reference_clone, sample_volume};
+use crate::rescue::{assert_same_disk, empty_disk, make_once, reference_clone, sample_volume};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,28 +35,6 @@ fn host_kernel() -> PathBuf {
         vmlinuz.display()
     );
     vmlinuz
-}
-
-/// Runs `make TARGET` once per test process (a failure fails every test that needs it).
-fn make_once(cell: &'static OnceLock<Result<(), String>>, target: &str) {
-    let built = cell.get_or_init(|| {
-        let out = run(Command::new(require("make"))
-            .arg("-C")
-            .arg(root())
-            .args(["--no-print-directory", target]));
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "`make {target}` failed:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
-    if let Err(e) = built {
-        panic!("{e}");
-    }
 }
 
 /// boot/out/host-initrd.img (`make host-initramfs`).

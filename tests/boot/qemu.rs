@@ -73,6 +73,13 @@ pub(crate) struct Boot {
 /// How long a guest may take to power off after the job marker (`Until::Marker`).
 const POWEROFF_GRACE: Duration = Duration::from_secs(90);
 
+/// The last 4000 characters of a console (for failure messages).
+fn tail(log: &str) -> String {
+    log.chars()
+        .skip(log.chars().count().saturating_sub(4000))
+        .collect()
+}
+
 /// A QEMU machine to run (see the module comment).
 pub(crate) struct Qemu {
     dir: PathBuf,
@@ -311,10 +318,7 @@ impl Qemu {
                 }
                 drop(q);
                 let log = read();
-                let tail: String = log
-                    .chars()
-                    .skip(log.chars().count().saturating_sub(4000))
-                    .collect();
+                let tail = tail(&log);
                 assert!(!panicked, "{what}: kernel panic:\n{tail}");
                 let must_exit = !matches!(self.until, Until::Seen(_));
                 assert!(
@@ -351,11 +355,7 @@ impl Qemu {
     pub(crate) fn job(self) -> Boot {
         let what = self.what.clone();
         let r = self.until(Until::Marker).run();
-        let tail: String = r
-            .log
-            .chars()
-            .skip(r.log.chars().count().saturating_sub(4000))
-            .collect();
+        let tail = tail(&r.log);
         assert!(
             r.log.contains("ntfsclone rescue"),
             "{what}: no banner:\n{tail}"

@@ -8,7 +8,7 @@
 //! What they need is built with `make -C <root> initramfs` (once per run) and `boot/mkiso.sh` /
 //! `boot/mkpxe.sh` into `boot/out/test/` (build outputs, gitignored, so `make iso` is untouched).
 use crate::common::*;
-use crate::qemu::{Firmware, Killed, Qemu};
+use crate::qemu::{Boot, Firmware, Killed, Qemu};
 use std::fs;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -36,20 +36,19 @@ pub(crate) fn bad_sector_fill() -> Vec<u8> {
     v
 }
 
-/// `boot/out` after `make initramfs` (run once per test process; a failure fails every test).
-pub(crate) fn boot_out() -> PathBuf {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        require("make");
-        let out = run(Command::new("make")
+/// Runs `make TARGET` once per test process (`cell` remembers the result; a failure fails every
+/// test that needs it).
+pub(crate) fn make_once(cell: &'static OnceLock<Result<(), String>>, target: &str) {
+    let built = cell.get_or_init(|| {
+        let out = run(Command::new(require("make"))
             .arg("-C")
             .arg(root())
-            .args(["--no-print-directory", "initramfs"]));
+            .args(["--no-print-directory", target]));
         if out.status.success() {
             Ok(())
         } else {
             Err(format!(
-                "`make initramfs` failed (run `make deps`):\n{}{}",
+                "`make {target}` failed (run `make deps`):\n{}{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             ))
@@ -58,6 +57,12 @@ pub(crate) fn boot_out() -> PathBuf {
     if let Err(e) = built {
         panic!("{e}");
     }
+}
+
+/// `boot/out` after `make initramfs` (run once per test process; a failure fails every test).
+pub(crate) fn boot_out() -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    make_once(&BUILT, "initramfs");
     root().join("boot/out")
 }
 
@@ -181,18 +186,23 @@ pub(crate) fn s(v: &str) -> String {
 #[test]
 fn initramfs_clone_between_virtio_disks() {
     let t = TempDir::new("boot-clone");
-    let src = sample_volume(t.path());
-    let tgt = empty_disk(&t.join("target.img"));
-    let want = reference_clone(&src, t.path());
-    let b = Qemu::new(t.path(), "initramfs-clone")
+    let q = Qemu::new(t.path(), "initramfs-clone")
         .rescue("ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb")
         .no_net()
-        .disk(&src, true)
-        .disk(&tgt, false)
-        .timeout(Duration::from_secs(180))
-        .job();
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
-    assert_same_disk(&tgt, &want, "initramfs clone");
+        .timeout(Duration::from_secs(180));
+    clone_checked(t.path(), "initramfs clone", q);
+}
+
+/// Boots `q` with a sample volume (in `dir`) as /dev/vda and an empty disk as /dev/vdb, to run
+/// a clone job; checks the ok marker and the target against the reference's clone.
+pub(crate) fn clone_checked(dir: &Path, what: &str, q: Qemu) -> Boot {
+    let src = sample_volume(dir);
+    let tgt = empty_disk(&dir.join("target.img"));
+    let want = reference_clone(&src, dir);
+    let b = q.disk(&src, true).disk(&tgt, false).job();
+    assert_eq!(b.marker, "ntfsclone-job: ok", "{what}:\n{}", b.log);
+    assert_same_disk(&tgt, &want, what);
+    b
 }
 
 /// An HTTP server (python3 -m http.server) on 127.0.0.1, killed when dropped.
@@ -376,9 +386,6 @@ fn initramfs_refuses_to_overwrite_the_boot_medium() {
 fn iso_clone(what: &str, uefi: bool, usb: bool) {
     let t = TempDir::new(what);
     let iso = media("mkiso.sh", "clone.iso");
-    let src = sample_volume(t.path());
-    let tgt = empty_disk(&t.join("target.img"));
-    let want = reference_clone(&src, t.path());
     let q = Qemu::new(t.path(), what).no_net().firmware(if uefi {
         Firmware::Ovmf
     } else {
@@ -390,13 +397,7 @@ fn iso_clone(what: &str, uefi: bool, usb: bool) {
         q.drive(format!("media=cdrom,readonly=on,file={}", iso.display()))
             .args(["-boot", "d"])
     };
-    let b = q
-        .disk(&src, true)
-        .disk(&tgt, false)
-        .timeout(Duration::from_secs(420))
-        .job();
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
-    assert_same_disk(&tgt, &want, what);
+    clone_checked(t.path(), what, q.timeout(Duration::from_secs(420)));
 }
 
 #[test]
@@ -423,13 +424,10 @@ fn iso_uefi_usb() {
 fn pxe_clone(what: &str, uefi: bool) {
     let t = TempDir::new(what);
     let tree = media("mkpxe.sh", "pxe");
-    let src = sample_volume(t.path());
-    let tgt = empty_disk(&t.join("target.img"));
-    let want = reference_clone(&src, t.path());
     let bootfile = if uefi { "bootx64.efi" } else { "pxelinux.0" };
     // UEFI: OVMF's own network boot (the iPXE option ROM breaks shim's loading of GRUB).
     let rom = if uefi { ",romfile=" } else { "" };
-    let b = Qemu::new(t.path(), what)
+    let q = Qemu::new(t.path(), what)
         .firmware(if uefi { Firmware::Ovmf } else { Firmware::Bios })
         .args([
             s("-netdev"),
@@ -439,12 +437,8 @@ fn pxe_clone(what: &str, uefi: bool) {
             s("-boot"),
             s("n"),
         ])
-        .disk(&src, true)
-        .disk(&tgt, false)
-        .timeout(Duration::from_secs(420))
-        .job();
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
-    assert_same_disk(&tgt, &want, what);
+        .timeout(Duration::from_secs(420));
+    clone_checked(t.path(), what, q);
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //! (Debian's kernel locks itself down exactly when the firmware says Secure Boot is on), and with
 //! `no_timer_check` (on q35 a busy TCG host can make the kernel's IO-APIC timer check fail).
 use crate::common::*;
-use crate::qemu::{Boot, Firmware, Qemu, Until};
+use crate::qemu::{Firmware, Qemu, Until};
 use crate::rescue::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,15 +31,15 @@ fn signed_media(script: &str, name: &str) -> PathBuf {
     media_with_job(script, name, &job())
 }
 
-/// Checks a Secure Boot clone boot: the job's marker, the lockdown notice, the target's bytes.
-fn check(what: &str, b: &Boot, tgt: &Path, want: &[u8]) {
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{what}:\n{}", b.log);
+/// Runs the Secure Boot clone boot `q` (see `clone_checked`: the marker, the target's bytes) and
+/// checks the kernel's lockdown notice.
+fn secure_clone(dir: &Path, what: &str, q: Qemu) {
+    let b = clone_checked(dir, what, q.timeout(TIMEOUT));
     assert!(
         b.log.contains(LOCKDOWN),
         "{what}: the kernel did not report Secure Boot lockdown:\n{}",
         b.log
     );
-    assert_same_disk(tgt, want, what);
     eprintln!(
         "{what}: Secure Boot clone, {:.1} s from QEMU start to the marker",
         b.secs
@@ -50,15 +50,11 @@ fn check(what: &str, b: &Boot, tgt: &Path, want: &[u8]) {
 fn secure_iso(what: &str, usb: bool) {
     let t = TempDir::new(what);
     let iso = signed_media("mkiso.sh", "secure.iso");
-    let src = sample_volume(t.path());
-    let tgt = empty_disk(&t.join("target.img"));
-    let want = reference_clone(&src, t.path());
     let q = Qemu::new(t.path(), what)
         .firmware(Firmware::SecureBoot)
         .no_net();
     let q = if usb { q.usb_stick(&iso) } else { cd(q, &iso) };
-    let b = q.disk(&src, true).disk(&tgt, false).timeout(TIMEOUT).job();
-    check(what, &b, &tgt, &want);
+    secure_clone(t.path(), what, q);
 }
 
 #[test]
@@ -78,21 +74,14 @@ fn secure_boot_pxe() {
     let what = "secure-pxe";
     let t = TempDir::new(what);
     let tree = signed_media("mkpxe.sh", "secure-pxe");
-    let src = sample_volume(t.path());
-    let tgt = empty_disk(&t.join("target.img"));
-    let want = reference_clone(&src, t.path());
-    let b = Qemu::new(t.path(), what)
+    let q = Qemu::new(t.path(), what)
         .firmware(Firmware::SecureBoot)
         .args([
             s("-netdev"),
             format!("user,id=net0,tftp={},bootfile=bootx64.efi", tree.display()),
         ])
-        .device("virtio-net-pci,netdev=net0,romfile=,bootindex=0")
-        .disk(&src, true)
-        .disk(&tgt, false)
-        .timeout(TIMEOUT)
-        .job();
-    check(what, &b, &tgt, &want);
+        .device("virtio-net-pci,netdev=net0,romfile=,bootindex=0");
+    secure_clone(t.path(), what, q);
 }
 
 /// `iso` as a CD on IDE, first in the boot order.
