@@ -28,7 +28,7 @@ APT_PACKAGES := ntfs-3g partclone zstd busybox-static linux-image-amd64 cpio xor
                 syslinux syslinux-common syslinux-utils pxelinux grub-efi-amd64-bin grub-pc-bin \
                 mtools dosfstools exfatprogs ovmf shim-signed grub-efi-amd64-signed ipxe-qemu strace time \
                 man-db file initramfs-tools shellcheck firmware-realtek firmware-bnx2 firmware-misc-nonfree \
-                samba nfs-ganesha nfs-ganesha-vfs fdisk gdisk musl-tools
+                samba nfs-ganesha nfs-ganesha-vfs rpcbind fdisk gdisk musl-tools
 APT_NORECOMMENDS := qemu-system-x86
 
 .DEFAULT_GOAL := all

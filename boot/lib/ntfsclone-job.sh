@@ -632,10 +632,7 @@ store_mount_nfs() {
 	addr=$(store_addr "$host") || job_fail 2 "cannot resolve the NFS server's name $host (DNS)"
 	o=$1${port:+,port=$port}${job_mountopts:+,$job_mountopts}
 	if mount -t nfs4 -o "$o,vers=4,addr=$addr" "$addr:/" "$job_mnt" >"$job_dir/mount.err" 2>&1; then
-		store_name="$host:/ (NFS v4)"
-		job_img_dev=$store_name
-		job_mounted=1
-		img_path=$job_mnt$path
+		store_nfs_mounted "$host:/ (NFS v4)" "$path"
 		return 0
 	fi
 	v4=$(tail -n 1 "$job_dir/mount.err")
@@ -643,10 +640,7 @@ store_mount_nfs() {
 	d=${path%/*}
 	while :; do
 		if mount -t nfs -o "$o,vers=3,nolock,retry=0" "$addr:${d:-/}" "$job_mnt" >"$job_dir/mount.err" 2>&1; then
-			store_name="$host:${d:-/} (NFS v3)"
-			job_img_dev=$store_name
-			job_mounted=1
-			img_path=$job_mnt${path#"$d"}
+			store_nfs_mounted "$host:${d:-/} (NFS v3)" "${path#"$d"}"
 			return 0
 		fi
 		[ -n "$d" ] || break
@@ -656,6 +650,16 @@ store_mount_nfs() {
 	say "  NFS v4: ${v4:-failed}"
 	say "  NFS v3: $(tail -n 1 "$job_dir/mount.err")"
 	job_fail 2 "cannot mount the NFS server $host${port:+ port $port} ($addr): no NFS v4, and no NFS v3 export holds $path"
+}
+
+# store_nfs_mounted NAME PATH: the NFS mount NAME (said on the console) is up; PATH is the image
+# file's path in it.
+store_nfs_mounted() {
+	store_name=$1
+	job_img_dev=$1
+	job_mounted=1
+	img_path=$job_mnt$2
+	say "image store: $1"
 }
 
 # store_umount: unmounts $job_mnt; after ntfs-3g, waits for it to write everything and exit.

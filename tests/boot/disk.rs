@@ -8,14 +8,12 @@
 //! and the boot loader bytes byte for byte. The job script's arguments for the disk modes are
 //! also checked on the host, without QEMU (`jobs::run_job`).
 use crate::common::*;
-use crate::rescue::{
-    boot, kernel_args, ovmf_args, reference_clone, s, sample_volume, virtio_disk, HttpServer,
-    VOL_BYTES,
-};
+use crate::qemu::{Firmware, Qemu, Until};
+use crate::rescue::{reference_clone, sample_volume, HttpServer, VOL_BYTES};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Size of the test disk, and of the larger disks it is cloned or restored onto.
 const DISK_MIB: u64 = 96;
@@ -24,6 +22,8 @@ const BIG_MIB: u64 = 128;
 const ESP: (u64, u64) = (2048, 81920);
 const MSR: (u64, u64) = (83968, 2048);
 const NTFS: (u64, u64) = (86016, VOL_BYTES / 512);
+/// How long one boot may take.
+const TIMEOUT: Duration = Duration::from_secs(240);
 /// What the ESP's EFI program prints before it powers off.
 const ESP_MARK: &str = "ESP-BOOT-OK";
 
@@ -175,13 +175,13 @@ fn disk_clone_job() {
     let t = TempDir::new("boot-disk-clone");
     let src = test_disk(t.path());
     let tgt = blank(&t.join("target.img"), BIG_MIB);
-    let mut args = kernel_args(
-        "ntfsclone.mode=disk-clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb",
-    );
-    args.extend([s("-nic"), s("none")]);
-    args.extend(virtio_disk(&src, true));
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(t.path(), "disk-clone", &args, Duration::from_secs(240));
+    let b = Qemu::new(t.path(), "disk-clone")
+        .rescue("ntfsclone.mode=disk-clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb")
+        .no_net()
+        .disk(&src, true)
+        .disk(&tgt, false)
+        .timeout(TIMEOUT)
+        .job();
     assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
     assert!(
         b.log
@@ -264,13 +264,13 @@ fn disk_job_refuses_a_partition_target() {
     let src = test_disk(t.path());
     let other = t.join("other.img");
     fs::copy(&src, &other).unwrap();
-    let mut args = kernel_args(
-        "ntfsclone.mode=disk-clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb3",
-    );
-    args.extend([s("-nic"), s("none")]);
-    args.extend(virtio_disk(&src, true));
-    args.extend(virtio_disk(&other, false));
-    let b = boot(t.path(), "disk-refuse", &args, Duration::from_secs(240));
+    let b = Qemu::new(t.path(), "disk-refuse")
+        .rescue("ntfsclone.mode=disk-clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb3")
+        .no_net()
+        .disk(&src, true)
+        .disk(&other, false)
+        .timeout(TIMEOUT)
+        .job();
     assert_eq!(b.marker, "ntfsclone-job: failed (exit 2)", "{}", b.log);
     assert!(
         b.log
@@ -297,13 +297,15 @@ fn disk_save_to_fat32_then_restore_over_http() {
             .arg(&store),
         "mkfs.vfat",
     );
-    let mut args = kernel_args(
-        "ntfsclone.mode=disk-save ntfsclone.source=/dev/vda ntfsclone.image=/dev/vdb:/images/pc.img.gz",
-    );
-    args.extend([s("-nic"), s("none")]);
-    args.extend(virtio_disk(&src, true));
-    args.extend(virtio_disk(&store, false));
-    let b = boot(t.path(), "disk-save", &args, Duration::from_secs(240));
+    let b = Qemu::new(t.path(), "disk-save")
+        .rescue(
+            "ntfsclone.mode=disk-save ntfsclone.source=/dev/vda ntfsclone.image=/dev/vdb:/images/pc.img.gz",
+        )
+        .no_net()
+        .disk(&src, true)
+        .disk(&store, false)
+        .timeout(TIMEOUT)
+        .job();
     assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
 
     let www = t.join("www");
@@ -338,15 +340,12 @@ fn disk_save_to_fat32_then_restore_over_http() {
         "ntfsclone.mode=disk-restore ntfsclone.target=/dev/vda ntfsclone.image=http://10.0.2.2:{}/pc.img",
         server.port
     );
-    let mut args = kernel_args(&job);
-    args.extend([s("-nic"), s("user,model=virtio-net-pci")]);
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(
-        t.path(),
-        "disk-restore-http",
-        &args,
-        Duration::from_secs(240),
-    );
+    let b = Qemu::new(t.path(), "disk-restore-http")
+        .rescue(&job)
+        .user_net("model=virtio-net-pci")
+        .disk(&tgt, false)
+        .timeout(TIMEOUT)
+        .job();
     drop(server);
     assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
     check_copy(t.path(), &src, &tgt, BIG_MIB);
@@ -386,56 +385,19 @@ fn restored_esp_boots_under_ovmf() {
     );
     check_copy(t.path(), &src, &big, BIG_MIB);
 
-    let mut args = vec![s("-nic"), s("none")];
-    args.extend(ovmf_args(t.path()));
-    args.extend([s("-drive"), format!("file={},format=raw", big.display())]);
-    let log = boot_firmware(t.path(), "esp-boot", &args, Duration::from_secs(240));
+    let r = Qemu::new(t.path(), "esp-boot")
+        .memory(256)
+        .no_net()
+        .firmware(Firmware::Ovmf)
+        .drive(format!("file={},format=raw", big.display()))
+        .until(Until::PowerOff)
+        .timeout(TIMEOUT)
+        .run();
+    let log = r.log;
+    let st = r.status.expect("QEMU exited");
+    assert!(st.success(), "esp-boot: qemu exited with {st}:\n{log}");
     assert!(
         log.contains(ESP_MARK),
         "no {ESP_MARK} on the console:\n{log}"
     );
-}
-
-/// Boots QEMU (TCG, no display, no reboot) with `args` until it powers off; returns the serial
-/// console text. Fails (QEMU killed) when it is still running after `timeout`.
-fn boot_firmware(dir: &Path, what: &str, args: &[String], timeout: Duration) -> String {
-    let log_path = dir.join(format!("{what}.serial"));
-    let log = fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(require("qemu-system-x86_64"))
-        .args([
-            "-accel",
-            "tcg",
-            "-m",
-            "256",
-            "-smp",
-            "1",
-            "-nographic",
-            "-no-reboot",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start qemu: {e}"));
-    let start = Instant::now();
-    let exited = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break Some(st);
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let text = String::from_utf8_lossy(&fs::read(&log_path).unwrap()).into_owned();
-    let st = exited.unwrap_or_else(|| panic!("{what}: no power-off within {timeout:?}:\n{text}"));
-    assert!(st.success(), "{what}: qemu exited with {st}:\n{text}");
-    eprintln!(
-        "{what}: powered off after {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
-    text
 }

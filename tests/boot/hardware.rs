@@ -6,6 +6,7 @@
 //! /init) prints each disk's serial number, resolves one, and reports the network card that has
 //! no driver. The initramfs is also checked for the firmware the network drivers ask for.
 use crate::common::*;
+use crate::qemu::{Boot, Qemu};
 use crate::rescue::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -75,13 +76,13 @@ fn checked_initramfs(dir: &Path, script: &str) -> PathBuf {
     out
 }
 
-/// QEMU arguments: direct kernel boot of the checked initramfs with `job`.
-fn checked_kernel_args(dir: &Path, job: &str, disks: &[&str], serial: &str) -> Vec<String> {
+/// A machine `what` that boots the checked initramfs directly with `job`.
+fn checked_machine(dir: &Path, what: &str, job: &str, disks: &[&str], serial: &str) -> Qemu {
     let initrd = checked_initramfs(dir, &check_script(disks, serial));
-    let mut args = kernel_args(&format!("{job} rdinit=/hwcheck.sh no_timer_check"));
-    let i = args.iter().position(|a| a == "-initrd").unwrap();
-    args[i + 1] = initrd.display().to_string();
-    args
+    Qemu::new(dir, what)
+        .rescue(&format!("{job} rdinit=/hwcheck.sh no_timer_check"))
+        .initrd(&initrd)
+        .timeout(TIMEOUT)
 }
 
 /// The hw.sh lines of a boot's console.
@@ -111,25 +112,17 @@ fn clone_nvme_to_ahci() {
     let tgt = empty_disk(&t.join("target.img"));
     let want = reference_clone(&src, t.path());
     let job = "ntfsclone.mode=clone ntfsclone.source=SERIAL=NVME-SRC-1 ntfsclone.target=SERIAL=AHCI-TGT-2";
-    let mut args = checked_kernel_args(t.path(), job, &["nvme0n1", "sda"], "NVME-SRC-1");
-    args.extend([
-        s("-drive"),
-        format!(
+    let b = checked_machine(t.path(), what, job, &["nvme0n1", "sda"], "NVME-SRC-1")
+        .drive(format!(
             "if=none,id=src,format=raw,readonly=on,file={}",
             src.display()
-        ),
-        s("-device"),
-        s("nvme,drive=src,serial=NVME-SRC-1"),
-        s("-drive"),
-        format!("if=none,id=tgt,format=raw,file={}", tgt.display()),
-        s("-device"),
-        s("ahci,id=ahci"),
-        s("-device"),
-        s("ide-hd,drive=tgt,bus=ahci.0,serial=AHCI-TGT-2"),
-        s("-nic"),
-        s("user,model=ne2k_pci"),
-    ]);
-    let b = boot(t.path(), what, &args, TIMEOUT);
+        ))
+        .device("nvme,drive=src,serial=NVME-SRC-1")
+        .drive(format!("if=none,id=tgt,format=raw,file={}", tgt.display()))
+        .device("ahci,id=ahci")
+        .device("ide-hd,drive=tgt,bus=ahci.0,serial=AHCI-TGT-2")
+        .user_net("model=ne2k_pci")
+        .job();
     let hw = hwcheck(&b);
     has(&hw, "disk nvme0n1 serial [NVME-SRC-1]", &b);
     has(&hw, "disk sda serial [AHCI-TGT-2]", &b);
@@ -159,27 +152,18 @@ fn clone_usb_storage_to_sd_card() {
     let tgt = empty_disk(&t.join("target.img"));
     let want = reference_clone(&src, t.path());
     let job = "ntfsclone.mode=clone ntfsclone.source=/dev/sda ntfsclone.target=/dev/mmcblk0";
-    let mut args = checked_kernel_args(t.path(), job, &["sda", "mmcblk0"], "USB-SRC-3");
-    args.extend([
-        s("-nic"),
-        s("none"),
-        s("-device"),
-        s("qemu-xhci"),
-        s("-drive"),
-        format!(
+    let b = checked_machine(t.path(), what, job, &["sda", "mmcblk0"], "USB-SRC-3")
+        .no_net()
+        .device("qemu-xhci")
+        .drive(format!(
             "if=none,id=src,format=raw,readonly=on,file={}",
             src.display()
-        ),
-        s("-device"),
-        s("usb-storage,drive=src,serial=USB-SRC-3"),
-        s("-device"),
-        s("sdhci-pci"),
-        s("-drive"),
-        format!("if=none,id=tgt,format=raw,file={}", tgt.display()),
-        s("-device"),
-        s("sd-card,drive=tgt"),
-    ]);
-    let b = boot(t.path(), what, &args, TIMEOUT);
+        ))
+        .device("usb-storage,drive=src,serial=USB-SRC-3")
+        .device("sdhci-pci")
+        .drive(format!("if=none,id=tgt,format=raw,file={}", tgt.display()))
+        .device("sd-card,drive=tgt")
+        .job();
     let hw = hwcheck(&b);
     has(&hw, "disk sda serial [USB-SRC-3]", &b);
     has(&hw, "SERIAL=USB-SRC-3 is [/dev/sda]", &b);
@@ -201,19 +185,7 @@ fn restore_http_e1000e_to_uas() {
     let want = reference_clone(&src, t.path());
     let www = t.join("www");
     fs::create_dir_all(&www).unwrap();
-    let img = www.join("volume.img");
-    let st = run_ref(&[
-        "-q",
-        "-s",
-        "-o",
-        img.to_str().unwrap(),
-        src.to_str().unwrap(),
-    ]);
-    assert!(
-        st.status.success(),
-        "reference save: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    reference_save(&src, &www.join("volume.img"));
     let server = HttpServer::start(&www);
     let tgt = empty_disk(&t.join("target.img"));
     // QEMU user networking shows the host's 127.0.0.1 to the guest as 10.0.2.2.
@@ -221,20 +193,13 @@ fn restore_http_e1000e_to_uas() {
         "ntfsclone.mode=restore ntfsclone.target=/dev/sda ntfsclone.image=http://10.0.2.2:{}/volume.img",
         server.port
     );
-    let mut args = checked_kernel_args(t.path(), &job, &["sda"], "UAS-TGT-4");
-    args.extend([
-        s("-nic"),
-        s("user,model=e1000e"),
-        s("-device"),
-        s("qemu-xhci"),
-        s("-device"),
-        s("usb-uas,id=uas"),
-        s("-drive"),
-        format!("if=none,id=tgt,format=raw,file={}", tgt.display()),
-        s("-device"),
-        s("scsi-hd,bus=uas.0,scsi-id=0,lun=0,drive=tgt,serial=UAS-TGT-4"),
-    ]);
-    let b = boot(t.path(), what, &args, TIMEOUT);
+    let b = checked_machine(t.path(), what, &job, &["sda"], "UAS-TGT-4")
+        .user_net("model=e1000e")
+        .device("qemu-xhci")
+        .device("usb-uas,id=uas")
+        .drive(format!("if=none,id=tgt,format=raw,file={}", tgt.display()))
+        .device("scsi-hd,bus=uas.0,scsi-id=0,lun=0,drive=tgt,serial=UAS-TGT-4")
+        .job();
     drop(server);
     let hw = hwcheck(&b);
     has(&hw, "disk sda serial [UAS-TGT-4]", &b);

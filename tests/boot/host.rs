@@ -5,12 +5,13 @@
 //!
 //! Also, without QEMU: the GRUB entry generator, the one-shot command and the install script.
 use crate::common::*;
-use crate::rescue::{assert_same_disk, empty_disk, reference_clone, sample_volume, virtio_disk};
+use crate::qemu::{Qemu, Until};
+use crate::rescue::{assert_same_disk, empty_disk, make_once, reference_clone, sample_volume};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The line the root disk's /sbin/init prints.
 const ROOT_LINE: &str = "host-root: /sbin/init reached";
@@ -34,28 +35,6 @@ fn host_kernel() -> PathBuf {
         vmlinuz.display()
     );
     vmlinuz
-}
-
-/// Runs `make TARGET` once per test process (a failure fails every test that needs it).
-fn make_once(cell: &'static OnceLock<Result<(), String>>, target: &str) {
-    let built = cell.get_or_init(|| {
-        let out = run(Command::new(require("make"))
-            .arg("-C")
-            .arg(root())
-            .args(["--no-print-directory", target]));
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "`make {target}` failed:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
-    if let Err(e) = built {
-        panic!("{e}");
-    }
 }
 
 /// boot/out/host-initrd.img (`make host-initramfs`).
@@ -112,92 +91,19 @@ fn root_disk(dir: &Path) -> PathBuf {
     img
 }
 
-/// A running QEMU, killed (and reaped) when dropped.
-struct Qemu(Child);
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// What one host boot printed, and when the job marker appeared.
-struct HostBoot {
-    log: String,
-    marker_secs: Option<f64>,
-}
-
-/// Boots the installed kernel with the host initramfs and `cmdline` until QEMU exits (the root's
-/// /sbin/init powers off); fails on timeout or kernel panic.
-fn host_boot(
-    dir: &Path,
-    what: &str,
-    initrd: &Path,
-    cmdline: &str,
-    disks: &[Vec<String>],
-) -> HostBoot {
-    let kernel = host_kernel();
-    let log_path = dir.join(format!("{what}.serial"));
-    let log_file = fs::File::create(&log_path).unwrap();
-    let mut cmd = Command::new(require("qemu-system-x86_64"));
-    cmd.args([
-        "-accel",
-        "tcg",
-        "-m",
-        "768",
-        "-smp",
-        "1",
-        "-nographic",
-        "-no-reboot",
-    ])
-    .args(["-nic", "none", "-kernel"])
-    .arg(&kernel)
-    .arg("-initrd")
-    .arg(initrd)
-    .arg("-append")
-    .arg(format!(
-        "console=ttyS0,115200 root=/dev/vdc ro panic=-1 no_timer_check {cmdline}"
-    ));
-    for d in disks {
-        cmd.args(d);
-    }
-    let start = Instant::now();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start qemu: {e}"));
-    let mut q = Qemu(child);
-    let timeout = Duration::from_secs(600);
-    let mut marker_secs = None;
-    loop {
-        let text = String::from_utf8_lossy(&fs::read(&log_path).unwrap_or_default()).into_owned();
-        if marker_secs.is_none() && text.contains("ntfsclone-job: ") {
-            marker_secs = Some(start.elapsed().as_secs_f64());
-        }
-        let exited = q.0.try_wait().unwrap().is_some();
-        let late = start.elapsed() > timeout;
-        if exited || late || text.contains("Kernel panic") {
-            drop(q);
-            let log = String::from_utf8_lossy(&fs::read(&log_path).unwrap()).into_owned();
-            let tail: String = log
-                .chars()
-                .skip(log.chars().count().saturating_sub(4000))
-                .collect();
-            assert!(
-                !log.contains("Kernel panic"),
-                "{what}: kernel panic:\n{tail}"
-            );
-            assert!(!late, "{what}: no power-off within {timeout:?}:\n{tail}");
-            eprintln!(
-                "{what}: QEMU ran {:.1} s, marker after {marker_secs:?} s",
-                start.elapsed().as_secs_f64()
-            );
-            return HostBoot { log, marker_secs };
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// A machine that boots the installed kernel with the host initramfs and `cmdline` (768 MiB)
+/// until QEMU exits (the root's /sbin/init powers off); its `run` fails on timeout or kernel panic.
+fn host_machine(dir: &Path, what: &str, initrd: &Path, cmdline: &str) -> Qemu {
+    Qemu::new(dir, what)
+        .memory(768)
+        .no_net()
+        .kernel(
+            &host_kernel(),
+            initrd,
+            &format!("console=ttyS0,115200 root=/dev/vdc ro panic=-1 no_timer_check {cmdline}"),
+        )
+        .until(Until::PowerOff)
+        .timeout(Duration::from_secs(600))
 }
 
 fn lines(log: &str) -> Vec<&str> {
@@ -213,17 +119,16 @@ fn clone_then_continue(what: &str, initrd: &Path) {
     // Writable: dracut checks the root file system before mounting it.
     let rootfs = root_disk(t.path());
     let want = reference_clone(&src, t.path());
-    let b = host_boot(
+    let b = host_machine(
         t.path(),
         what,
         initrd,
         "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb ntfsclone.after=continue",
-        &[
-            virtio_disk(&src, true),
-            virtio_disk(&tgt, false),
-            virtio_disk(&rootfs, false),
-        ],
-    );
+    )
+    .disk(&src, true)
+    .disk(&tgt, false)
+    .disk(&rootfs, false)
+    .run();
     let l = lines(&b.log);
     let marker = l
         .iter()
@@ -267,14 +172,15 @@ fn host_initramfs_failed_job_then_poweroff() {
     let t = TempDir::new("host-poweroff");
     let src = sample_volume(t.path());
     let initrd = host_initrd();
-    let b = host_boot(
+    let b = host_machine(
         t.path(),
         "host-poweroff",
         &initrd,
         "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdz ntfsclone.wait=3 \
          ntfsclone.after=poweroff",
-        &[virtio_disk(&src, true)],
-    );
+    )
+    .disk(&src, true)
+    .run();
     let l = lines(&b.log);
     assert!(
         l.contains(&"ntfsclone-job: failed (exit 2)"),
@@ -316,17 +222,11 @@ fn host_initramfs_without_parameters_does_nothing() {
             "{f} is not in the host initramfs"
         );
     }
-    let b = host_boot(
-        t.path(),
-        "host-noop",
-        &initrd,
-        "",
-        &[
-            virtio_disk(&src, false),
-            virtio_disk(&tgt, false),
-            virtio_disk(&rootfs, true),
-        ],
-    );
+    let b = host_machine(t.path(), "host-noop", &initrd, "")
+        .disk(&src, false)
+        .disk(&tgt, false)
+        .disk(&rootfs, true)
+        .run();
     assert!(
         b.log.contains(ROOT_LINE),
         "initramfs-tools did not go on to the root's /sbin/init:\n{}",

@@ -247,6 +247,12 @@ fn job_nfs_falls_back_to_the_v3_export_that_holds_the_path() {
         &[("MOUNT_OK", "*-t nfs *192.0.2.5:/srv/images *")],
     );
     assert_eq!(marker(&r.out), "ntfsclone-job: ok", "{}", r.out);
+    assert!(
+        r.out
+            .contains("image store: 192.0.2.5:/srv/images (NFS v3)\n"),
+        "{}",
+        r.out
+    );
     let mnt = t.join("mnt");
     let mounts = fs::read_to_string(t.join("mounts")).unwrap();
     let m = mnt.display();

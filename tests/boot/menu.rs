@@ -5,104 +5,12 @@
 //! a save to a FAT32 disk and a restore of that image (picked from the disk's list) onto a fourth
 //! disk give the reference's bytes too, and `q` gives the shell.
 use crate::common::*;
+use crate::qemu::{Console, Qemu};
 use crate::rescue::*;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A QEMU whose serial console is its stdin and stdout (the latter in a file); killed when dropped.
-struct Console {
-    child: Child,
-    stdin: ChildStdin,
-    log: PathBuf,
-    /// How far `expect` has read the console.
-    pos: usize,
-    what: String,
-}
-
-impl Console {
-    fn start(dir: &Path, what: &str, args: &[String]) -> Console {
-        let log = dir.join(format!("{what}.serial"));
-        let file = fs::File::create(&log).unwrap();
-        let mut child = Command::new(require("qemu-system-x86_64"))
-            .args([
-                "-accel",
-                "tcg",
-                "-m",
-                "512",
-                "-smp",
-                "1",
-                "-nographic",
-                "-no-reboot",
-            ])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start qemu: {e}"));
-        let stdin = child.stdin.take().unwrap();
-        Console {
-            child,
-            stdin,
-            log,
-            pos: 0,
-            what: what.to_string(),
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&fs::read(&self.log).unwrap_or_default()).into_owned()
-    }
-
-    /// Waits for `needle` after what was read so far; returns the text up to and including it.
-    fn expect(&mut self, needle: &str, timeout: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let text = self.text();
-            let from = self.pos.min(text.len());
-            if let Some(i) = text[from..].find(needle) {
-                let end = from + i + needle.len();
-                self.pos = end;
-                return text[from..end].to_string();
-            }
-            let exited = self.child.try_wait().unwrap().is_some();
-            if exited || text.contains("Kernel panic") || start.elapsed() > timeout {
-                let tail: String = text[from..].chars().take(4000).collect();
-                panic!(
-                    "{}: no {needle:?} within {timeout:?} (qemu exited: {exited}); console since the last match:\n{tail}",
-                    self.what
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Types `line` and Enter.
-    fn send(&mut self, line: &str) {
-        self.stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .and_then(|_| self.stdin.flush())
-            .unwrap_or_else(|e| panic!("{}: writing to the console: {e}", self.what));
-    }
-
-    /// Answers `prompt` (waited for first) with `line`; returns the text up to the prompt.
-    fn answer(&mut self, prompt: &str, line: &str) -> String {
-        // The boot itself may take minutes on a loaded host (TCG).
-        let seen = self.expect(prompt, Duration::from_secs(240));
-        self.send(line);
-        seen
-    }
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A FAT32 disk labelled STICK (the menu lists its type and label).
 fn fat_disk(path: &Path) -> PathBuf {
@@ -147,24 +55,21 @@ fn menu_on_the_serial_console() {
     let restored = empty_disk(&t.join("restored.img"));
     let want = reference_clone(&src, t.path());
     let out = boot_out();
-    let mut args = vec![
-        s("-kernel"),
-        out.join("vmlinuz").display().to_string(),
-        s("-initrd"),
-        out.join("initramfs.img").display().to_string(),
-        s("-append"),
-        // No ntfsclone.* parameter: no job, so the menu. The monitor as a second console, as the
-        // ISO and PXE boot: the menu asks on both screens for Enter first.
-        s("console=tty0 console=ttyS0,115200 quiet no_timer_check"),
-        s("-nic"),
-        s("none"),
-    ];
-    args.extend(virtio_disk(&src, true));
-    args.extend(virtio_disk(&tgt, false));
-    args.extend(virtio_disk(&stick, false));
-    args.extend(virtio_disk(&restored, false));
     let start = Instant::now();
-    let mut c = Console::start(t.path(), "menu", &args);
+    let mut c = Qemu::new(t.path(), "menu")
+        .kernel(
+            &out.join("vmlinuz"),
+            &out.join("initramfs.img"),
+            // No ntfsclone.* parameter: no job, so the menu. The monitor as a second console, as
+            // the ISO and PXE boot: the menu asks on both screens for Enter first.
+            "console=tty0 console=ttyS0,115200 quiet no_timer_check",
+        )
+        .no_net()
+        .disk(&src, true)
+        .disk(&tgt, false)
+        .disk(&stick, false)
+        .disk(&restored, false)
+        .console();
 
     c.answer("Press Enter for the menu on this screen.", "");
     // The list: NTFS with its label, an empty disk, FAT32 with its label.
@@ -326,10 +231,7 @@ fn menu_on_the_serial_console() {
     c.send("echo shell-$((6*7))");
     c.expect("shell-42", Duration::from_secs(30));
     c.send("poweroff -f");
-    let end = Instant::now();
-    while c.child.try_wait().unwrap().is_none() && end.elapsed() < Duration::from_secs(30) {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    c.wait_exit(Duration::from_secs(30));
 }
 
 /// The menu's file system probe (busybox has no blkid) on the host, under busybox sh: type and

@@ -1,16 +1,19 @@
-//! Rescue-system boot tests (and the QEMU helpers the other boot modules share): the initramfs, the hybrid ISO (BIOS and UEFI, CD and USB stick) and the PXE tree,
-//! booted in QEMU under TCG (no KVM needed). Each boot runs a job from the kernel command line,
-//! the test waits (hard timeout, QEMU killed on every path) for the `ntfsclone-job:` marker on the
-//! serial console and compares the target disk's bytes with the reference ntfsclone's result.
+//! Rescue-system boot tests (and the sample volumes, boot media and HTTP server the other boot
+//! modules share): the initramfs, the hybrid ISO (BIOS and UEFI, CD and USB stick) and the PXE
+//! tree, booted in QEMU under TCG (no KVM needed) by `qemu::Qemu`. Each boot runs a job from the
+//! kernel command line, the test waits (hard timeout, QEMU killed on every path) for the
+//! `ntfsclone-job:` marker on the serial console and compares the target disk's bytes with the
+//! reference ntfsclone's result.
 //!
 //! What they need is built with `make -C <root> initramfs` (once per run) and `boot/mkiso.sh` /
 //! `boot/mkpxe.sh` into `boot/out/test/` (build outputs, gitignored, so `make iso` is untouched).
 use crate::common::*;
+use crate::qemu::{Boot, Firmware, Killed, Qemu};
 use std::fs;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -33,20 +36,19 @@ pub(crate) fn bad_sector_fill() -> Vec<u8> {
     v
 }
 
-/// `boot/out` after `make initramfs` (run once per test process; a failure fails every test).
-pub(crate) fn boot_out() -> PathBuf {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        require("make");
-        let out = run(Command::new("make")
+/// Runs `make TARGET` once per test process (`cell` remembers the result; a failure fails every
+/// test that needs it).
+pub(crate) fn make_once(cell: &'static OnceLock<Result<(), String>>, target: &str) {
+    let built = cell.get_or_init(|| {
+        let out = run(Command::new(require("make"))
             .arg("-C")
             .arg(root())
-            .args(["--no-print-directory", "initramfs"]));
+            .args(["--no-print-directory", target]));
         if out.status.success() {
             Ok(())
         } else {
             Err(format!(
-                "`make initramfs` failed (run `make deps`):\n{}{}",
+                "`make {target}` failed (run `make deps`):\n{}{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             ))
@@ -55,31 +57,42 @@ pub(crate) fn boot_out() -> PathBuf {
     if let Err(e) = built {
         panic!("{e}");
     }
+}
+
+/// `boot/out` after `make initramfs` (run once per test process; a failure fails every test).
+pub(crate) fn boot_out() -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    make_once(&BUILT, "initramfs");
     root().join("boot/out")
 }
 
 /// Builds a boot medium with `script` (mkiso.sh or mkpxe.sh) and the clone job, once per run.
 pub(crate) fn media(script: &str, name: &str) -> PathBuf {
+    media_with_job(script, name, MEDIA_JOB)
+}
+
+/// Builds the boot medium `name` with `script` and `job` into `boot/out/test/`; rebuilt when the
+/// initramfs or the script is newer than its last build.
+pub(crate) fn media_with_job(script: &str, name: &str, job: &str) -> PathBuf {
     static LOCK: Mutex<()> = Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let out = boot_out();
     let dst = out.join("test").join(name);
     let stamp = out.join("test").join(format!("{name}.built"));
-    // Rebuilt when the initramfs is newer than the last build of this medium.
-    let fresh = match (
-        fs::metadata(&stamp),
-        fs::metadata(out.join("initramfs.img")),
-    ) {
-        (Ok(s), Ok(i)) => s.modified().unwrap() >= i.modified().unwrap() && dst.exists(),
+    let newer = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.modified().unwrap() >= b.modified().unwrap(),
         _ => false,
     };
+    let fresh = dst.exists()
+        && newer(&stamp, &out.join("initramfs.img"))
+        && newer(&stamp, &root().join("boot").join(script));
     if !fresh {
         fs::create_dir_all(out.join("test")).unwrap();
         let st = run(Command::new("sh")
             .arg(root().join("boot").join(script))
             .arg(&out)
             .arg(&dst)
-            .arg(MEDIA_JOB));
+            .arg(job));
         assert!(
             st.status.success(),
             "boot/{script} failed:\n{}{}",
@@ -150,145 +163,51 @@ pub(crate) fn assert_same_disk(got: &Path, want: &[u8], what: &str) {
     assert_eq!(g.len(), want.len(), "{what}: target size");
 }
 
-/// A running QEMU, killed (and reaped) when dropped.
-struct Qemu(Child);
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Result of one boot: the serial console text and how long until the job marker.
-pub(crate) struct Boot {
-    pub(crate) log: String,
-    pub(crate) marker: String,
-    pub(crate) secs: f64,
-}
-
-/// Seconds a guest has to power off after printing its marker (see `boot`).
-const POWEROFF_GRACE: f64 = 90.0;
-
-/// Boots QEMU (TCG, 512 MiB, one CPU, no display, no reboot) with `args`, serial to a file in
-/// `dir`, until it powers off; fails on timeout, kernel panic, or no job marker.
-pub(crate) fn boot(dir: &Path, what: &str, args: &[String], timeout: Duration) -> Boot {
-    let qemu = require("qemu-system-x86_64");
-    let log_path = dir.join(format!("{what}.serial"));
-    let log_file = fs::File::create(&log_path).unwrap();
-    let start = Instant::now();
-    let child = Command::new(qemu)
-        .args([
-            "-accel",
-            "tcg",
-            "-m",
-            "512",
-            "-smp",
-            "1",
-            "-nographic",
-            "-no-reboot",
-        ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start qemu: {e}"));
-    let mut q = Qemu(child);
-    let mut marker_at = None;
-    loop {
-        let text = String::from_utf8_lossy(&fs::read(&log_path).unwrap_or_default()).into_owned();
-        if marker_at.is_none() && text.contains("ntfsclone-job: ") {
-            marker_at = Some(start.elapsed().as_secs_f64());
-        }
-        let exited = q.0.try_wait().unwrap().is_some();
-        let panicked = text.contains("Kernel panic");
-        // After the marker the job is over (the target was synced before it was printed); an
-        // emulated controller that stalls the power-off (seen with SD/xHCI under TCG on a loaded
-        // host) gets POWEROFF_GRACE, then QEMU is stopped and the result is checked as usual.
-        let stalled = marker_at.is_some_and(|m| start.elapsed().as_secs_f64() > m + POWEROFF_GRACE);
-        if stalled && !exited {
-            eprintln!("{what}: no power-off {POWEROFF_GRACE} s after the marker; QEMU stopped");
-        }
-        let late = start.elapsed() > timeout && !stalled;
-        if exited || panicked || late || stalled {
-            drop(q);
-            let text = String::from_utf8_lossy(&fs::read(&log_path).unwrap()).into_owned();
-            let tail: String = text
-                .chars()
-                .rev()
-                .take(3000)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            assert!(!panicked, "{what}: kernel panic:\n{tail}");
-            assert!(!late, "{what}: no power-off within {timeout:?}:\n{tail}");
-            assert!(
-                text.contains("ntfsclone rescue"),
-                "{what}: no banner:\n{tail}"
-            );
-            let marker = text
-                .lines()
-                .map(|l| l.trim_end_matches('\r'))
-                .find(|l| l.starts_with("ntfsclone-job: "))
-                .unwrap_or_else(|| panic!("{what}: no ntfsclone-job marker:\n{tail}"))
-                .to_string();
-            let secs = marker_at.unwrap_or(start.elapsed().as_secs_f64());
-            eprintln!("{what}: {marker:?} after {secs:.1} s (QEMU start to marker)");
-            return Boot {
-                log: text,
-                marker,
-                secs,
-            };
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// The reference ntfsclone's special image of `src`, saved to `out`.
+pub(crate) fn reference_save(src: &Path, out: &Path) {
+    let st = run_ref(&[
+        "-q",
+        "-s",
+        "-o",
+        out.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    assert!(
+        st.status.success(),
+        "reference save: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
 }
 
 pub(crate) fn s(v: &str) -> String {
     v.to_string()
 }
 
-/// QEMU arguments for a direct kernel boot of the initramfs with `job`.
-pub(crate) fn kernel_args(job: &str) -> Vec<String> {
-    let out = boot_out();
-    vec![
-        s("-kernel"),
-        out.join("vmlinuz").display().to_string(),
-        s("-initrd"),
-        out.join("initramfs.img").display().to_string(),
-        s("-append"),
-        format!("{CMDLINE} {job}"),
-    ]
-}
-
-pub(crate) fn virtio_disk(path: &Path, readonly: bool) -> Vec<String> {
-    let ro = if readonly { ",readonly=on" } else { "" };
-    vec![
-        s("-drive"),
-        format!("file={},format=raw,if=virtio{ro}", path.display()),
-    ]
-}
-
 #[test]
 fn initramfs_clone_between_virtio_disks() {
     let t = TempDir::new("boot-clone");
-    let src = sample_volume(t.path());
-    let tgt = empty_disk(&t.join("target.img"));
-    let want = reference_clone(&src, t.path());
-    let mut args =
-        kernel_args("ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb");
-    args.extend([s("-nic"), s("none")]);
-    args.extend(virtio_disk(&src, true));
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(t.path(), "initramfs-clone", &args, Duration::from_secs(180));
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
-    assert_same_disk(&tgt, &want, "initramfs clone");
+    let q = Qemu::new(t.path(), "initramfs-clone")
+        .rescue("ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb")
+        .no_net()
+        .timeout(Duration::from_secs(180));
+    clone_checked(t.path(), "initramfs clone", q);
+}
+
+/// Boots `q` with a sample volume (in `dir`) as /dev/vda and an empty disk as /dev/vdb, to run
+/// a clone job; checks the ok marker and the target against the reference's clone.
+pub(crate) fn clone_checked(dir: &Path, what: &str, q: Qemu) -> Boot {
+    let src = sample_volume(dir);
+    let tgt = empty_disk(&dir.join("target.img"));
+    let want = reference_clone(&src, dir);
+    let b = q.disk(&src, true).disk(&tgt, false).job();
+    assert_eq!(b.marker, "ntfsclone-job: ok", "{what}:\n{}", b.log);
+    assert_same_disk(&tgt, &want, what);
+    b
 }
 
 /// An HTTP server (python3 -m http.server) on 127.0.0.1, killed when dropped.
 pub(crate) struct HttpServer {
-    child: Child,
+    _child: Killed,
     pub(crate) port: u16,
 }
 impl HttpServer {
@@ -298,16 +217,21 @@ impl HttpServer {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(require("python3"))
-            .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
-            .arg(dir)
-            .arg(port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start python3 -m http.server: {e}"));
-        let server = HttpServer { child, port };
+        let child = Killed(
+            Command::new(require("python3"))
+                .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+                .arg(dir)
+                .arg(port.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start python3 -m http.server: {e}")),
+        );
+        let server = HttpServer {
+            _child: child,
+            port,
+        };
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -317,12 +241,6 @@ impl HttpServer {
             std::thread::sleep(Duration::from_millis(100));
         }
         server
-    }
-}
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -335,18 +253,7 @@ fn initramfs_restore_streamed_over_http() {
     let www = t.join("www");
     fs::create_dir_all(&www).unwrap();
     let img = www.join("volume.img");
-    let st = run_ref(&[
-        "-q",
-        "-s",
-        "-o",
-        img.to_str().unwrap(),
-        src.to_str().unwrap(),
-    ]);
-    assert!(
-        st.status.success(),
-        "reference save: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    reference_save(&src, &img);
     let st = run(Command::new(require("gzip")).arg("-1").arg(&img));
     assert!(
         st.status.success(),
@@ -360,15 +267,12 @@ fn initramfs_restore_streamed_over_http() {
         "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image=http://10.0.2.2:{}/volume.img.gz",
         server.port
     );
-    let mut args = kernel_args(&job);
-    args.extend([s("-nic"), s("user,model=virtio-net-pci")]);
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(
-        t.path(),
-        "initramfs-http-restore",
-        &args,
-        Duration::from_secs(180),
-    );
+    let b = Qemu::new(t.path(), "initramfs-http-restore")
+        .rescue(&job)
+        .user_net("model=virtio-net-pci")
+        .disk(&tgt, false)
+        .timeout(Duration::from_secs(180))
+        .job();
     drop(server);
     assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
     assert_same_disk(&tgt, &want, "restore over HTTP");
@@ -395,23 +299,20 @@ fn initramfs_rescue_reports_unreadable_sectors() {
     fs::write(&rules_path, rules).unwrap();
     let mut want = reference_clone(&src, t.path());
     let tgt = empty_disk(&t.join("target.img"));
-    let mut args = kernel_args(
-        "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb ntfsclone.opts=--rescue",
-    );
-    args.extend([s("-nic"), s("none"), s("-drive")]);
-    // blkdebug fails reads of the chosen sectors with EIO (raw format on top raises read_aio).
-    args.push(format!(
-        "file=blkdebug:{}:{},format=raw,if=virtio,readonly=on",
-        rules_path.display(),
-        src.display()
-    ));
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(
-        t.path(),
-        "initramfs-rescue",
-        &args,
-        Duration::from_secs(180),
-    );
+    let b = Qemu::new(t.path(), "initramfs-rescue")
+        .rescue(
+            "ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb ntfsclone.opts=--rescue",
+        )
+        .no_net()
+        // blkdebug fails reads of the chosen sectors with EIO (raw format on top raises read_aio).
+        .drive(format!(
+            "file=blkdebug:{}:{},format=raw,if=virtio,readonly=on",
+            rules_path.display(),
+            src.display()
+        ))
+        .disk(&tgt, false)
+        .timeout(Duration::from_secs(180))
+        .job();
 
     // The reported sectors, as byte offsets: the reference prints "sector at BYTES, lost data",
     // ours may print "sector N (byte offset BYTES), lost data".
@@ -466,17 +367,13 @@ fn initramfs_refuses_to_overwrite_the_boot_medium() {
     let src = sample_volume(t.path());
     let iso = media("mkiso.sh", "clone.iso");
     // The ISO attached as the second virtio disk: /init must recognise it and refuse the job.
-    let mut args =
-        kernel_args("ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb");
-    args.extend([s("-nic"), s("none")]);
-    args.extend(virtio_disk(&src, true));
-    args.extend(virtio_disk(&iso, true));
-    let b = boot(
-        t.path(),
-        "refuse-boot-medium",
-        &args,
-        Duration::from_secs(180),
-    );
+    let b = Qemu::new(t.path(), "refuse-boot-medium")
+        .rescue("ntfsclone.mode=clone ntfsclone.source=/dev/vda ntfsclone.target=/dev/vdb")
+        .no_net()
+        .disk(&src, true)
+        .disk(&iso, true)
+        .timeout(Duration::from_secs(180))
+        .job();
     assert_eq!(b.marker, "ntfsclone-job: failed (exit 2)", "{}", b.log);
     assert!(
         b.log.contains("is the medium this system booted from"),
@@ -485,68 +382,22 @@ fn initramfs_refuses_to_overwrite_the_boot_medium() {
     );
 }
 
-/// Firmware for UEFI boots: OVMF code (read-only) and a private copy of its variable store.
-pub(crate) fn ovmf_args(dir: &Path) -> Vec<String> {
-    let pairs = [
-        (
-            "/usr/share/OVMF/OVMF_CODE_4M.fd",
-            "/usr/share/OVMF/OVMF_VARS_4M.fd",
-        ),
-        (
-            "/usr/share/OVMF/OVMF_CODE.fd",
-            "/usr/share/OVMF/OVMF_VARS.fd",
-        ),
-    ];
-    let (code, vars) = pairs
-        .iter()
-        .find(|(c, v)| Path::new(c).exists() && Path::new(v).exists())
-        .unwrap_or_else(|| panic!("OVMF is not installed: run `make deps` (package ovmf)"));
-    let my_vars = dir.join("OVMF_VARS.fd");
-    fs::copy(vars, &my_vars).unwrap();
-    vec![
-        s("-drive"),
-        format!("if=pflash,format=raw,readonly=on,file={code}"),
-        s("-drive"),
-        format!("if=pflash,format=raw,file={}", my_vars.display()),
-    ]
-}
-
 /// Boots the rescue ISO (as CD or USB stick, BIOS or UEFI) running the clone job; checks bytes.
 fn iso_clone(what: &str, uefi: bool, usb: bool) {
     let t = TempDir::new(what);
     let iso = media("mkiso.sh", "clone.iso");
-    let src = sample_volume(t.path());
-    let tgt = empty_disk(&t.join("target.img"));
-    let want = reference_clone(&src, t.path());
-    let mut args = vec![s("-nic"), s("none")];
-    if uefi {
-        args.extend(ovmf_args(t.path()));
-    }
-    if usb {
-        args.extend([
-            s("-drive"),
-            format!(
-                "if=none,id=stick,format=raw,readonly=on,file={}",
-                iso.display()
-            ),
-            s("-device"),
-            s("qemu-xhci"),
-            s("-device"),
-            s("usb-storage,drive=stick,bootindex=0"),
-        ]);
+    let q = Qemu::new(t.path(), what).no_net().firmware(if uefi {
+        Firmware::Ovmf
     } else {
-        args.extend([
-            s("-drive"),
-            format!("media=cdrom,readonly=on,file={}", iso.display()),
-        ]);
-        args.extend([s("-boot"), s("d")]);
-    }
-    args.extend(virtio_disk(&src, true));
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(t.path(), what, &args, Duration::from_secs(420));
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
-    assert_same_disk(&tgt, &want, what);
-    let _ = b.secs;
+        Firmware::Bios
+    });
+    let q = if usb {
+        q.usb_stick(&iso)
+    } else {
+        q.drive(format!("media=cdrom,readonly=on,file={}", iso.display()))
+            .args(["-boot", "d"])
+    };
+    clone_checked(t.path(), what, q.timeout(Duration::from_secs(420)));
 }
 
 #[test]
@@ -573,29 +424,21 @@ fn iso_uefi_usb() {
 fn pxe_clone(what: &str, uefi: bool) {
     let t = TempDir::new(what);
     let tree = media("mkpxe.sh", "pxe");
-    let src = sample_volume(t.path());
-    let tgt = empty_disk(&t.join("target.img"));
-    let want = reference_clone(&src, t.path());
-    let mut args = Vec::new();
-    if uefi {
-        args.extend(ovmf_args(t.path()));
-    }
     let bootfile = if uefi { "bootx64.efi" } else { "pxelinux.0" };
     // UEFI: OVMF's own network boot (the iPXE option ROM breaks shim's loading of GRUB).
     let rom = if uefi { ",romfile=" } else { "" };
-    args.extend([
-        s("-netdev"),
-        format!("user,id=net0,tftp={},bootfile={bootfile}", tree.display()),
-        s("-device"),
-        format!("virtio-net-pci,netdev=net0{rom}"),
-        s("-boot"),
-        s("n"),
-    ]);
-    args.extend(virtio_disk(&src, true));
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(t.path(), what, &args, Duration::from_secs(420));
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
-    assert_same_disk(&tgt, &want, what);
+    let q = Qemu::new(t.path(), what)
+        .firmware(if uefi { Firmware::Ovmf } else { Firmware::Bios })
+        .args([
+            s("-netdev"),
+            format!("user,id=net0,tftp={},bootfile={bootfile}", tree.display()),
+            s("-device"),
+            format!("virtio-net-pci,netdev=net0{rom}"),
+            s("-boot"),
+            s("n"),
+        ])
+        .timeout(Duration::from_secs(420));
+    clone_checked(t.path(), what, q);
 }
 
 #[test]

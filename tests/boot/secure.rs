@@ -9,12 +9,12 @@
 //! (Debian's kernel locks itself down exactly when the firmware says Secure Boot is on), and with
 //! `no_timer_check` (on q35 a busy TCG host can make the kernel's IO-APIC timer check fail).
 use crate::common::*;
+use crate::qemu::{Firmware, Qemu, Until};
 use crate::rescue::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// What Debian's kernel prints when it locks down because the firmware booted it in Secure Boot mode.
 const LOCKDOWN: &str = "Kernel is locked down from EFI Secure Boot";
@@ -28,70 +28,18 @@ fn job() -> String {
 
 /// Builds the ISO or the PXE tree with `script` and the job of these tests, once per run.
 fn signed_media(script: &str, name: &str) -> PathBuf {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let out = boot_out();
-    let dst = out.join("test").join(name);
-    let stamp = out.join("test").join(format!("{name}.built"));
-    let newer = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.modified().unwrap() >= b.modified().unwrap(),
-        _ => false,
-    };
-    let fresh = dst.exists()
-        && newer(&stamp, &out.join("initramfs.img"))
-        && newer(&stamp, &root().join("boot").join(script));
-    if !fresh {
-        fs::create_dir_all(out.join("test")).unwrap();
-        let st = run(Command::new("sh")
-            .arg(root().join("boot").join(script))
-            .arg(&out)
-            .arg(&dst)
-            .arg(job()));
-        assert!(
-            st.status.success(),
-            "boot/{script} failed:\n{}{}",
-            String::from_utf8_lossy(&st.stdout),
-            String::from_utf8_lossy(&st.stderr)
-        );
-        fs::write(&stamp, b"").unwrap();
-    }
-    dst
+    media_with_job(script, name, &job())
 }
 
-/// Firmware with Secure Boot on: q35 with SMM (OVMF's secure variable store needs it), the
-/// Secure Boot build of OVMF and a private copy of its variable store with Microsoft's keys.
-fn secure_firmware(dir: &Path) -> Vec<String> {
-    let code = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
-    let vars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
-    for f in [code, vars] {
-        assert!(
-            Path::new(f).exists(),
-            "{f} is missing: run `make deps` (package ovmf)"
-        );
-    }
-    let my_vars = dir.join("OVMF_VARS_4M.ms.fd");
-    fs::copy(vars, &my_vars).unwrap();
-    vec![
-        s("-machine"),
-        s("q35,smm=on"),
-        s("-global"),
-        s("driver=cfi.pflash01,property=secure,value=on"),
-        s("-drive"),
-        format!("if=pflash,format=raw,unit=0,readonly=on,file={code}"),
-        s("-drive"),
-        format!("if=pflash,format=raw,unit=1,file={}", my_vars.display()),
-    ]
-}
-
-/// Checks a Secure Boot clone boot: the job's marker, the lockdown notice, the target's bytes.
-fn check(what: &str, b: &Boot, tgt: &Path, want: &[u8]) {
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{what}:\n{}", b.log);
+/// Runs the Secure Boot clone boot `q` (see `clone_checked`: the marker, the target's bytes) and
+/// checks the kernel's lockdown notice.
+fn secure_clone(dir: &Path, what: &str, q: Qemu) {
+    let b = clone_checked(dir, what, q.timeout(TIMEOUT));
     assert!(
         b.log.contains(LOCKDOWN),
         "{what}: the kernel did not report Secure Boot lockdown:\n{}",
         b.log
     );
-    assert_same_disk(tgt, want, what);
     eprintln!(
         "{what}: Secure Boot clone, {:.1} s from QEMU start to the marker",
         b.secs
@@ -102,38 +50,11 @@ fn check(what: &str, b: &Boot, tgt: &Path, want: &[u8]) {
 fn secure_iso(what: &str, usb: bool) {
     let t = TempDir::new(what);
     let iso = signed_media("mkiso.sh", "secure.iso");
-    let src = sample_volume(t.path());
-    let tgt = empty_disk(&t.join("target.img"));
-    let want = reference_clone(&src, t.path());
-    let mut args = secure_firmware(t.path());
-    args.extend([s("-nic"), s("none")]);
-    if usb {
-        args.extend([
-            s("-drive"),
-            format!(
-                "if=none,id=stick,format=raw,readonly=on,file={}",
-                iso.display()
-            ),
-            s("-device"),
-            s("qemu-xhci"),
-            s("-device"),
-            s("usb-storage,drive=stick,bootindex=0"),
-        ]);
-    } else {
-        args.extend([
-            s("-drive"),
-            format!(
-                "if=none,id=cd,media=cdrom,readonly=on,file={}",
-                iso.display()
-            ),
-            s("-device"),
-            s("ide-cd,drive=cd,bootindex=0"),
-        ]);
-    }
-    args.extend(virtio_disk(&src, true));
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(t.path(), what, &args, TIMEOUT);
-    check(what, &b, &tgt, &want);
+    let q = Qemu::new(t.path(), what)
+        .firmware(Firmware::SecureBoot)
+        .no_net();
+    let q = if usb { q.usb_stick(&iso) } else { cd(q, &iso) };
+    secure_clone(t.path(), what, q);
 }
 
 #[test]
@@ -153,72 +74,30 @@ fn secure_boot_pxe() {
     let what = "secure-pxe";
     let t = TempDir::new(what);
     let tree = signed_media("mkpxe.sh", "secure-pxe");
-    let src = sample_volume(t.path());
-    let tgt = empty_disk(&t.join("target.img"));
-    let want = reference_clone(&src, t.path());
-    let mut args = secure_firmware(t.path());
-    args.extend([
-        s("-netdev"),
-        format!("user,id=net0,tftp={},bootfile=bootx64.efi", tree.display()),
-        s("-device"),
-        s("virtio-net-pci,netdev=net0,romfile=,bootindex=0"),
-    ]);
-    args.extend(virtio_disk(&src, true));
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(t.path(), what, &args, TIMEOUT);
-    check(what, &b, &tgt, &want);
-}
-
-/// A running QEMU, killed (and reaped) when dropped.
-struct Qemu(Child);
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs QEMU with `args` until it exits, its serial console shows one of `stop`, or `timeout`;
-/// returns the console text (QEMU killed on every path).
-fn console_until(
-    dir: &Path,
-    what: &str,
-    args: &[String],
-    stop: &[&str],
-    timeout: Duration,
-) -> String {
-    let log_path = dir.join(format!("{what}.serial"));
-    let log_file = fs::File::create(&log_path).unwrap();
-    let child = Command::new(require("qemu-system-x86_64"))
+    let q = Qemu::new(t.path(), what)
+        .firmware(Firmware::SecureBoot)
         .args([
-            "-accel",
-            "tcg",
-            "-m",
-            "512",
-            "-smp",
-            "1",
-            "-nographic",
-            "-no-reboot",
+            s("-netdev"),
+            format!("user,id=net0,tftp={},bootfile=bootx64.efi", tree.display()),
         ])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start qemu: {e}"));
-    let mut q = Qemu(child);
-    let start = Instant::now();
-    loop {
-        let text = String::from_utf8_lossy(&fs::read(&log_path).unwrap_or_default()).into_owned();
-        let exited = q.0.try_wait().unwrap().is_some();
-        if exited || stop.iter().any(|m| text.contains(m)) || start.elapsed() > timeout {
-            // A moment for the rest of the firmware's line.
-            std::thread::sleep(Duration::from_millis(500));
-            drop(q);
-            return String::from_utf8_lossy(&fs::read(&log_path).unwrap()).into_owned();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        .device("virtio-net-pci,netdev=net0,romfile=,bootindex=0");
+    secure_clone(t.path(), what, q);
+}
+
+/// `iso` as a CD on IDE, first in the boot order.
+fn cd(q: Qemu, iso: &Path) -> Qemu {
+    q.drive(format!(
+        "if=none,id=cd,media=cdrom,readonly=on,file={}",
+        iso.display()
+    ))
+    .device("ide-cd,drive=cd,bootindex=0")
+}
+
+/// Runs the machine `q` until its console shows one of `stop`, it exits, or `timeout`; returns
+/// the console text.
+fn console_until(q: Qemu, stop: &[&str], timeout: Duration) -> String {
+    let stop = stop.iter().map(|m| m.to_string()).collect();
+    q.until(Until::Seen(stop)).timeout(timeout).run().log
 }
 
 /// The negative control: an unsigned EFI binary (a GRUB built here with grub-mkstandalone, as the
@@ -271,24 +150,19 @@ fn secure_boot_refuses_unsigned_efi_binary() {
         "mcopy: {}",
         String::from_utf8_lossy(&st.stderr)
     );
-    let disk = vec![
-        s("-nic"),
-        s("none"),
-        s("-drive"),
-        format!("if=none,id=esp,format=raw,readonly=on,file={img}"),
-        s("-device"),
-        s("virtio-blk-pci,drive=esp,bootindex=0"),
-    ];
+    let machine = |what: &str, fw: Firmware| {
+        Qemu::new(t.path(), what)
+            .firmware(fw)
+            .no_net()
+            .drive(format!("if=none,id=esp,format=raw,readonly=on,file={img}"))
+            .device("virtio-blk-pci,drive=esp,bootindex=0")
+    };
     let refusals = ["Access Denied", "Security Violation"];
 
-    let mut args = secure_firmware(t.path());
-    args.extend(disk.iter().cloned());
     let mut stop = vec![ran];
     stop.extend(refusals);
     let log = console_until(
-        t.path(),
-        "unsigned-secure",
-        &args,
+        machine("unsigned-secure", Firmware::SecureBoot),
         &stop,
         Duration::from_secs(300),
     );
@@ -302,12 +176,8 @@ fn secure_boot_refuses_unsigned_efi_binary() {
     );
 
     // Control: the same image under OVMF without Secure Boot runs (and halts the machine).
-    let mut args = ovmf_args(t.path());
-    args.extend(disk);
     let log = console_until(
-        t.path(),
-        "unsigned-plain",
-        &args,
+        machine("unsigned-plain", Firmware::Ovmf),
         &[ran],
         Duration::from_secs(300),
     );
@@ -403,23 +273,12 @@ fn secure_boot_refuses_a_tampered_kernel() {
         "mkiso.sh: {}",
         String::from_utf8_lossy(&st.stderr)
     );
-    let mut args = secure_firmware(t.path());
-    args.extend([
-        s("-nic"),
-        s("none"),
-        s("-drive"),
-        format!(
-            "if=none,id=cd,media=cdrom,readonly=on,file={}",
-            iso.display()
-        ),
-        s("-device"),
-        s("ide-cd,drive=cd,bootindex=0"),
-    ]);
+    let q = Qemu::new(t.path(), what)
+        .firmware(Firmware::SecureBoot)
+        .no_net();
     let refusal = "bad shim signature";
     let log = console_until(
-        t.path(),
-        what,
-        &args,
+        cd(q, &iso),
         &[refusal, "Linux version", "ntfsclone-job: "],
         TIMEOUT,
     );

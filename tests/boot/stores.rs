@@ -1,21 +1,22 @@
 //! Image files on FAT32, exFAT, ext4 and NTFS disks (`ntfsclone.image=DEV:/path`), whole-disk and
-//! partitioned (MBR) or not, on SMB shares and NFS servers, split in parts, saved and restored by
-//! the rescue initramfs in QEMU; and the failures a store can cause.
+//! partitioned (MBR) or not, on SMB shares and NFS servers (v4, and v3 with rpcbind), split in
+//! parts, saved and restored by the rescue initramfs in QEMU; and the failures a store can cause.
 //!
 //! The host kernel mounts none of these here, so the disks are built and read back with user-space
 //! tools: mtools (FAT32), `mkfs.ext4 -d` and debugfs (ext4). exfatprogs cannot put files on or
 //! take them off an exFAT disk, so exFAT is proven in two boots: a save onto the disk, then a
 //! restore from that disk, whose result must be the reference's clone.
 use crate::common::*;
+use crate::qemu::{Boot, Killed, Qemu};
 use crate::rescue::{
-    assert_same_disk, boot, empty_disk, kernel_args, reference_clone, s, sample_volume,
-    virtio_disk, Boot,
+    assert_same_disk, empty_disk, reference_clone, reference_save, s, sample_volume, HttpServer,
 };
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Size of each image store's file system (FAT32 wants at least 32 MiB).
@@ -188,14 +189,7 @@ fn read_back(fs_kind: Fs, disk: &Path, partitioned: bool, inside: &str, dir: &Pa
 /// The reference ntfsclone's special image of `src`.
 fn reference_image(src: &Path, dir: &Path) -> Vec<u8> {
     let out = dir.join("reference.img");
-    let st = run_ref(&[
-        "-q",
-        "-s",
-        "-o",
-        out.to_str().unwrap(),
-        src.to_str().unwrap(),
-    ]);
-    ok(st, "reference ntfsclone --save-image");
+    reference_save(src, &out);
     let v = fs::read(&out).unwrap();
     fs::remove_file(&out).unwrap();
     v
@@ -234,29 +228,34 @@ fn gunzip(bytes: &[u8], dir: &Path) -> Vec<u8> {
     out.stdout
 }
 
+/// A machine `what` that runs the rescue `job` (300 s timeout).
+fn job_machine(dir: &Path, what: &str, job: &str) -> Qemu {
+    Qemu::new(dir, what)
+        .rescue(job)
+        .timeout(Duration::from_secs(300))
+}
+
 /// Boots a save job of a sample volume (/dev/vda) to `image` on `store` (/dev/vdb).
 fn save_boot(dir: &Path, what: &str, src: &Path, store: &Path, image: &str) {
-    let mut args = kernel_args(&format!(
-        "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image={image}"
-    ));
-    args.extend([s("-nic"), s("none")]);
-    args.extend(virtio_disk(src, true));
-    args.extend(virtio_disk(store, false));
-    let b = boot(dir, what, &args, Duration::from_secs(300));
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{what}:\n{}", b.log);
+    let job = format!("ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image={image}");
+    let b = job_machine(dir, what, &job)
+        .no_net()
+        .disk(src, true)
+        .disk(store, false)
+        .job();
+    assert_ok(&b, what);
 }
 
 /// Boots a restore job from `image` on `store` (/dev/vdb) to an empty /dev/vda; returns the target.
 fn restore_boot(dir: &Path, what: &str, store: &Path, image: &str) -> PathBuf {
     let tgt = empty_disk(&dir.join(format!("{what}-target.img")));
-    let mut args = kernel_args(&format!(
-        "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image={image}"
-    ));
-    args.extend([s("-nic"), s("none")]);
-    args.extend(virtio_disk(&tgt, false));
-    args.extend(virtio_disk(store, true));
-    let b = boot(dir, what, &args, Duration::from_secs(300));
-    assert_eq!(b.marker, "ntfsclone-job: ok", "{what}:\n{}", b.log);
+    let job = format!("ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image={image}");
+    let b = job_machine(dir, what, &job)
+        .no_net()
+        .disk(&tgt, false)
+        .disk(store, true)
+        .job();
+    assert_ok(&b, what);
     tgt
 }
 
@@ -352,19 +351,13 @@ fn store_exfat_partitioned_save_then_restore() {
     );
 }
 
-/// Boots the job `job` with `args` (disks, network) and returns the boot's console and marker.
-fn job_boot(dir: &Path, what: &str, job: &str, args: &[String]) -> Boot {
-    let mut all = kernel_args(job);
-    all.extend_from_slice(args);
-    boot(dir, what, &all, Duration::from_secs(300))
-}
-
-/// QEMU user networking; with `smb`, the directory QEMU's smbd serves as `//10.0.2.4/qemu`.
-fn user_net(smb: Option<&Path>) -> Vec<String> {
+/// Options of QEMU user networking on virtio; with `smb`, the directory QEMU's smbd serves as
+/// `//10.0.2.4/qemu`.
+fn net(smb: Option<&Path>) -> String {
     let smb = smb
         .map(|d| format!(",smb={}", d.display()))
         .unwrap_or_default();
-    vec![s("-nic"), format!("user,model=virtio-net-pci{smb}")]
+    format!("model=virtio-net-pci{smb}")
 }
 
 fn assert_ok(b: &Boot, what: &str) {
@@ -407,13 +400,15 @@ fn store_smb_save_then_restore() {
     let share = t.join("share");
     fs::create_dir_all(&share).unwrap();
     // A user and password (any user is the guest of QEMU's smbd); the directories are created.
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "smb-save",
         "ntfsclone.mode=save ntfsclone.source=/dev/vda \
          ntfsclone.image=smb://tech:s3cret@10.0.2.4/qemu/images/pc%201/win.img",
-        &[virtio_disk(&src, true), user_net(Some(&share))].concat(),
-    );
+    )
+    .disk(&src, true)
+    .user_net(&net(Some(&share)))
+    .job();
     assert_ok(&b, "save to SMB");
     assert_verified(&b, "save to SMB");
     assert!(
@@ -428,45 +423,129 @@ fn store_smb_save_then_restore() {
     // Restored by a guest (no user in the URL) from the same share, with the dialect the kernel
     // prefers, SMB 3.1.1, required through ntfsclone.mountopts=.
     let tgt = empty_disk(&t.join("target.img"));
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "smb-restore",
         "ntfsclone.mode=restore ntfsclone.target=/dev/vda \
          ntfsclone.image=smb://10.0.2.4/qemu/images/pc%201/win.img ntfsclone.mountopts=vers=3.1.1",
-        &[virtio_disk(&tgt, false), user_net(Some(&share))].concat(),
-    );
+    )
+    .disk(&tgt, false)
+    .user_net(&net(Some(&share)))
+    .job();
     assert_ok(&b, "restore from SMB");
     assert_same_disk(&tgt, &want, "restore from SMB");
 }
 
-/// A user-space NFS v4 server (nfs-ganesha, VFS backend) exporting `dir` under its own path on
-/// 127.0.0.1:port, killed when dropped.
+/// A free TCP port on 127.0.0.1 (nothing listens on it when this returns).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on 127.0.0.1:`port`; fails with `what` and `log` when `child`
+/// exits first or after 30 s.
+fn wait_listening(port: u16, child: &mut Killed, what: &str, log: &Path) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let gone = child.0.try_wait().unwrap().is_some();
+        assert!(
+            !gone && start.elapsed() < Duration::from_secs(30),
+            "{what} did not start listening on port {port}:\n{}",
+            fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Serialises the NFS tests of this process: one nfs-ganesha at a time (servers share
+/// /run/ganesha, and with rpcbind running each registers its NFS version there).
+static NFS_LOCK: Mutex<()> = Mutex::new(());
+
+/// The portmapper (rpcbind) on port 111, which an NFS v3 server registers with and an NFS v3
+/// client asks for the mount daemon's port. One that runs already is used as it is; otherwise
+/// one is started here (in the foreground) and stopped when this is dropped, with the state
+/// files it made under /run.
+struct Rpcbind {
+    started: Option<(Killed, Vec<PathBuf>)>,
+}
+impl Rpcbind {
+    fn start() -> Rpcbind {
+        if TcpStream::connect(("127.0.0.1", 111)).is_ok() {
+            eprintln!("rpcbind: using the one that listens on port 111");
+            return Rpcbind { started: None };
+        }
+        let made: Vec<PathBuf> = ["/run/rpcbind.sock", "/run/rpcbind.lock", "/run/rpcbind"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| !p.exists())
+            .collect();
+        let mut child = Killed(
+            Command::new(require("rpcbind"))
+                .arg("-f")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start rpcbind (make deps): {e}")),
+        );
+        wait_listening(111, &mut child, "rpcbind", Path::new("/dev/null"));
+        Rpcbind {
+            started: Some((child, made)),
+        }
+    }
+
+    /// `rpcinfo -p 127.0.0.1`: the registered programs.
+    fn programs() -> String {
+        let out = run(Command::new(require("rpcinfo")).args(["-p", "127.0.0.1"]));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+impl Drop for Rpcbind {
+    fn drop(&mut self) {
+        if let Some((child, made)) = self.started.take() {
+            drop(child);
+            for p in made {
+                let _ = fs::remove_file(&p).or_else(|_| fs::remove_dir_all(&p));
+            }
+        }
+    }
+}
+
+/// A user-space NFS server (nfs-ganesha, VFS backend) exporting `dir` under its own path on
+/// 127.0.0.1:port, TCP only, no NLM, rquota, grace period or Kerberos; stopped when dropped.
+/// NFS v4 needs nothing else. NFS v3 registers with rpcbind (started if none runs) and has its
+/// mount daemon on a port of its own (`mnt_port`); the server is stopped with SIGTERM, so that it
+/// takes its registrations back, before rpcbind.
 struct Ganesha {
-    child: Child,
+    child: Killed,
+    export: PathBuf,
     port: u16,
+    mnt_port: u16,
     log: PathBuf,
+    /// Declared after `child`: dropped after the server.
+    _rpcbind: Option<Rpcbind>,
 }
 impl Ganesha {
-    fn start(work: &Path, export: &Path) -> Ganesha {
+    fn start(work: &Path, export: &Path, version: u8) -> Ganesha {
         let bin = require("ganesha.nfsd");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
+        let mnt_port = free_port();
+        let rpcbind = (version == 3).then(Rpcbind::start);
         let recovery = work.join("ganesha-recovery");
         fs::create_dir_all(&recovery).unwrap();
         let conf = work.join("ganesha.conf");
-        // v4 only, TCP only: no rpcbind, NLM, rquota; no grace period; no Kerberos.
         fs::write(
             &conf,
             format!(
-                "NFS_CORE_PARAM {{ NFS_Port = {port}; Bind_Addr = 127.0.0.1; Protocols = 4; \
-                 Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }}\n\
+                "NFS_CORE_PARAM {{ NFS_Port = {port}; MNT_Port = {mnt_port}; Bind_Addr = 127.0.0.1; \
+                 Protocols = {version}; Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false; }}\n\
                  NFSV4 {{ Graceless = true; RecoveryBackend = fs; RecoveryRoot = {rec}; }}\n\
                  NFS_KRB5 {{ Active_krb5 = false; }}\n\
                  EXPORT {{ Export_Id = 1; Path = {exp}; Pseudo = {exp}; Access_Type = RW; \
-                 Squash = No_Root_Squash; SecType = sys; Protocols = 4; Transports = TCP; \
+                 Squash = No_Root_Squash; SecType = sys; Protocols = {version}; Transports = TCP; \
                  FSAL {{ Name = VFS; }} }}\n",
                 rec = recovery.display(),
                 exp = export.display()
@@ -474,37 +553,100 @@ impl Ganesha {
         )
         .unwrap();
         let log = work.join("ganesha.log");
-        let child = Command::new(bin)
-            .arg("-F")
-            .arg("-f")
-            .arg(&conf)
-            .arg("-L")
-            .arg(&log)
-            .arg("-p")
-            .arg(work.join("ganesha.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start ganesha.nfsd: {e}"));
-        let mut g = Ganesha { child, port, log };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            let gone = g.child.try_wait().unwrap().is_some();
-            assert!(
-                !gone && start.elapsed() < Duration::from_secs(30),
-                "ganesha.nfsd did not start listening on port {port}:\n{}",
-                fs::read_to_string(&g.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        let mut child = Killed(
+            Command::new(bin)
+                .arg("-F")
+                .arg("-f")
+                .arg(&conf)
+                .arg("-L")
+                .arg(&log)
+                .arg("-p")
+                .arg(work.join("ganesha.pid"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start ganesha.nfsd: {e}")),
+        );
+        wait_listening(port, &mut child, "ganesha.nfsd", &log);
+        if version == 3 {
+            wait_listening(mnt_port, &mut child, "ganesha.nfsd (mountd)", &log);
         }
-        g
+        Ganesha {
+            child,
+            export: export.to_path_buf(),
+            port,
+            mnt_port,
+            log,
+            _rpcbind: rpcbind,
+        }
     }
 }
+impl Ganesha {
+    /// The nfs:// URL of the file `name` in the export, as the guest sees the server (QEMU user
+    /// networking shows the host's 127.0.0.1 to the guest as 10.0.2.2).
+    fn url(&self, name: &str) -> String {
+        format!(
+            "nfs://10.0.2.2:{}{}/{name}",
+            self.port,
+            self.export.display()
+        )
+    }
+}
+
+/// Boots a save of the sample volume `src` to `new/dir/win.img` on the NFS `server` (the
+/// directories are made); checks the marker, the read-back, `mounted` on the console and that
+/// the image on the export restores, with the reference, to `want`.
+fn nfs_save(dir: &Path, what: &str, server: &Ganesha, src: &Path, want: &[u8], mounted: &str) {
+    let job = format!(
+        "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image={}",
+        server.url("new/dir/win.img")
+    );
+    let b = job_machine(dir, what, &job)
+        .disk(src, true)
+        .user_net(&net(None))
+        .job();
+    assert_ok(&b, what);
+    assert_verified(&b, what);
+    assert!(
+        b.log.contains(mounted) && b.log.matches("image store: ").count() == 1,
+        "{what}: no {mounted:?} on the console:\n{}",
+        b.log
+    );
+    let got = fs::read(server.export.join("new/dir/win.img"))
+        .unwrap_or_else(|e| panic!("{what}: no image on the NFS export: {e}\n{}", b.log));
+    assert_restores_to(&got, want, dir, what);
+}
+
+/// Boots a restore of `name` on the NFS `server` to an empty /dev/vda; returns the boot and
+/// the target.
+fn nfs_restore(dir: &Path, what: &str, server: &Ganesha, name: &str) -> (Boot, PathBuf) {
+    let tgt = empty_disk(&dir.join(format!("{what}-target.img")));
+    let job = format!(
+        "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image={}",
+        server.url(name)
+    );
+    let b = job_machine(dir, what, &job)
+        .disk(&tgt, false)
+        .user_net(&net(None))
+        .job();
+    assert_ok(&b, what);
+    (b, tgt)
+}
+
 impl Drop for Ganesha {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // SIGTERM: ganesha unregisters from rpcbind as it exits; SIGKILL after 10 s.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.0.id().to_string())
+            .status();
+        let start = Instant::now();
+        while matches!(self.child.0.try_wait(), Ok(None))
+            && start.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -515,28 +657,16 @@ fn store_nfs4_save_then_restore_parts() {
     let want = reference_clone(&src, t.path());
     let export = t.join("export");
     fs::create_dir_all(&export).unwrap();
-    let server = Ganesha::start(t.path(), &export);
-    // QEMU user networking shows the host's 127.0.0.1 to the guest as 10.0.2.2.
-    let url = |name: &str| format!("nfs://10.0.2.2:{}{}/{name}", server.port, export.display());
-    let b = job_boot(
+    let _nfs = NFS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Ganesha::start(t.path(), &export, 4);
+    nfs_save(
         t.path(),
         "nfs-save",
-        &format!(
-            "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image={}",
-            url("new/dir/win.img")
-        ),
-        &[virtio_disk(&src, true), user_net(None)].concat(),
+        &server,
+        &src,
+        &want,
+        "image store: 10.0.2.2:/ (NFS v4)",
     );
-    assert_ok(&b, "save to NFS v4");
-    assert_verified(&b, "save to NFS v4");
-    assert!(
-        b.log.contains("(NFS v4)") || !b.log.contains("NFS v3"),
-        "{}",
-        b.log
-    );
-    let got = fs::read(export.join("new/dir/win.img"))
-        .unwrap_or_else(|e| panic!("no image on the NFS export: {e}\n{}", b.log));
-    assert_restores_to(&got, &want, t.path(), "image saved on NFS v4");
 
     // The reference's image in 1 MiB parts made here (NAME, NAME.001, ...): the restore finds them.
     let image = reference_image(&src, t.path());
@@ -550,19 +680,68 @@ fn store_nfs4_save_then_restore_parts() {
         };
         fs::write(export.join(name), p).unwrap();
     }
-    let tgt = empty_disk(&t.join("target.img"));
-    let b = job_boot(
-        t.path(),
-        "nfs-restore",
-        &format!(
-            "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image={}",
-            url("parts.img")
-        ),
-        &[virtio_disk(&tgt, false), user_net(None)].concat(),
-    );
+    let (_, tgt) = nfs_restore(t.path(), "nfs-restore", &server, "parts.img");
     drop(server);
-    assert_ok(&b, "restore from NFS v4 (parts)");
     assert_same_disk(&tgt, &want, "restore from parts on NFS v4");
+}
+
+/// The registrations of `rpcinfo -p` (program, version, protocol, port).
+fn registered(programs: &str) -> Vec<[String; 4]> {
+    programs
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() >= 4).then(|| [w[0], w[1], w[2], w[3]].map(str::to_string))
+        })
+        .collect()
+}
+
+/// NFS v3 for real: nfs-ganesha with NFS v3 only (its NFS v4 mount fails), registered with
+/// rpcbind on port 111, its mount daemon on a port of its own. The guest's kernel asks rpcbind
+/// (the host's port 111, as 10.0.2.2:111 through QEMU user networking) for the mount daemon's
+/// port; the job mounts the longest leading directory of the path that is exported (nolock: no
+/// NLM). The saved image restores with the reference; a second boot restores it from NFS v3.
+#[test]
+fn store_nfs3_save_then_restore() {
+    let t = TempDir::new("store-nfs3");
+    let src = sample_volume(t.path());
+    let want = reference_clone(&src, t.path());
+    let export = t.join("export");
+    fs::create_dir_all(&export).unwrap();
+    let _nfs = NFS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let server = Ganesha::start(t.path(), &export, 3);
+    let programs = Rpcbind::programs();
+    let regs = registered(&programs);
+    for (prog, port) in [("100003", server.port), ("100005", server.mnt_port)] {
+        let want = [prog, "3", "tcp", &port.to_string()].map(str::to_string);
+        assert!(
+            regs.contains(&want),
+            "{prog} v3 is not registered with rpcbind on port {port}:\n{programs}\n{}",
+            fs::read_to_string(&server.log).unwrap_or_default()
+        );
+    }
+    assert!(
+        !regs.iter().any(|r| r[0] == "100003" && r[1] == "4"),
+        "the server offers NFS v4:\n{programs}"
+    );
+    // The save: new/dir does not exist yet, so the export itself is mounted (and new/dir made).
+    let v3_mount = |d: &str| format!("image store: 10.0.2.2:{}{d} (NFS v3)", export.display());
+    nfs_save(t.path(), "nfs3-save", &server, &src, &want, &v3_mount(""));
+    // The restore: the server mounts a directory below its export, the image's own.
+    let (b, tgt) = nfs_restore(t.path(), "nfs3-restore", &server, "new/dir/win.img");
+    let v3_mount = v3_mount("/new/dir");
+    let mnt_port = server.mnt_port;
+    drop(server);
+    assert!(b.log.contains(&v3_mount), "no {v3_mount:?}:\n{}", b.log);
+    assert_same_disk(&tgt, &want, "restore from NFS v3");
+    // The server took its registrations back (or rpcbind, started here, is gone).
+    let left = Rpcbind::programs();
+    assert!(
+        !registered(&left)
+            .iter()
+            .any(|r| r[3] == mnt_port.to_string()),
+        "the mount daemon is still registered:\n{left}"
+    );
 }
 
 #[test]
@@ -579,17 +758,15 @@ fn store_ntfs_disk_save() {
             .arg(&store)),
         "mkntfs (store)",
     );
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "ntfs-save",
         "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=LABEL=USB:/Images/win.img",
-        &[
-            virtio_disk(&src, true),
-            virtio_disk(&store, false),
-            vec![s("-nic"), s("none")],
-        ]
-        .concat(),
-    );
+    )
+    .disk(&src, true)
+    .disk(&store, false)
+    .no_net()
+    .job();
     assert_ok(&b, "save to NTFS");
     assert_verified(&b, "save to NTFS");
     let mnt = t.join("store-mnt");
@@ -633,18 +810,16 @@ fn store_fat32_split_save() {
         t.path(),
         &[(&format!("/pc/win.img.{n:03}"), &stale)],
     );
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "split-save",
         "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=/dev/vdb:/pc/win.img \
          ntfsclone.split=1M",
-        &[
-            virtio_disk(&src, true),
-            virtio_disk(&store, false),
-            vec![s("-nic"), s("none")],
-        ]
-        .concat(),
-    );
+    )
+    .disk(&src, true)
+    .disk(&store, false)
+    .no_net()
+    .job();
     assert_ok(&b, "split save to FAT32");
     assert_verified(&b, "split save to FAT32");
     let names = fat_names(&store, "/pc");
@@ -679,17 +854,15 @@ fn store_fails_on_a_missing_image_file() {
     fs::write(&other, b"not the image").unwrap();
     let store = fs_image(Fs::Fat32, t.path(), &[("/images/other.img", &other)]);
     let tgt = empty_disk(&t.join("target.img"));
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "missing-file",
         "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image=/dev/vdb:/images/win.img",
-        &[
-            virtio_disk(&tgt, false),
-            virtio_disk(&store, true),
-            vec![s("-nic"), s("none")],
-        ]
-        .concat(),
-    );
+    )
+    .disk(&tgt, false)
+    .disk(&store, true)
+    .no_net()
+    .job();
     assert_failed(
         &b,
         2,
@@ -707,12 +880,14 @@ fn store_fails_when_the_share_refuses() {
     fs::create_dir_all(&share).unwrap();
     let src = sample_volume(t.path());
     // QEMU's smbd has no share "nosuch": the mount is refused.
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "smb-refused",
         "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=smb://10.0.2.4/nosuch/win.img",
-        &[virtio_disk(&src, true), user_net(Some(&share))].concat(),
-    );
+    )
+    .disk(&src, true)
+    .user_net(&net(Some(&share)))
+    .job();
     assert_failed(
         &b,
         2,
@@ -734,17 +909,15 @@ fn store_full_disk_fails_and_unmounts_cleanly() {
         .set_len(FS_BYTES - (2 << 20))
         .unwrap();
     let store = fs_image(Fs::Fat32, t.path(), &[("/filler", &filler)]);
-    let b = job_boot(
+    let b = job_machine(
         t.path(),
         "full-disk",
         "ntfsclone.mode=save ntfsclone.source=/dev/vda ntfsclone.image=/dev/vdb:/win.img",
-        &[
-            virtio_disk(&src, true),
-            virtio_disk(&store, false),
-            vec![s("-nic"), s("none")],
-        ]
-        .concat(),
-    );
+    )
+    .disk(&src, true)
+    .disk(&store, false)
+    .no_net()
+    .job();
     assert!(
         b.marker.starts_with("ntfsclone-job: failed (exit "),
         "a save to a full disk: {}\n{}",
@@ -794,20 +967,16 @@ fn store_zst_save_to_fat32_then_restore_over_http() {
     assert!(out.status.success(), "zstd -dc of the saved image");
     assert_restores_to(&out.stdout, &want, t.path(), "a .zst image saved on FAT32");
 
-    let server = crate::rescue::HttpServer::start(&www);
+    let server = HttpServer::start(&www);
     let tgt = empty_disk(&t.join("target.img"));
-    let mut args = kernel_args(&format!(
+    let job = format!(
         "ntfsclone.mode=restore ntfsclone.target=/dev/vda ntfsclone.image=http://10.0.2.2:{}/pc.img.zst",
         server.port
-    ));
-    args.extend([s("-nic"), s("user,model=virtio-net-pci")]);
-    args.extend(virtio_disk(&tgt, false));
-    let b = boot(
-        t.path(),
-        "zst-http-restore",
-        &args,
-        Duration::from_secs(300),
     );
+    let b = job_machine(t.path(), "zst-http-restore", &job)
+        .user_net(&net(None))
+        .disk(&tgt, false)
+        .job();
     drop(server);
     assert_eq!(b.marker, "ntfsclone-job: ok", "{}", b.log);
     assert_same_disk(&tgt, &want, "a .zst image restored over HTTP");
