@@ -122,7 +122,7 @@ impl Header {
             // A restore recognises a disk image (file or stdin) before it gets here: met here,
             // it is nested where a partition's special image should be, or the file changed.
             return Err(Error::message(format_args!(
-                "the input is a disk image: restore it with --disk"
+                "a whole-disk image where an NTFS special image should be"
             )));
         }
         if le_field::<16>(b, 0) != MAGIC {

@@ -517,8 +517,16 @@ mod tests {
 
     /// 8 clusters of 512 bytes, device 8*512+100: positions 0,1, gap 3, 5, gap 2, 8 (partial).
     fn image() -> (Header, Vec<u8>) {
+        image_with(false)
+    }
+
+    /// [`image`], with an integrity trailer when `trailer`.
+    fn image_with(trailer: bool) -> (Header, Vec<u8>) {
         let h = Header::new(512, 8 * 512 + 100, 8, 3);
         let mut w = Writer::new(MemDev::default(), &h, 0).unwrap();
+        if trailer {
+            w = w.with_trailer(&h);
+        }
         w.cluster(&[1; 512]).unwrap();
         w.cluster(&[2; 512]).unwrap();
         w.gap(3).unwrap();
@@ -529,7 +537,12 @@ mod tests {
     }
 
     fn collect(data: Vec<u8>, base: Option<u64>, stdout: bool) -> Result<Vec<(i64, usize, u8)>> {
-        let mut r = Reader::open(MemDev::new(data), base, 0, stdout)?;
+        records(&mut Reader::open(MemDev::new(data), base, 0, stdout)?)
+    }
+
+    /// The records of `r` to its end: (position, length, first byte), gaps as (-1, count, 0),
+    /// the end as (-2, backup boot sector missing, 0).
+    fn records<R: ReadStream>(r: &mut Reader<R>) -> Result<Vec<(i64, usize, u8)>> {
         let mut v = Vec::new();
         loop {
             match r.next_record()? {
@@ -582,18 +595,7 @@ mod tests {
 
     #[test]
     fn swapped_input_buffers_read_the_same_records() {
-        // The image of `image()` with a trailer.
-        let h = Header::new(512, 8 * 512 + 100, 8, 3);
-        let mut w = Writer::new(MemDev::default(), &h, 0)
-            .unwrap()
-            .with_trailer(&h);
-        w.cluster(&[1; 512]).unwrap();
-        w.cluster(&[2; 512]).unwrap();
-        w.gap(3).unwrap();
-        w.cluster(&[5; 512]).unwrap();
-        w.gap(2).unwrap();
-        w.cluster(&[8; 100]).unwrap();
-        let img = w.finish().unwrap().data;
+        let (_, img) = image_with(true);
         let want = collect(img.clone(), None, false).unwrap();
         for piece in [1, 7, 100, 512, 513, 600, 5000] {
             let input = Swapping {
@@ -603,20 +605,7 @@ mod tests {
                 turn: 0,
             };
             let mut r = Reader::open_with(input, None, 0, false, Checksum::FromHeader).unwrap();
-            let mut v = Vec::new();
-            loop {
-                match r.next_record().unwrap() {
-                    Record::Cluster { pos, data } => v.push((pos as i64, data.len(), data[0])),
-                    Record::Gap { count, .. } => v.push((-1, count as usize, 0)),
-                    Record::End {
-                        backup_boot_missing,
-                    } => {
-                        v.push((-2, backup_boot_missing as usize, 0));
-                        break;
-                    }
-                }
-            }
-            assert_eq!(v, want, "piece {piece}");
+            assert_eq!(records(&mut r).unwrap(), want, "piece {piece}");
             // The checksums saw every byte once: the trailer after the records matches.
             let tail = r.read_tail().unwrap().to_vec();
             let t = crate::image::trailer::Trailer::parse(&tail).unwrap();
