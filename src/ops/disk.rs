@@ -28,7 +28,7 @@ use crate::ntfs::boot_sector::backup_of;
 use crate::options::{Mode, Options};
 use crate::progress::Progress;
 use crate::report::Report;
-use crate::zstd::{starts_zstd, threads_or_default, MaybeZstd};
+use crate::zstd::{file_index, starts_zstd, threads_or_default, MaybeZstd};
 use rustix::fs::OFlags;
 use std::prelude::v1::*;
 
@@ -380,6 +380,16 @@ pub fn restore_disk(
                             Input::Checked(Box::new(Prechecked::new(fd, aux, t, 0, 1 << 20)))
                         }
                     }
+                }
+                // A compressed image file with a seek table: the workers read its frames.
+                None if aux.kind()? == Kind::File && starts_zstd(&aux, 0)? => {
+                    let index = file_index(&aux, aux.stat_len()?)?;
+                    let src: crate::zstd::FrameSource = std::sync::Arc::new(aux);
+                    Input::Plain(Box::new(MaybeZstd::open_file(
+                        fd,
+                        threads_or_default(opts.threads),
+                        index.map(|i| (i, Some(src))),
+                    )?))
                 }
                 None => sniffed(fd, opts.threads)?,
             }

@@ -4,7 +4,7 @@
 //! what the image is (an ntfsclone image or a disk image) can be told from a stream that can
 //! only be read once; reading starts with them.
 use super::frame::{is_zstd_start, FrameIndex, SeekTable};
-use super::reader::{Decompressor, Prefixed, MAX_FRAME_BYTES};
+use super::reader::{Decompressor, FrameSource, Prefixed, MAX_FRAME_BYTES};
 use crate::dev::{ReadAt, ReadStream};
 use crate::error::Result;
 use std::prelude::v1::*;
@@ -24,13 +24,27 @@ impl<R: ReadStream> MaybeZstd<R> {
     /// first [`HEAD_BYTES`](super::reader::HEAD_BYTES) image bytes are decompressed now (a
     /// damaged first frame is an error here).
     pub fn open(input: R, threads: usize, index: Option<FrameIndex>) -> Result<Self> {
+        Self::open_file(input, threads, index.map(|i| (i, None)))
+    }
+
+    /// [`MaybeZstd::open`] of a file whose seek table `index` was read (and checked) first;
+    /// with `src`, the whole file, the workers read its frames themselves (see
+    /// [`Decompressor::read_frames_at`]).
+    pub fn open_file(
+        input: R,
+        threads: usize,
+        index: Option<(FrameIndex, Option<FrameSource>)>,
+    ) -> Result<Self> {
         let p = Prefixed::new(input)?;
         if !is_zstd_start(p.head()) {
             return Ok(MaybeZstd::Plain(p));
         }
         let mut d = Decompressor::new(p, &[], threads)?;
-        if let Some(i) = index {
+        if let Some((i, src)) = index {
             d = d.with_index(i);
+            if let Some(src) = src {
+                d = d.read_frames_at(src);
+            }
         }
         Ok(MaybeZstd::Zstd(Box::new(Prefixed::new(d)?)))
     }

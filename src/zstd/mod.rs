@@ -20,7 +20,7 @@ pub use frame::is_zstd_start;
 #[cfg(feature = "std")]
 pub use input::{file_index, starts_zstd, MaybeZstd};
 #[cfg(feature = "std")]
-pub use reader::Decompressor;
+pub use reader::{Decompressor, FrameSource};
 #[cfg(feature = "std")]
 pub use writer::{threads_or_default, Compressor, DEFAULT_LEVEL, FRAME_BYTES, LEVELS};
 

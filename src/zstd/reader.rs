@@ -675,4 +675,12 @@ impl<R: ReadStream> ReadStream for Prefixed<R> {
         }
         self.inner.read(buf)
     }
+
+    /// Once the first bytes were read out, the inner stream's buffers.
+    fn swap_buffer(&mut self, buf: &mut Vec<u8>) -> Result<Option<usize>> {
+        if self.pos < self.len {
+            return Ok(None);
+        }
+        self.inner.swap_buffer(buf)
+    }
 }

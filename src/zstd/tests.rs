@@ -305,3 +305,35 @@ fn positioned_frames_are_checked_like_streamed_ones() {
     let r = (0..1000).try_for_each(|_| d.read(&mut buf).map(|_| ()));
     assert!(r.is_err());
 }
+
+#[test]
+fn opened_inputs_hand_out_frames_after_their_head() {
+    use super::{file_index, FrameSource, MaybeZstd};
+    use std::sync::Arc;
+    let data = sample(2 * FRAME_BYTES + 77);
+    let z = compress(&data, 3, 2, 1 << 20);
+    let idx = file_index(&MemDev::new(z.clone()), z.len() as u64).unwrap();
+    for positioned in [false, true] {
+        let src: Option<FrameSource> = positioned.then(|| Arc::new(MemDev::new(z.clone())) as _);
+        let mut m =
+            MaybeZstd::open_file(MemDev::new(z.clone()), 2, idx.clone().map(|i| (i, src))).unwrap();
+        let mut mine = Vec::new();
+        // Not while the head is being read out.
+        let mut head = [0u8; 10];
+        assert_eq!(m.read_full(&mut head).unwrap(), 10);
+        assert_eq!(m.swap_buffer(&mut mine).unwrap(), None);
+        let mut out = head.to_vec();
+        let mut rest = [0u8; 6];
+        assert_eq!(m.read_full(&mut rest).unwrap(), 6);
+        out.extend_from_slice(&rest);
+        // Then the frames themselves.
+        let mut swaps = 0;
+        while let Some(at) = m.swap_buffer(&mut mine).unwrap() {
+            out.extend_from_slice(&mine[at..]);
+            swaps += 1;
+        }
+        assert!(swaps >= 3, "{positioned}: {swaps} frames swapped");
+        assert!(out == data, "{positioned}");
+        assert_eq!(m.read(&mut rest).unwrap(), 0);
+    }
+}
