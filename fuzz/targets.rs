@@ -536,24 +536,52 @@ pub(crate) fn zstd_seek_table(data: &[u8]) {
 }
 
 /// A whole zstd stream through the decompressor (one worker): it ends, with or without an
-/// error, and never yields more than the frames' claims allow.
+/// error, and never yields more than the frames' claims allow. Read as a stream, then (when
+/// it has a seek table) with the worker reading the frames the table lists, taking buffers
+/// whole every other time.
 pub(crate) fn zstd_stream(data: &[u8]) {
     use ntfsclone::dev::ReadStream;
+    use ntfsclone::zstd::frame::SeekTable;
     use ntfsclone::zstd::Decompressor;
-    let Ok(mut d) = Decompressor::new(MemDev::new(data.to_vec()), &[], 1) else {
+    // A frame of n bytes decompresses to at most 128 KiB per 3-byte block header (RLE
+    // blocks); far less than this for any real stream.
+    let most = (data.len() as u64 + 1) * (128 << 10) / 3 + (8 << 20);
+    let Ok(d) = Decompressor::new(MemDev::new(data.to_vec()), &[], 1) else {
         return;
     };
     let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        match d.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                total += n as u64;
-                // A frame of n bytes decompresses to at most 128 KiB per 3-byte block header
-                // (RLE blocks); far less than this for any real stream.
-                assert!(total <= (data.len() as u64 + 1) * (128 << 10) / 3 + (8 << 20));
+    let mut drain = |mut d: Decompressor<MemDev>, swap: bool| {
+        let mut total = 0u64;
+        let mut mine = Vec::new();
+        for turn in 0u64.. {
+            if swap && turn % 2 == 0 {
+                match d.swap_buffer(&mut mine) {
+                    Ok(Some(at)) => {
+                        assert!(at <= mine.len());
+                        total += (mine.len() - at) as u64;
+                        assert!(total <= most);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(_) => return,
+                }
+            }
+            match d.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    total += n as u64;
+                    assert!(total <= most);
+                }
             }
         }
+    };
+    drain(d, false);
+    let len = data.len() as u64;
+    if let Ok(Some((_, idx))) = SeekTable::read(&MemDev::new(data.to_vec()), len, 8 << 20) {
+        let Ok(d) = Decompressor::new(MemDev::new(data.to_vec()), &[], 1) else {
+            return;
+        };
+        let src = std::sync::Arc::new(MemDev::new(data.to_vec()));
+        drain(d.with_index(idx).read_frames_at(src), true);
     }
 }
