@@ -257,6 +257,30 @@ def wanted(label, op):
     return False
 
 
+def run_rounds(label, op, tools, cold):
+    """Runs each (name, cmd, prep) of `tools` ROUNDS times, rotating their order every round
+    (on a cold cache the position in the round matters: the run after another one finds the
+    disk and page cache in another state), and returns one row per tool: (label, op, name,
+    median wall s, median CPU s, peak RSS). Every round is logged (target/bench/rounds.log) so
+    that outliers can be seen."""
+    times = {name: [] for name, _, _ in tools}
+    cpu = {name: [] for name, _, _ in tools}
+    rss = {name: 0 for name, _, _ in tools}
+    for rnd in range(ROUNDS):
+        k = rnd % len(tools)
+        for name, cmd, prep in tools[k:] + tools[:k]:
+            prep()
+            dt, c, peak = timed(cmd(), cold)
+            with open(os.path.join(CACHE, "rounds.log"), "a") as log:
+                log.write("%s %s round %d %s: %.3f s wall, %.3f s CPU\n"
+                          % (label, op, rnd, name, dt, c))
+            times[name].append(dt)
+            cpu[name].append(c)
+            rss[name] = max(rss[name], peak)
+    return [(label, op, name, statistics.median(times[name]), statistics.median(cpu[name]),
+             rss[name]) for name, _, _ in tools]
+
+
 def bench_set(label, vol, work, cold, ops=("save", "restore", "clone")):
     """Returns rows: (label, op, tool, median wall s, median CPU s, peak RSS KiB)."""
     ref_img = os.path.join(work, "ref.img")
@@ -309,27 +333,8 @@ def bench_set(label, vol, work, cold, ops=("save", "restore", "clone")):
     for op in ops:
         if not wanted(label, op):
             continue
-        times = {name: [] for name, _, _ in tools[op]}
-        cpu = {name: [] for name, _, _ in tools[op]}
-        rss = {name: 0 for name, _, _ in tools[op]}
-        for rnd in range(ROUNDS):
-            # Rotate the order each round: on a cold cache the position in the round matters
-            # (the run after another one finds the disk and page cache in another state).
-            k = rnd % len(tools[op])
-            for name, cmd, prep in tools[op][k:] + tools[op][:k]:
-                prep()
-                dt, c, peak = timed(cmd(), cold)
-                times[name].append(dt)
-                # Every round is logged (target/bench/rounds.log) so that outliers can be seen.
-                with open(os.path.join(CACHE, "rounds.log"), "a") as log:
-                    log.write("%s %s round %d %s: %.3f s wall, %.3f s CPU\n"
-                              % (label, op, rnd, name, dt, c))
-                cpu[name].append(c)
-                rss[name] = max(rss[name], peak)
+        rows += run_rounds(label, op, tools[op], cold)
         rm(out)
-        for name, _, _ in tools[op]:
-            rows.append((label, op, name, statistics.median(times[name]),
-                         statistics.median(cpu[name]), rss[name]))
     rm(ref_img, ours_img, pc_img, runs_file)
     return rows
 
@@ -375,24 +380,8 @@ def bench_zstd(vol, work):
     for op, cmds in tools.items():
         if not wanted(label, op.split()[1]):
             continue
-        times = {name: [] for name, _, _ in cmds}
-        cpu = {name: [] for name, _, _ in cmds}
-        rss = {name: 0 for name, _, _ in cmds}
-        for rnd in range(ROUNDS):
-            k = rnd % len(cmds)
-            for name, cmd, prep in cmds[k:] + cmds[:k]:
-                prep()
-                dt, c, peak = timed(cmd(), False)
-                times[name].append(dt)
-                with open(os.path.join(CACHE, "rounds.log"), "a") as log:
-                    log.write("%s %s round %d %s: %.3f s wall, %.3f s CPU\n"
-                              % (label, op, rnd, name, dt, c))
-                cpu[name].append(c)
-                rss[name] = max(rss[name], peak)
+        rows += run_rounds(label, op, cmds, False)
         rm(out)
-        for name, _, _ in cmds:
-            rows.append((label, op, name, statistics.median(times[name]),
-                         statistics.median(cpu[name]), rss[name]))
     rm(img, ours_zst, pipe_zst)
     return rows, sizes
 
@@ -551,23 +540,7 @@ def bench_disk(label, disk, work):
         for op in ("save", "restore"):
             if not wanted(label, op):
                 continue
-            times = {name: [] for name, _, _ in tools[op]}
-            cpu = {name: [] for name, _, _ in tools[op]}
-            rss = {name: 0 for name, _, _ in tools[op]}
-            for rnd in range(ROUNDS):
-                k = rnd % len(tools[op])
-                for name, cmd, prep in tools[op][k:] + tools[op][:k]:
-                    prep()
-                    dt, c, peak = timed(cmd(), False)
-                    with open(os.path.join(CACHE, "rounds.log"), "a") as log:
-                        log.write("%s %s round %d %s: %.3f s wall, %.3f s CPU\n"
-                                  % (label, op, rnd, name, dt, c))
-                    times[name].append(dt)
-                    cpu[name].append(c)
-                    rss[name] = max(rss[name], peak)
-            for name, _, _ in tools[op]:
-                rows.append((label, op, name, statistics.median(times[name]),
-                             statistics.median(cpu[name]), rss[name]))
+            rows += run_rounds(label, op, tools[op], False)
             rm(out)
             shutil.rmtree(out_dir, True)
         return rows

@@ -570,13 +570,7 @@ store_mount_smb() {
 		authority=${authority##*@}
 		;;
 	esac
-	host=$authority port=""
-	case $authority in
-	*:*)
-		host=${authority%:*}
-		port=${authority##*:}
-		;;
-	esac
+	store_host_port "$authority"
 	user=guest pass="" domain=""
 	if [ -n "$userinfo" ]; then
 		user=${userinfo%%:*}
@@ -621,13 +615,7 @@ store_mount_nfs() {
 	/*[!/]) ;;
 	*) job_fail 2 "ntfsclone.image=$job_image: expected nfs://host[:port]/path/on/server/file.img" ;;
 	esac
-	host=$authority port=""
-	case $authority in
-	*:*)
-		host=${authority%:*}
-		port=${authority##*:}
-		;;
-	esac
+	store_host_port "$authority"
 	job_network
 	addr=$(store_addr "$host") || job_fail 2 "cannot resolve the NFS server's name $host (DNS)"
 	o=$1${port:+,port=$port}${job_mountopts:+,$job_mountopts}
@@ -650,6 +638,17 @@ store_mount_nfs() {
 	say "  NFS v4: ${v4:-failed}"
 	say "  NFS v3: $(tail -n 1 "$job_dir/mount.err")"
 	job_fail 2 "cannot mount the NFS server $host${port:+ port $port} ($addr): no NFS v4, and no NFS v3 export holds $path"
+}
+
+# store_host_port AUTHORITY: sets host and port (empty when none) from HOST[:PORT].
+store_host_port() {
+	host=$1 port=""
+	case $1 in
+	*:*)
+		host=${1%:*}
+		port=${1##*:}
+		;;
+	esac
 }
 
 # store_nfs_mounted NAME PATH: the NFS mount NAME (said on the console) is up; PATH is the image

@@ -122,6 +122,32 @@ pub struct Area {
     pub len: u64,
 }
 
+/// The end of the last of `ends` and of `areas` but a GPT's backup (it moves to a target's
+/// end: its size counts, not its place).
+pub fn last_end(ends: impl Iterator<Item = u64>, areas: &[Area]) -> u64 {
+    ends.chain(
+        areas
+            .iter()
+            .filter(|a| a.kind != AreaKind::GptBackup)
+            .map(|a| a.offset.saturating_add(a.len)),
+    )
+    .max()
+    .unwrap_or(0)
+}
+
+/// A disk with no partition table that holds a file system directly (its first sector says
+/// so) is an error that says to copy it without `--disk`; Ok otherwise.
+fn refuse_bare_file_system<D: ReadAt + ?Sized>(dev: &D, disk_size: u64) -> Result<()> {
+    let mut s = [0u8; 512];
+    dev.read_exact_at(&mut s, 0)?;
+    if detect::detect(&s, disk_size) != detect::Content::Other {
+        return Err(Error::message(format_args!(
+            "no partition table: the disk holds a file system directly (copy it without --disk)"
+        )));
+    }
+    Ok(())
+}
+
 /// Largest total of boot-area bytes (they are held in memory on restore).
 pub const MAX_AREA_BYTES: u64 = 64 << 20;
 
@@ -162,14 +188,7 @@ impl Layout {
         let dos = match mbr::read(dev, sector_size, disk_sectors) {
             Ok(d) => d,
             Err(e) => {
-                let mut s = [0u8; 512];
-                dev.read_exact_at(&mut s, 0)?;
-                if detect::detect(&s, disk_size) != detect::Content::Other {
-                    return Err(Error::message(format_args!(
-                        "no partition table: the disk holds a file system directly \
-                         (copy it without --disk)"
-                    )));
-                }
+                refuse_bare_file_system(dev, disk_size)?;
                 return Err(e);
             }
         };
@@ -225,14 +244,7 @@ impl Layout {
                 partitions.push(p);
             }
             if partitions.is_empty() {
-                let mut s = [0u8; 512];
-                dev.read_exact_at(&mut s, 0)?;
-                if detect::detect(&s, disk_size) != detect::Content::Other {
-                    return Err(Error::message(format_args!(
-                        "no partition table: the disk holds a file system directly \
-                         (copy it without --disk)"
-                    )));
-                }
+                refuse_bare_file_system(dev, disk_size)?;
                 return Err(Error::message(format_args!(
                     "no partition table: sector 0 lists no partition"
                 )));
@@ -337,18 +349,7 @@ impl Layout {
     /// Smallest disk (in bytes) that holds every partition and, for a GPT, its backup.
     pub fn min_disk_size(&self) -> Result<u64> {
         let ss = u64::from(self.sector_size);
-        let mut need = self
-            .partitions
-            .iter()
-            .map(|p| p.end())
-            .chain(
-                self.areas
-                    .iter()
-                    .filter(|a| a.kind != AreaKind::GptBackup)
-                    .map(|a| a.offset.saturating_add(a.len)),
-            )
-            .max()
-            .unwrap_or(0);
+        let mut need = last_end(self.partitions.iter().map(|p| p.end()), &self.areas);
         if let Some(g) = &self.gpt {
             need = need.max(g.min_disk_sectors()?.saturating_mul(ss));
         }

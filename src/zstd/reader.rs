@@ -596,10 +596,8 @@ impl<R: ReadStream> ReadStream for Decompressor<R> {
                 self.cur_pos = 0;
                 return Ok(Some(at));
             }
+            // A streamed frame is read, not swapped.
             if self.streaming.is_some() || !self.next_output()? {
-                return Ok(None);
-            }
-            if matches!(self.streaming, Some((seq, _)) if seq == self.next_out) {
                 return Ok(None);
             }
         }

@@ -2,14 +2,11 @@
 //! clones, restored volumes, stdout text and exit codes, on mkntfs-made volumes (several
 //! cluster and sector sizes, populated through ntfs-3g) and on the small Windows volumes of
 //! ../shared/testdata; plus every error message of the image reader.
+use crate::cmd::s;
 use crate::common::*;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Runs ours and the reference with the same arguments, where `OUT` in an argument is
 /// replaced by `<dir>/ours.<tag>` / `<dir>/ref.<tag>`; asserts the same exit status, stdout and

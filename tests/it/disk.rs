@@ -158,6 +158,19 @@ fn check_restored(t: &TempDir, src: &Path, got: &Path, ntfs_ref: Option<&[u8]>) 
     );
 }
 
+/// The GPT disk of [`gpt_disk`] saved with `-s --disk` as `img`; returns the reference's
+/// bytes of its NTFS partition ([`ntfs_reference`] onto a blank partition).
+fn saved_gpt_disk(t: &TempDir) -> Vec<u8> {
+    gpt_disk(t);
+    let ntfs_ref = ntfs_reference(t, false);
+    let p = |n: &str| t.join(n).to_str().unwrap().to_string();
+    ok(
+        &run_ours(&["-s", "--disk", "-o", &p("img"), &p("disk")]),
+        "save",
+    );
+    ntfs_ref
+}
+
 /// The reference's restore of its own image of the NTFS partition onto a blank partition (the
 /// expected bytes); with `junk`, onto a partition full of 'j' bytes.
 fn ntfs_reference(t: &TempDir, junk: bool) -> Vec<u8> {
@@ -547,13 +560,8 @@ pub(crate) fn assert_drops_behind(trace: &str, min: u64) {
 #[test]
 fn block_device_targets() {
     let t = TempDir::new("disk-blk");
-    gpt_disk(&t);
-    let ntfs_ref = ntfs_reference(&t, false);
+    let ntfs_ref = saved_gpt_disk(&t);
     let p = |n: &str| t.join(n).to_str().unwrap().to_string();
-    ok(
-        &run_ours(&["-s", "--disk", "-o", &p("img"), &p("disk")]),
-        "save",
-    );
     // A 128 MiB block device: restored, then read back through the file behind it.
     sh(t.path(), "truncate -s 128M blk");
     {
@@ -647,13 +655,8 @@ fn disk_options() {
 #[test]
 fn compressed_disk_images() {
     let t = TempDir::new("disk-zstd");
-    gpt_disk(&t);
-    let ntfs_ref = ntfs_reference(&t, false);
+    let ntfs_ref = saved_gpt_disk(&t);
     let p = |n: &str| t.join(n).to_str().unwrap().to_string();
-    ok(
-        &run_ours(&["-s", "--disk", "-o", &p("img"), &p("disk")]),
-        "save",
-    );
     ok(
         &run_ours(&["-s", "--disk", "--zstd=5", "-o", &p("img.zst"), &p("disk")]),
         "compressed save",
@@ -709,14 +712,9 @@ fn disk_output_that_is_the_source_is_refused() {
 #[test]
 fn disk_images_on_stdin_without_disk() {
     let t = TempDir::new("disk-stdin");
-    gpt_disk(&t);
-    let ntfs_ref = ntfs_reference(&t, false);
+    let ntfs_ref = saved_gpt_disk(&t);
     let o = ours();
     let p = |n: &str| t.join(n).to_str().unwrap().to_string();
-    ok(
-        &run_ours(&["-s", "--disk", "-o", &p("img"), &p("disk")]),
-        "save",
-    );
     ok(
         &run_ours(&["-s", "--disk", "--zstd", "-o", &p("img.zst"), &p("disk")]),
         "compressed save",

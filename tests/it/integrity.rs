@@ -3,24 +3,17 @@
 //! our images identically and reads them from pipelines (directly and through zstd) with every
 //! stage exiting 0; a damaged trailer needs `--force`; `--progress-fd` lines are valid JSON,
 //! never go backwards and end at the total; a closed progress descriptor does not fail a run.
+use crate::cmd::{all, bash, s};
 use crate::common::*;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// Everything a run printed (messages go to stdout or stderr depending on the output).
-fn all(o: &Output) -> String {
-    text(&o.stdout) + &text(&o.stderr)
-}
-
 /// A fresh 64 MiB volume (4 KiB clusters): its image is about 2.5 MB, three 1 MiB chunks.
 fn volume(t: &TempDir) -> PathBuf {
     mkvol(t.path(), "vol", &VolSpec::empty(64 << 20))
@@ -52,10 +45,6 @@ fn ours_from_pipe(args: &[&str], input: &Path) -> Output {
 }
 
 /// Runs `script` with bash; returns its output.
-fn bash(script: &str) -> Output {
-    run(Command::new(require("bash")).arg("-c").arg(script))
-}
-
 /// `(start, end)` of the first "image bytes A..B" in `msg`.
 fn damaged_range(msg: &str) -> (u64, u64) {
     let at = msg

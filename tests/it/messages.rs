@@ -1,21 +1,10 @@
 //! Messages scripts compare, side by side with the reference: failed writes to a full file
 //! system (`Write failed`, `write_all`, `fflush`), the free-space check's sizes (rounded up),
 //! the lines of `-m -o FILE` after its sync, and a `--progress-fd` that is not open.
+use crate::cmd::{all, bash, s};
 use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn all(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
-}
-
-fn bash(script: &str) -> Output {
-    run(Command::new(require("bash")).arg("-c").arg(script))
-}
 
 /// The `ERROR` line of a run (its messages may be on stdout or stderr).
 fn error_line(o: &Output) -> String {

@@ -2,13 +2,10 @@
 //! followed by the real `ntfsclone -r`. Our direct `-m -o` clone, the real `-r` of our `-m -s`
 //! image and our `-r` of it must all be byte-identical to that; our image and our console
 //! output are also compared with the reference's (they are identical today).
+use crate::cmd::s;
 use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn same(a: &Path, b: &Path, what: &str) {
     let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());

@@ -2,22 +2,11 @@
 //! devices over one file), whose `-r` image lies on a file system inside the output, or whose
 //! `--progress-fd` is the output, is refused with exit 1 before anything is written: the source
 //! and an existing output stay byte-for-byte the same.
+use crate::cmd::{all, bash, s};
 use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn all(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
-}
-
-fn bash(script: &str) -> Output {
-    run(Command::new(require("bash")).arg("-c").arg(script))
-}
+use std::process::Command;
 
 /// A loop device over `file` (from byte `offset`), detached on drop.
 struct Loop(String);

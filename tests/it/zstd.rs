@@ -4,18 +4,11 @@
 //! magic number from a file, a pipe and stdin (also the zstd tool's own single-frame output);
 //! damaged, truncated, foreign and padded streams and a full output device are one clear
 //! error each, exit 1.
+use crate::cmd::{all, bash, s};
 use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn all(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
-}
 
 fn ok(o: &Output, what: &str) {
     assert!(o.status.success(), "{what}: {}", all(o));
@@ -27,10 +20,6 @@ fn refused(o: &Output, needle: &str) {
     assert_eq!(o.status.code(), Some(1), "{msg}");
     assert!(msg.contains(needle), "wanted {needle:?} in: {msg}");
     assert!(!msg.contains("panicked"), "{msg}");
-}
-
-fn bash(script: &str) -> Output {
-    run(Command::new(require("bash")).arg("-c").arg(script))
 }
 
 /// A 64 MiB volume with files (the basic profile), its plain image and its restore.

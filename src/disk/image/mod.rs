@@ -24,7 +24,7 @@
     clippy::cast_sign_loss,
     clippy::cast_possible_wrap
 )]
-use super::layout::{Area, AreaKind, Layout, PartType, TableKind, MAX_AREA_BYTES};
+use super::layout::{last_end, Area, AreaKind, Layout, PartType, TableKind, MAX_AREA_BYTES};
 use super::le;
 use crate::dev::{ReadAt, ReadStream, WriteStream};
 use crate::error::{Error, Result};
@@ -385,18 +385,10 @@ impl DiskHeader {
     /// Smallest target disk in bytes: the end of the last partition or boot area (a GPT's
     /// backup moves to the target's end: its size counts, not its place).
     pub fn min_disk_size(&self) -> u64 {
-        let mut need = self
-            .parts
-            .iter()
-            .map(|p| p.start.saturating_add(p.len))
-            .chain(
-                self.areas
-                    .iter()
-                    .filter(|a| a.kind != AreaKind::GptBackup)
-                    .map(|a| a.offset.saturating_add(a.len)),
-            )
-            .max()
-            .unwrap_or(0);
+        let mut need = last_end(
+            self.parts.iter().map(|p| p.start.saturating_add(p.len)),
+            &self.areas,
+        );
         if let Some(b) = self.areas.iter().find(|a| a.kind == AreaKind::GptBackup) {
             need = need.saturating_add(b.len);
         }
